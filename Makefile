@@ -1,0 +1,34 @@
+# Every target bootstraps .venv from pyproject.toml when it is missing or stale.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+JOBS ?= 2
+
+.PHONY: venv gallery test bench docs lint clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test,docs,bench,dev]"
+	@touch $(STAMP)
+
+gallery: $(STAMP)
+	MPLBACKEND=Agg $(PY) tools/run_gallery.py
+
+test: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) --dist loadfile -q
+
+bench: $(STAMP)
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+docs: $(STAMP)
+	MPLBACKEND=Agg $(VENV)/bin/sphinx-build -b html docs docs/_build/html
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check mixtures solvers tests examples benchmarks tools
+
+clean:
+	rm -rf $(VENV) docs/_build .pytest_cache

@@ -1,0 +1,17 @@
+import os
+
+import pytest
+
+# Keep each test worker to a single XLA thread pool of modest size: CI has 2 cores and runs
+# two xdist workers.
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from mixtures._config import x64  # noqa: E402
+
+
+@pytest.fixture
+def x64_context():
+    """Run the test with JAX in float64 (pure functions follow the ambient precision)."""
+    with x64():
+        yield
