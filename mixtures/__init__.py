@@ -11,6 +11,7 @@ estimators always do).
 from mixtures import gating, gaussian, kronecker, spectral, student_t
 from mixtures._config import as_generator, as_key, enable_x64, x64
 from mixtures._validation import ConvergenceWarning
+from mixtures.estimators import GaussianMixture
 from mixtures.gaussian import GMM
 from mixtures.spectral import SpectralMixture
 
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ConvergenceWarning",
     "GMM",
+    "GaussianMixture",
     "SpectralMixture",
     "as_generator",
     "as_key",

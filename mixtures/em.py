@@ -1,0 +1,529 @@
+"""Expectation-maximisation: a generic loop with multi-start by ``jax.vmap``, k-means
+initialisation, and the E- and M-steps of a Gaussian mixture.
+
+The generic loop :func:`run_em` takes the model through two pure functions,
+
+* ``e_step(params, data) -> (lower_bound, stats)``: the mean log-likelihood (or any lower
+  bound that EM increases) at ``params`` and the sufficient statistics of the E-step,
+* ``m_step(stats, data) -> params``: the (weighted) M-step,
+
+and runs ``S`` starts at once: ``params0`` carries a leading axis of length ``S``, the steps
+are vmapped over it, and all starts share one ``lax.while_loop`` that stops when every start
+has converged (``|lower_bound - previous| < tol``, as scikit-learn's ``lower_bound_``), has
+failed (a non-finite lower bound or parameters) or ``max_iter`` is reached. Finished starts are
+frozen by ``jnp.where``, so each start's result is exactly what a loop of its own would give.
+Any mixture model (e.g. the growth mixture models of :mod:`solvers.growth_moe`) can pass its
+own steps.
+
+The Gaussian steps work on a feature matrix ``F = [1, x, q(x)]`` with ``q(x)`` the quadratic
+monomials of the covariance type (``x_i x_j`` for ``i <= j`` for full/tied, ``x_i^2`` for
+diag, ``|x|^2`` for spherical). Then, for every component,
+``log w_k + log N(x | mu_k, Sigma_k) = F(x) . c_k`` is linear in ``F`` (with coefficients
+``c_k`` from the precision matrix ``P_k``, its log-determinant and ``P_k mu_k``), and the M-step
+statistics ``sum_n r_nk F(x_n)`` are the responsibilities times ``F``: one matrix product each
+way, shared by all starts and components. The data should be centred (the estimator does it)
+so that the expansion of the quadratic form loses no accuracy.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.scipy.linalg import cho_solve
+
+__all__ = [
+    "EMResult",
+    "run_em",
+    "GaussianEMData",
+    "GaussianParams",
+    "gaussian_features",
+    "gaussian_e_step",
+    "gaussian_m_step",
+    "gaussian_steps",
+    "gaussian_params_from_resp",
+    "gaussian_params_from_init",
+    "kmeans_plusplus",
+    "kmeans",
+]
+
+_LOG_2PI = 1.8378770664093453  # log(2 pi)
+
+
+# --------------------------------------------------------------------------- generic loop
+class EMResult(NamedTuple):
+    """Result of :func:`run_em`, one entry per start (leading axis ``S``).
+
+    Attributes
+    ----------
+    params : pytree
+        Parameters after the last accepted M-step, leaves with leading axis ``S``.
+    lower_bound : array, shape (S,)
+        Lower bound (mean log-likelihood) computed by the last accepted E-step, i.e. at the
+        parameters before the last M-step (scikit-learn's ``lower_bound_``).
+    n_iter : array of int, shape (S,)
+        Number of EM iterations done.
+    converged : array of bool, shape (S,)
+    failed : array of bool, shape (S,)
+        True where the loop met a non-finite lower bound or non-finite parameters (for a
+        Gaussian mixture: a covariance that is not positive definite); ``params`` then hold the
+        last finite values.
+    """
+
+    params: Any
+    lower_bound: jax.Array
+    n_iter: jax.Array
+    converged: jax.Array
+    failed: jax.Array
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = jax.tree_util.tree_leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def _select(mask, new, old):
+    """Per-start choice between two pytrees with leading axis ``S``."""
+
+    def pick(a, b):
+        m = mask.reshape(mask.shape + (1,) * (a.ndim - 1))
+        return jnp.where(m, a, b)
+
+    return jax.tree_util.tree_map(pick, new, old)
+
+
+@partial(jax.jit, static_argnames=("e_step", "m_step", "callback"))
+def run_em(e_step, m_step, params0, data, tol, max_iter, callback=None) -> EMResult:
+    """Run EM from ``S`` starts at once (vmapped steps in one ``lax.while_loop``).
+
+    Parameters
+    ----------
+    e_step : callable ``(params, data) -> (lower_bound, stats)``
+        E-step of one start: scalar lower bound at ``params`` and sufficient statistics (static,
+        must be hashable: a module-level function).
+    m_step : callable ``(stats, data) -> params``
+        M-step of one start (static).
+    params0 : pytree
+        Initial parameters, every leaf with a leading axis of length ``S`` (the starts).
+    data : pytree
+        Data shared by all starts (not batched).
+    tol : float
+        Convergence threshold on the change of the lower bound between two iterations.
+    max_iter : int
+        Maximum number of iterations (traced: changing it does not recompile).
+    callback : callable ``(iteration, lower_bounds (S,), done (S,))`` or None
+        Called on the host after every iteration (via ``jax.debug.callback``), e.g. to drive a
+        progress bar; None (default) adds nothing to the loop.
+
+    Returns
+    -------
+    EMResult
+        Per-start parameters, lower bounds, iteration counts and convergence/failure flags.
+    """
+    leaves = jax.tree_util.tree_leaves(params0)
+    n_starts = leaves[0].shape[0]
+    dtype = jnp.result_type(*[x.dtype for x in leaves if jnp.issubdtype(x.dtype, jnp.floating)])
+    e_all = jax.vmap(e_step, in_axes=(0, None))
+    m_all = jax.vmap(m_step, in_axes=(0, None))
+    tol = jnp.asarray(tol, dtype)
+
+    def cond(state):
+        it, _, _, _, converged, failed = state
+        return (it < max_iter) & jnp.any(~converged & ~failed)
+
+    def body(state):
+        it, params, lower, n_iter, converged, failed = state
+        active = ~converged & ~failed
+        new_lower, stats = e_all(params, data)
+        new_params = m_all(stats, data)
+        ok = jnp.isfinite(new_lower) & jax.vmap(_all_finite)(new_params)
+        accept = active & ok
+        change = new_lower - lower
+        params = _select(accept, new_params, params)
+        lower = jnp.where(accept, new_lower, lower)
+        n_iter = jnp.where(accept, it + 1, n_iter)
+        converged = converged | (accept & (jnp.abs(change) < tol))
+        failed = failed | (active & ~ok)
+        if callback is not None:
+            jax.debug.callback(callback, it + 1, lower, converged | failed)
+        return it + 1, params, lower, n_iter, converged, failed
+
+    init = (
+        jnp.asarray(0, jnp.int32),
+        params0,
+        jnp.full((n_starts,), -jnp.inf, dtype),
+        jnp.zeros((n_starts,), jnp.int32),
+        jnp.zeros((n_starts,), bool),
+        ~jax.vmap(_all_finite)(params0),
+    )
+    _, params, lower, n_iter, converged, failed = lax.while_loop(cond, body, init)
+    return EMResult(params, lower, n_iter, converged, failed)
+
+
+
+
+# ------------------------------------------------------------------- Gaussian mixture steps
+class GaussianEMData(NamedTuple):
+    """Data of the Gaussian EM steps.
+
+    Attributes
+    ----------
+    F : array, shape (n, 1 + d + m)
+        Features ``[1, x, q(x)]`` from :func:`gaussian_features` (``x`` centred).
+    sample_weight : array, shape (n,)
+        Non-negative weights of the points (zero for padding rows).
+    reg_covar : scalar array
+        Added to the diagonal of every covariance in the M-step.
+    """
+
+    F: jax.Array
+    sample_weight: jax.Array
+    reg_covar: jax.Array
+
+
+class GaussianParams(NamedTuple):
+    """Gaussian-mixture parameters as carried through EM (shapes for K components, d features).
+
+    Attributes
+    ----------
+    weights : array, shape (K,)
+    means : array, shape (K, d)
+    covariances : array
+        ``(K, d, d)`` full, ``(d, d)`` tied, ``(K, d)`` diag, ``(K,)`` spherical.
+    precisions : array
+        Inverses of ``covariances``, same shapes.
+    half_log_det : array, shape (K,)
+        ``0.5 log det(precision_k)``.
+    """
+
+    weights: jax.Array
+    means: jax.Array
+    covariances: jax.Array
+    precisions: jax.Array
+    half_log_det: jax.Array
+
+
+def _n_quadratic(d: int, covariance_type: str) -> int:
+    return {"full": d * (d + 1) // 2, "tied": d * (d + 1) // 2, "diag": d, "spherical": 1}[
+        covariance_type
+    ]
+
+
+def _vech_matrix(d: int):
+    """Constant (m, d*d) 0/1 matrix E with ``vech @ E = vec(S)`` for the symmetric ``S`` whose
+    row-major upper triangle is ``vech``; ``vec(P) @ E.T`` is ``P_ii`` on the diagonal and
+    ``P_ij + P_ji`` off it (the coefficients of ``x_i x_j`` in ``x^T P x``)."""
+    iu, ju = np.triu_indices(d)
+    E = np.zeros((len(iu), d * d))
+    E[np.arange(len(iu)), iu * d + ju] = 1.0
+    E[np.arange(len(iu)), ju * d + iu] = 1.0
+    return E
+
+
+@partial(jax.jit, static_argnames="covariance_type")
+def gaussian_features(X, covariance_type: str):
+    """Feature matrix ``F = [1, x, q(x)]`` of the Gaussian EM steps.
+
+    Parameters
+    ----------
+    X : array, shape (n, d)
+        Points, preferably centred.
+    covariance_type : {"full", "tied", "diag", "spherical"}
+
+    Returns
+    -------
+    array, shape (n, 1 + d + m)
+        ``m = d(d+1)/2`` (products ``x_i x_j``, ``i <= j``, row-major upper triangle) for
+        full/tied, ``d`` (squares) for diag, ``1`` (``|x|^2``) for spherical.
+    """
+    n, d = X.shape
+    if covariance_type in ("full", "tied"):
+        iu, ju = np.triu_indices(d)
+        q = X[:, iu] * X[:, ju]
+    elif covariance_type == "diag":
+        q = X * X
+    else:
+        q = jnp.sum(X * X, axis=1, keepdims=True)
+    return jnp.concatenate([jnp.ones((n, 1), X.dtype), X, q], axis=1)
+
+
+def _quadratic_coefficients(precisions, d: int, covariance_type: str):
+    """Coefficients of ``q(x)`` in ``x^T P_k x``, shape (K, m) (or (m,) for tied)."""
+    if covariance_type in ("full", "tied"):
+        E = jnp.asarray(_vech_matrix(d), precisions.dtype)
+        return precisions.reshape(precisions.shape[:-2] + (d * d,)) @ E.T
+    if covariance_type == "diag":
+        return precisions
+    return precisions[:, None]
+
+
+def _coefficients(params: GaussianParams, covariance_type: str):
+    """Rows ``c_k`` with ``F(x) . c_k = log w_k + log N(x | mu_k, Sigma_k)``, shape (K, p)."""
+    K, d = params.means.shape
+    mu, P = params.means, params.precisions
+    if covariance_type == "full":
+        Pmu = jnp.einsum("kij,kj->ki", P, mu)
+    elif covariance_type == "tied":
+        Pmu = mu @ P
+    elif covariance_type == "diag":
+        Pmu = P * mu
+    else:
+        Pmu = P[:, None] * mu
+    quad = _quadratic_coefficients(P, d, covariance_type)
+    quad = jnp.broadcast_to(quad, (K, quad.shape[-1]))
+    const = (
+        jnp.log(params.weights)
+        + params.half_log_det
+        - 0.5 * d * _LOG_2PI
+        - 0.5 * jnp.sum(Pmu * mu, axis=1)
+    )
+    return jnp.concatenate([const[:, None], Pmu, -0.5 * quad], axis=1)
+
+
+def _weighted_log_prob(params: GaussianParams, F, covariance_type: str):
+    """``log w_k + log N(x_n | mu_k, Sigma_k)``, shape (n, K)."""
+    return F @ _coefficients(params, covariance_type).T
+
+
+@partial(jax.jit, static_argnames="covariance_type")
+def gaussian_e_step(params: GaussianParams, data: GaussianEMData, covariance_type: str):
+    """E-step of a Gaussian mixture.
+
+    Returns
+    -------
+    lower_bound : scalar
+        Weighted mean log-likelihood ``sum_n w_n log p(x_n) / sum_n w_n``.
+    stats : array, shape (K, p)
+        ``sum_n w_n r_nk F(x_n)`` (responsibilities ``r``): counts, first and second moments.
+    """
+    logp = _weighted_log_prob(params, data.F, covariance_type)
+    top = jnp.max(logp, axis=1, keepdims=True)
+    norm = jnp.log(jnp.sum(jnp.exp(logp - top), axis=1)) + top[:, 0]
+    w = data.sample_weight
+    lower = jnp.sum(w * norm) / jnp.sum(w)
+    resp = jnp.exp(logp - norm[:, None]) * w[:, None]
+    return lower, resp.T @ data.F
+
+
+def _unpack_symmetric(vech, d: int):
+    """Symmetric (..., d, d) matrices from their row-major upper triangles (..., m)."""
+    full = vech @ jnp.asarray(_vech_matrix(d), vech.dtype)
+    return full.reshape(vech.shape[:-1] + (d, d))
+
+
+def _precision_from_covariance(cov, covariance_type: str, d: int):
+    """Inverse of ``cov`` and ``0.5 log det`` of the inverse (NaN if not positive definite).
+
+    Symmetric in its roles: applied to a precision it returns the covariance and
+    ``-0.5 log det`` of the precision.
+    """
+    if covariance_type in ("diag", "spherical"):
+        prec = 1.0 / cov
+        half = 0.5 * jnp.log(prec)
+        return prec, (jnp.sum(half, axis=-1) if covariance_type == "diag" else d * half)
+
+    def one(S):
+        L = jnp.linalg.cholesky(S)
+        prec = cho_solve((L, True), jnp.eye(S.shape[-1], dtype=S.dtype))
+        return 0.5 * (prec + prec.T), -jnp.sum(jnp.log(jnp.diagonal(L)))
+
+    return one(cov) if covariance_type == "tied" else jax.vmap(one)(cov)
+
+
+@partial(jax.jit, static_argnames="covariance_type")
+def gaussian_m_step(stats, data: GaussianEMData, covariance_type: str) -> GaussianParams:
+    """Weighted M-step of a Gaussian mixture from the E-step statistics (as scikit-learn's).
+
+    Parameters
+    ----------
+    stats : array, shape (K, p)
+        Output of :func:`gaussian_e_step` (or responsibilities times ``F``).
+    data : GaussianEMData
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    """
+    p = stats.shape[1]
+    d = next(k for k in range(1, p) if 1 + k + _n_quadratic(k, covariance_type) == p)
+    eps = 10.0 * jnp.finfo(stats.dtype).eps
+    nk = stats[:, 0] + eps
+    means = stats[:, 1 : 1 + d] / nk[:, None]
+    second = stats[:, 1 + d :]
+    reg = data.reg_covar
+    if covariance_type == "full":
+        cov = _unpack_symmetric(second / nk[:, None], d) - means[:, :, None] * means[:, None, :]
+        cov = cov + reg * jnp.eye(d, dtype=cov.dtype)
+    elif covariance_type == "tied":
+        total = _unpack_symmetric(jnp.sum(second, axis=0), d)
+        cov = (total - jnp.einsum("k,ki,kj->ij", nk, means, means)) / jnp.sum(nk)
+        cov = cov + reg * jnp.eye(d, dtype=cov.dtype)
+    elif covariance_type == "diag":
+        cov = second / nk[:, None] - means**2 + reg
+    else:
+        cov = (second[:, 0] / nk - jnp.sum(means**2, axis=1)) / d + reg
+    prec, half = _precision_from_covariance(cov, covariance_type, d)
+    half = jnp.broadcast_to(half, nk.shape)
+    return GaussianParams(nk / jnp.sum(nk), means, cov, prec, half)
+
+
+def _make_steps(covariance_type: str):
+    def e_step(params, data):
+        return gaussian_e_step(params, data, covariance_type)
+
+    def m_step(stats, data):
+        return gaussian_m_step(stats, data, covariance_type)
+
+    e_step.__name__ = f"gaussian_e_step_{covariance_type}"
+    m_step.__name__ = f"gaussian_m_step_{covariance_type}"
+    return e_step, m_step
+
+
+_STEPS = {ct: _make_steps(ct) for ct in ("full", "tied", "diag", "spherical")}
+
+
+def gaussian_steps(covariance_type: str):
+    """The ``(e_step, m_step)`` pair of a covariance type, for :func:`run_em`.
+
+    The same function objects are returned on every call, so jitted loops are reused.
+    """
+    return _STEPS[covariance_type]
+
+
+@partial(jax.jit, static_argnames="covariance_type")
+def gaussian_params_from_resp(resp, data: GaussianEMData, covariance_type: str):
+    """Parameters from responsibilities (the initial M-step), shape (n, K) -> GaussianParams."""
+    stats = (resp * data.sample_weight[:, None]).T @ data.F
+    return gaussian_m_step(stats, data, covariance_type)
+
+
+@partial(jax.jit, static_argnames="covariance_type")
+def gaussian_params_from_init(params: GaussianParams, weights, means, precisions,
+                              covariance_type: str) -> GaussianParams:
+    """Replace parts of ``params`` by user-given initial values (None keeps the value).
+
+    ``precisions`` are precision matrices (shapes as the covariances); the covariances are
+    recomputed as their inverses.
+    """
+    if weights is not None:
+        params = params._replace(weights=jnp.asarray(weights, params.weights.dtype))
+    if means is not None:
+        params = params._replace(means=jnp.asarray(means, params.means.dtype))
+    if precisions is not None:
+        P = jnp.asarray(precisions, params.precisions.dtype)
+        d = params.means.shape[-1]
+        cov, neg_half = _precision_from_covariance(P, covariance_type, d)
+        half = jnp.broadcast_to(-neg_half, params.weights.shape)
+        params = params._replace(covariances=cov, precisions=P, half_log_det=half)
+    return params
+
+
+# ----------------------------------------------------------------------------- k-means
+def _sq_dist(X, C):
+    """Squared distances between rows of X (n, d) and C (k, d), shape (n, k)."""
+    return jnp.maximum(
+        jnp.sum(X * X, axis=1)[:, None] - 2.0 * X @ C.T + jnp.sum(C * C, axis=1)[None, :], 0.0
+    )
+
+
+def _draw(prob, u):
+    """Indices drawn with probabilities proportional to ``prob`` (n,), one per uniform in ``u``
+    (inverse CDF; no PRNG inside, so nothing to compile for random bits)."""
+    cdf = jnp.cumsum(prob)
+    idx = jnp.sum(cdf[None, :] <= (u * cdf[-1])[..., None], axis=-1)
+    return jnp.minimum(idx, prob.shape[0] - 1).astype(jnp.int32)
+
+
+@jax.jit
+def kmeans_plusplus(X, sample_weight, u):
+    """Greedy k-means++ seeding (Arthur & Vassilvitskii), weighted.
+
+    Each new centre is the best (lowest potential) of ``T`` candidates drawn with probability
+    proportional to ``w_n D(x_n)^2``, ``D`` the distance to the nearest centre so far.
+
+    Parameters
+    ----------
+    X : array, shape (n, d)
+    sample_weight : array, shape (n,)
+        Non-negative weights; rows with weight zero are never chosen.
+    u : array, shape (n_clusters, T)
+        Uniform random numbers in [0, 1) that drive the draws (``u[0, 0]`` picks the first
+        centre with probability proportional to ``w``); scikit-learn uses
+        ``T = 2 + int(log(n_clusters))``.
+
+    Returns
+    -------
+    centers : array, shape (n_clusters, d)
+    indices : array of int, shape (n_clusters,)
+    """
+    n_clusters = u.shape[0]
+    w = sample_weight
+    first = _draw(w, u[0, :1])[0]
+    d2 = _sq_dist(X, X[first][None])[:, 0]
+    indices = jnp.zeros((n_clusters,), jnp.int32).at[0].set(first)
+
+    def step(c, carry):
+        d2, indices = carry
+        # candidates with probability w D^2 (w alone if every point is a centre already)
+        prob = jnp.where(jnp.sum(w * d2) > 0, w * d2, w)
+        cand = _draw(prob, u[c])
+        d2_cand = jnp.minimum(d2[:, None], _sq_dist(X, X[cand]))  # (n, T)
+        best = jnp.argmin(w @ d2_cand)
+        return d2_cand[:, best], indices.at[c].set(cand[best])
+
+    _, indices = lax.fori_loop(1, n_clusters, step, (d2, indices))
+    return X[indices], indices
+
+
+@jax.jit
+def kmeans(X, sample_weight, u, max_iter: int = 300, tol: float = 1e-4):
+    """Weighted Lloyd k-means from a k-means++ seeding, as one ``lax.while_loop``.
+
+    Stops when the labels no longer change, or the summed squared centre shift is at most
+    ``tol`` times the mean per-feature variance of ``X`` (scikit-learn's rule), or after
+    ``max_iter`` iterations. Empty clusters keep their centre.
+
+    Parameters
+    ----------
+    X : array, shape (n, d)
+    sample_weight : array, shape (n,)
+    u : array, shape (n_clusters, T)
+        Uniform random numbers of the seeding (see :func:`kmeans_plusplus`).
+    max_iter : int
+    tol : float
+
+    Returns
+    -------
+    centers : array, shape (n_clusters, d)
+    labels : array of int, shape (n,)
+    """
+    n_clusters = u.shape[0]
+    w = sample_weight
+    wsum = jnp.sum(w)
+    mean = (w @ X) / wsum
+    var = (w @ (X - mean) ** 2) / wsum
+    tol_abs = tol * jnp.mean(var)
+    centers, _ = kmeans_plusplus(X, w, u)
+
+    def assign(C):
+        return jnp.argmin(_sq_dist(X, C), axis=1)
+
+    def cond(state):
+        it, _, _, shift, changed = state
+        return (it < max_iter) & changed & (shift > tol_abs)
+
+    def body(state):
+        it, C, labels, _, _ = state
+        onehot = jax.nn.one_hot(labels, n_clusters, dtype=X.dtype) * w[:, None]
+        counts = jnp.sum(onehot, axis=0)
+        sums = onehot.T @ X
+        newC = jnp.where(counts[:, None] > 0, sums / jnp.maximum(counts, 1e-300)[:, None], C)
+        new_labels = assign(newC)
+        shift = jnp.sum((newC - C) ** 2)
+        return it + 1, newC, new_labels, shift, jnp.any(new_labels != labels)
+
+    labels0 = assign(centers)
+    state = (jnp.asarray(0), centers, labels0, jnp.asarray(jnp.inf, X.dtype), jnp.asarray(True))
+    _, centers, labels, _, _ = lax.while_loop(cond, body, state)
+    return centers, labels
