@@ -1,0 +1,254 @@
+"""Benchmark of the growth mixture-of-experts model (solvers.growth_moe).
+
+Three parts, printed as tables from one run:
+
+1. Parameter recovery on the paper's simulation design (two classes, bilinear spline, knots
+   3.5 / 5.5, two covariates in the gate and the experts): relative bias, empirical SE, mean
+   model SE, RMSE and 95 % Wald coverage over replications, and classification accuracy.
+2. Model selection: how often BIC picks the true number of classes and the true covariate
+   placement (``compare_models`` over K = 1..3 and the four placements).
+3. Peers on the same data: statsmodels MixedLM (one class, linear curve and the bilinear
+   spline at our estimated knot) and, when ``Rscript`` with OpenMx is installed, an OpenMx
+   FIML latent growth curve with definition variables; equal log-likelihood at the optimum and
+   wall times side by side. The R part is skipped (with a message) when R is absent.
+
+Usage::
+
+    python benchmarks/bench_growth_moe.py --quick      # a few replications (minutes)
+    python benchmarks/bench_growth_moe.py              # the full study (long)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import warnings
+
+import numpy as np
+
+from solvers.growth_moe import GrowthMixtureMoE, compare_models, datasets
+
+_KEYS = (
+    "gating_intercept",
+    "gating_coef",
+    "class_means",
+    "expert_coef",
+    "class_covariances",
+    "residual_variance",
+)
+
+
+def recovery(reps, n, n_init, seed):
+    rng = np.random.default_rng(seed)
+    est, se, acc, names, times, ok = [], [], [], None, [], 0
+    truth = None
+    for _ in range(reps):
+        d = datasets.simulate(n=n, placement="full", random_state=rng)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = GrowthMixtureMoE(2, n_init=n_init, random_state=rng).fit(d.Y, d.times, d.X)
+        times.append(time.perf_counter() - t0)
+        ok += m.converged_
+        est.append(np.concatenate([np.ravel(getattr(m, k + "_")) for k in _KEYS]))
+        se.append(np.concatenate([np.ravel(m.stderr_[k]) for k in _KEYS]))
+        acc.append(np.mean(m.predict(d.Y, d.times, d.X) == d.labels))
+        if truth is None:
+            truth = np.concatenate([np.ravel(d.params[k]) for k in _KEYS])
+            names = _names(m)
+    est, se = np.array(est), np.array(se)
+    bias = est.mean(0) - truth
+    rel = np.where(truth != 0, bias / np.where(truth != 0, np.abs(truth), 1.0), np.nan)
+    emp = est.std(0, ddof=1) if reps > 1 else np.full(truth.shape, np.nan)
+    rmse = np.sqrt(np.mean((est - truth) ** 2, axis=0))
+    cover = np.mean(np.abs(est - truth) <= 1.96 * se, axis=0)
+    print(
+        f"\n## Parameter recovery: {reps} replications, n = {n}, n_init = {n_init} "
+        f"(converged {ok}/{reps}; median fit time {np.median(times):.1f} s)\n"
+    )
+    print("| parameter | true | mean est. | rel. bias | emp. SE | mean SE | RMSE | coverage |")
+    print("|---|---|---|---|---|---|---|---|")
+    for j, nm in enumerate(names):
+        rb = "n/a" if np.isnan(rel[j]) else f"{rel[j]:+.3f}"
+        print(
+            f"| {nm} | {truth[j]:.3g} | {est[:, j].mean():.4g} | {rb} | {emp[j]:.3g} | "
+            f"{se[:, j].mean():.3g} | {rmse[j]:.3g} | {cover[j]:.2f} |"
+        )
+    print(
+        f"\nmean |relative bias| (nonzero truths): {np.nanmean(np.abs(rel)):.4f}; "
+        f"mean coverage: {cover.mean():.3f}; "
+        f"classification accuracy: mean {np.mean(acc):.3f} (min {np.min(acc):.3f})"
+    )
+
+
+def _names(m):
+    K = 2
+    out = ["gate.class1.intercept", "gate.class1.x0", "gate.class1.x1"]
+    fac = ("eta0", "eta1", "eta2", "knot")
+    out += [f"class{k}.{f}" for k in range(K) for f in fac]
+    out += [f"class{k}.{f}~x{p}" for k in range(K) for f in fac[:3] for p in range(2)]
+    out += [f"class{k}.psi.{a}.{b}" for k in range(K) for a in fac[:3] for b in fac[:3]]
+    out += [f"class{k}.theta" for k in range(K)]
+    return out
+
+
+def selection(reps, n, n_init, seed, n_classes):
+    rng = np.random.default_rng(seed)
+    hits_k, hits_p, hits_both, t_all = 0, 0, 0, []
+    print(
+        f"\n## BIC selection: {reps} replications, n = {n}, K in {n_classes}, "
+        "truth K = 2, placement = full\n"
+    )
+    print(
+        "| rep | best K | best placement | BIC(2, none) | BIC(2, gating) | BIC(2, expert) | "
+        "BIC(2, full) | BIC(1, best) | accuracy (2, full) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in range(reps):
+        d = datasets.simulate(n=n, placement="full", random_state=rng)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tab, models = compare_models(
+                d.Y,
+                d.times,
+                d.X,
+                n_classes=n_classes,
+                n_init=n_init,
+                random_state=rng,
+                return_models=True,
+            )
+        t_all.append(time.perf_counter() - t0)
+        full = [
+            m
+            for m, (k, p) in zip(models, zip(tab.n_classes, tab.placement))
+            if k == 2 and p == "full"
+        ][0]
+        acc = np.mean(full.predict(d.Y, d.times, d.X) == d.labels)
+        b = tab.sort_values("bic", ignore_index=True).iloc[0]
+        bic2 = {
+            p: tab.loc[(tab.n_classes == 2) & (tab.placement == p), "bic"].iloc[0]
+            for p in ("none", "gating", "expert", "full")
+        }
+        bic1 = tab.loc[tab.n_classes == 1, "bic"].min()
+        hits_k += b.n_classes == 2
+        hits_p += b.placement == "full"
+        hits_both += (b.n_classes == 2) and (b.placement == "full")
+        print(
+            f"| {r} | {b.n_classes} | {b.placement} | "
+            + " | ".join(f"{bic2[p]:.1f}" for p in ("none", "gating", "expert", "full"))
+            + f" | {bic1:.1f} | {acc:.3f} |"
+        )
+    print(
+        f"\nBIC picked K = 2 in {hits_k}/{reps}, placement 'full' in {hits_p}/{reps}, both in "
+        f"{hits_both}/{reps} (median {np.median(t_all):.0f} s per compare_models call)"
+    )
+
+
+_R_SCRIPT = r"""
+suppressMessages(library(OpenMx))
+args <- commandArgs(trailingOnly = TRUE)
+d <- read.csv(args[1])
+nt <- as.integer(args[2])
+ys <- paste0("y", 1:nt)
+m <- mxModel("lgcm", type = "RAM", manifestVars = ys, latentVars = c("eta0", "eta1"),
+  mxData(d, type = "raw"),
+  mxPath(from = "eta0", to = ys, arrows = 1, free = FALSE, values = 1),
+  mxPath(from = "eta1", to = ys, arrows = 1, free = FALSE, values = 0,
+         labels = paste0("data.t", 1:nt)),
+  mxPath(from = ys, arrows = 2, free = TRUE, values = 1, labels = "theta"),
+  mxPath(from = c("eta0", "eta1"), arrows = 2, connect = "unique.pairs", free = TRUE,
+         values = c(4, 0, 1), labels = c("psi00", "psi01", "psi11")),
+  mxPath(from = "one", to = c("eta0", "eta1"), free = TRUE, values = c(10, 1),
+         labels = c("a0", "a1")))
+t0 <- Sys.time()
+fit <- mxRun(m, silent = TRUE)
+el <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
+cat(sprintf("%.10f %.4f %s\n", -0.5 * fit$output$Minus2LogLikelihood, el,
+            paste(sprintf("%.8f", omxGetParameters(fit)), collapse = " ")))
+"""
+
+
+def _linear_data(seed, n=500, T=6):
+    rng = np.random.default_rng(seed)
+    times = np.arange(T, dtype=float) + rng.uniform(-0.3, 0.3, (n, T))
+    eta = rng.multivariate_normal([10.0, 2.0], [[4.0, 0.5], [0.5, 0.5]], n)
+    Y = eta[:, :1] + eta[:, 1:] * times + rng.normal(0, 1.0, (n, T))
+    Y[:, 1:][rng.random((n, T - 1)) < 0.15] = np.nan
+    return Y, times
+
+
+def peers(seed):
+    import statsmodels.api as sm
+
+    Y, times = _linear_data(seed)
+    obs = ~np.isnan(Y)
+    rows = np.nonzero(obs)[0]
+    y, t = Y[obs], times[obs]
+    print("\n## Peers on the same data (one class, linear growth, n = 500, T = 6, 15 % missing)\n")
+    print("| method | log-likelihood | wall time (s) |")
+    print("|---|---|---|")
+    GrowthMixtureMoE(1, curve="linear", n_init=1, tol=1e-8, random_state=0).fit(Y, times)
+    t0 = time.perf_counter()
+    ours = GrowthMixtureMoE(1, curve="linear", n_init=1, tol=1e-8, random_state=0).fit(Y, times)
+    t_ours = time.perf_counter() - t0
+    print(f"| ours (GrowthMixtureMoE, compiled) | {ours.loglik_:.6f} | {t_ours:.2f} |")
+    exog = np.column_stack([np.ones_like(t), t])
+    t0 = time.perf_counter()
+    ref = sm.MixedLM(y, exog, groups=rows, exog_re=exog).fit(reml=False, method=["lbfgs"])
+    print(f"| statsmodels MixedLM (ML) | {ref.llf:.6f} | {time.perf_counter() - t0:.2f} |")
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        print("| R OpenMx | skipped: Rscript not found | |")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        T = Y.shape[1]
+        csv = os.path.join(tmp, "d.csv")
+        tt = np.where(obs, times, 0.0)  # definition variables must be finite
+        header = ",".join([f"y{j + 1}" for j in range(T)] + [f"t{j + 1}" for j in range(T)])
+        body = np.column_stack([Y, tt])
+        np.savetxt(csv, body, delimiter=",", header=header, comments="", fmt="%.10g")
+        script = os.path.join(tmp, "fit.R")
+        with open(script, "w") as fh:
+            fh.write(_R_SCRIPT)
+        out = subprocess.run([rscript, script, csv, str(T)], capture_output=True, text=True)
+    if out.returncode != 0:
+        print(f"| R OpenMx | skipped: {out.stderr.strip().splitlines()[-1:]} | |")
+        return
+    ll, el = out.stdout.split()[:2]
+    print(f"| R OpenMx (FIML, definition variables) | {float(ll):.6f} | {float(el):.2f} |")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="a short run")
+    ap.add_argument("--reps", type=int, default=None, help="recovery replications")
+    ap.add_argument("--seed", type=int, default=2024)
+    ap.add_argument(
+        "--only", choices=("recovery", "selection", "peers"), default=None, help="run one part only"
+    )
+    ap.add_argument("--selection-reps", type=int, default=None)
+    args = ap.parse_args()
+    reps = args.reps or (4 if args.quick else 100)
+    print(f"# growth_moe benchmark ({'quick' if args.quick else 'full'} run)")
+    sel_reps = args.selection_reps or (2 if args.quick else 20)
+    if args.only in (None, "recovery"):
+        recovery(reps, n=500, n_init=3 if args.quick else 8, seed=args.seed)
+    if args.only in (None, "selection"):
+        selection(
+            sel_reps,
+            n=500,
+            n_init=2 if args.quick else 5,
+            seed=args.seed + 1,
+            n_classes=(1, 2) if args.quick else (1, 2, 3),
+        )
+    if args.only in (None, "peers"):
+        peers(args.seed + 2)
+
+
+if __name__ == "__main__":
+    main()
