@@ -1,0 +1,166 @@
+"""Reference method-of-lines solver of the column equations (NumPy/SciPy).
+
+Mass balance and kinetics for every analyte i on ``0 <= x <= L``::
+
+    dc_i/dt + d(u c_i)/dx = D d2c_i/dx2 - alpha dq_i/dt
+    dq_i/dt = k_a,i c_i (1 - sum_j q_j / q_max) - k_d,i q_i
+
+(``q_max = inf``: linear, independent analytes). Uniform nodes, third-order upwind-biased
+differences for the advective flux ``u c`` (second order at the two end nodes), central
+differences for dispersion, Dirichlet inlet ``c(0, t) = c_in(t)``; for ``D > 0`` the domain is
+extended past the detector by ``40 D / u`` so that the zero-gradient outflow mimics the
+semi-infinite column of the Laplace solution. Time stepping: SciPy's variable-order BDF with
+the sparse analytic Jacobian, restarted at the injection's discontinuities.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import integrate, sparse
+
+
+def _advection_matrix(u, dx):
+    """Matrix ``M`` (n x n+1) with ``(M @ c_full)[i-1] = d(u c)/dx`` at nodes 1..n."""
+    n = u.size - 1
+    rows, cols, vals = [], [], []
+
+    def add(i, j, v):
+        rows.append(i - 1)
+        cols.append(j)
+        vals.append(v * u[j] / dx)
+
+    for i in range(1, n + 1):
+        if i == 1:
+            add(i, 0, -0.5)
+            add(i, 2, 0.5)
+        elif i == n:
+            add(i, n, 1.5)
+            add(i, n - 1, -2.0)
+            add(i, n - 2, 0.5)
+        else:
+            for j, v in ((i - 2, 1.0), (i - 1, -6.0), (i, 3.0), (i + 1, 2.0)):
+                add(i, j, v / 6.0)
+    return sparse.csr_matrix((vals, (rows, cols)), shape=(n, n + 1))
+
+
+def _dispersion_matrix(n, dx, D):
+    """Matrix (n x n+1): central second difference, zero gradient at the last node."""
+    to_left = np.ones(n)
+    to_left[-1] = 2.0  # mirror ghost node past the outlet
+    mat = sparse.diags([to_left, np.full(n, -2.0), np.ones(n - 1)], [0, 1, 2], shape=(n, n + 1))
+    return (D / dx**2) * mat.tocsr()
+
+
+def _inlet(kind, inj):
+    if kind == "rectangular":
+        duration, conc = inj[0], inj[1]
+        return (lambda t: conc if 0.0 <= t < duration else 0.0), [duration], abs(conc)
+    if kind == "gaussian":
+        center, width, amount = inj
+        height = amount / (math.sqrt(2.0 * math.pi) * width)
+        return (lambda t: height * math.exp(-0.5 * ((t - center) / width) ** 2)), [], abs(height)
+    raise ValueError("method='pde' cannot represent a Dirac injection; use a narrow gaussian.")
+
+
+def solve(t, length, velocity_profile, dispersion, phase_ratio, k_a, k_d, kind, inj,
+          n_cells=2000, q_max=None, rtol=1e-9):
+    """Outlet concentrations of all analytes by the method of lines.
+
+    Parameters
+    ----------
+    t : ndarray, shape (n_t,)
+        Increasing output times (s) since the injection start.
+    length : float
+        Column length (m).
+    velocity_profile : callable
+        ``u(x)`` (m/s) for ``x`` in m (vectorised).
+    dispersion, phase_ratio : float
+        Axial dispersion (m^2/s) and phase ratio.
+    k_a, k_d : ndarray, shape (n_a,)
+        Adsorption and desorption rates (1/s).
+    kind, inj : str, ndarray (3,)
+        Injection.
+    n_cells : int
+        Cells between inlet and detector.
+    q_max : float or None
+        Saturation capacity (competitive Langmuir) or None (linear).
+    rtol : float
+        Relative tolerance of the BDF integrator.
+
+    Returns
+    -------
+    ndarray, shape (n_a, n_t)
+    """
+    dx = length / n_cells
+    extra = int(np.ceil(40.0 * dispersion / velocity_profile(np.array([length]))[0] / dx))
+    n = n_cells + (extra + 2 if dispersion > 0 else 0)
+    x = dx * np.arange(n + 1)
+    u = velocity_profile(x)
+    transport = -_advection_matrix(u, dx) + _dispersion_matrix(n, dx, dispersion)
+    inlet_col = transport[:, 0].toarray().ravel()
+    op = transport[:, 1:]
+    n_a = k_a.size
+    c_in, breaks, scale = _inlet(kind, inj)
+    eye = sparse.identity(n, format="csr")
+    lin_blocks = []
+    for i in range(n_a):
+        kin = sparse.bmat([[-phase_ratio * k_a[i] * eye, phase_ratio * k_d[i] * eye],
+                           [k_a[i] * eye, -k_d[i] * eye]])
+        lin_blocks.append(kin + sparse.bmat([[op, None], [None, sparse.csr_matrix((n, n))]]))
+    lin = sparse.block_diag(lin_blocks, format="csr")
+    forcing = np.zeros(2 * n * n_a)
+    for i in range(n_a):
+        forcing[2 * n * i:2 * n * i + n] = inlet_col
+
+    def split(y):
+        y = y.reshape(n_a, 2, n)
+        return y[:, 0], y[:, 1]
+
+    if q_max is None:
+        rhs = lambda tt, y: lin @ y + forcing * c_in(tt)
+        jac = lin.tocsc()
+    else:
+        def nonlinear(y):
+            c, q = split(y)
+            free = 1.0 - q.sum(axis=0) / q_max
+            rate = k_a[:, None] * c * (free[None, :] - 1.0)  # correction to the linear rate
+            out = np.zeros((n_a, 2, n))
+            out[:, 0] = -phase_ratio * rate
+            out[:, 1] = rate
+            return out.ravel(), c, free
+
+        def rhs(tt, y):
+            return lin @ y + forcing * c_in(tt) + nonlinear(y)[0]
+
+        def jac(tt, y):
+            _, c, free = nonlinear(y)
+            zero = sparse.csr_matrix((n, n))
+            blocks = []
+            for i in range(n_a):
+                row = []
+                for j in range(n_a):
+                    dc = sparse.diags(k_a[i] * (free - 1.0)) if i == j else zero
+                    dq = sparse.diags(-k_a[i] * c[i] / q_max)
+                    row.append(sparse.bmat([[-phase_ratio * dc, -phase_ratio * dq], [dc, dq]]))
+                blocks.append(row)
+            return (lin + sparse.bmat(blocks)).tocsc()
+
+    t = np.asarray(t, dtype=float)
+    edges = [0.0] + [b for b in breaks if 0.0 < b < t[-1]] + [max(t[-1], 0.0)]
+    y = np.zeros(2 * n * n_a)
+    out = np.zeros((n_a, t.size))
+    for a, b in zip(edges[:-1], edges[1:]):
+        if b <= a:
+            continue
+        mask = (t >= a) & (t < b) if b < edges[-1] else (t >= a)
+        sol = integrate.solve_ivp(rhs, (a, b), y, method="BDF", jac=jac, rtol=rtol,
+                                  atol=1e-13 * max(scale, 1e-300),
+                                  t_eval=np.union1d(t[mask], [b]),
+                                  first_step=min(1e-3, (b - a) / 10))
+        if not sol.success:  # pragma: no cover - integrator failure
+            raise RuntimeError(f"PDE integration failed: {sol.message}")
+        out[:, mask] = sol.y.reshape(n_a, 2, n, -1)[:, 0, n_cells - 1, : mask.sum()]
+        y = sol.y[:, -1]
+    return out
