@@ -4,6 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 JOBS ?= 2
+# One BLAS/XLA thread per process: tests and examples are small, and oversubscribed threads
+# on a 2-core machine make small factorisations up to 100x slower.
+SINGLE_THREAD := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+	XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 .PHONY: venv gallery test bench docs lint clean
 
@@ -16,10 +20,10 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 gallery: $(STAMP)
-	MPLBACKEND=Agg $(PY) tools/run_gallery.py
+	$(SINGLE_THREAD) MPLBACKEND=Agg $(PY) tools/run_gallery.py
 
 test: $(STAMP)
-	$(PY) -m pytest -n $(JOBS) --dist loadfile -q
+	$(SINGLE_THREAD) $(PY) -m pytest -n $(JOBS) --dist loadfile -q
 
 bench: $(STAMP)
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

@@ -11,6 +11,7 @@ Costs for D factors of size M_j (M = prod M_j): matvec ``O(M sum_j M_j)``, eigen
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import jax.numpy as jnp
@@ -62,7 +63,7 @@ def kron_matvec(factors: Sequence, x):
     for j, A in enumerate(factors):
         U = mode_product(A, U, j)
     ms = tuple(A.shape[0] for A in factors)
-    return U.reshape((int(jnp.prod(jnp.asarray(ms))),) + extra)
+    return U.reshape((math.prod(ms),) + extra)
 
 
 def kron_eigh(factors: Sequence):
@@ -114,9 +115,7 @@ def kron_logdet(factors: Sequence, noise=0.0, eig=None):
     otherwise from the eigenvalues.
     """
     sizes = [A.shape[0] for A in factors]
-    M = 1
-    for m in sizes:
-        M *= m
+    M = math.prod(sizes)
     if eig is None and isinstance(noise, int | float) and noise == 0.0:
         total = 0.0
         for A, m in zip(factors, sizes):

@@ -61,3 +61,19 @@ def test_mode_product_and_grid_follow_row_major_convention():
     # a separable function on the grid, vectorised, equals the Kronecker product of its factors
     f1, f2 = np.sin(ax[0]), np.cos(ax[1])
     np.testing.assert_allclose(np.sin(pts[:, 0]) * np.cos(pts[:, 1]), np.kron(f1, f2))
+
+
+def test_kronecker_functions_work_under_jit():
+    import jax
+
+    rng = np.random.default_rng(7)
+    factors = [_spd(rng, 3), _spd(rng, 4)]
+    b = rng.normal(size=12)
+    K = _dense(factors) + 0.2 * np.eye(12)
+    solve = jax.jit(lambda f, y: Kr.kron_solve(f, y, 0.2))
+    np.testing.assert_allclose(solve(factors, b), np.linalg.solve(K, b), rtol=1e-10)
+    logpdf = jax.jit(lambda f, y: Kr.kron_mvn_logpdf(y, f, 0.2))
+    from scipy import stats
+
+    np.testing.assert_allclose(logpdf(factors, b),
+                               stats.multivariate_normal(np.zeros(12), K).logpdf(b), rtol=1e-10)

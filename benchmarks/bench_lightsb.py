@@ -1,0 +1,136 @@
+"""LightSB on the entropic-OT mixture benchmark, beside the paper and beside Sinkhorn.
+
+Part 1: cBW2-UVP (%) of LightSB on benchmark pairs (``solvers.lightsb.benchmark.make_pair``,
+d in {2, 16, 64}, epsilon in {0.1, 1, 10}) next to the paper's LightSB figure, with fit times.
+Part 2: on one pair, LightSB against POT's and ott-jax's Sinkhorn on n = 2,000 ... 10,000
+samples (new points mapped by the entropic out-of-sample extension / barycentric projection
+``E[y | x] = sum_j softmax_j((g_j - |x - y_j|^2 / 2) / eps) y_j``): fit time and the
+conditional-mean error ``100 * E_x |m_hat(x) - m*(x)|^2 / Var(p1)`` (%).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_lightsb.py            # full (tens of minutes)
+    .venv/bin/python benchmarks/bench_lightsb.py --quick    # a few minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+# one Eigen thread pool per process: without it XLA:CPU occasionally hung in these runs
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+
+import numpy as np
+from scipy.special import logsumexp
+
+from solvers.lightsb import LightSB, benchmark
+
+
+def _fit_lightsb(pair, n, max_iter, covariance_type, n_components, seed=0):
+    X0 = pair.sample_source(n, random_state=seed + 1)
+    X1 = pair.sample_target(n, random_state=seed + 2)
+    model = LightSB(n_components=n_components, epsilon=pair.epsilon,
+                    covariance_type=covariance_type, max_iter=max_iter, random_state=seed)
+    t = time.perf_counter()
+    model.fit(X0, X1)
+    return model, time.perf_counter() - t, X0, X1
+
+
+def table_uvp(dims, epsilons, max_iter, n, n_eval, covariance_type, n_components):
+    print(f"\n## cBW2-UVP (%), LightSB {covariance_type} K={n_components}, {max_iter} Adam steps, "
+          f"n={n} per side\n")
+    print("| d | eps | ours | paper (LightSB) | ours / paper | fit time (s) |")
+    print("|---|---|---|---|---|---|")
+    rows = []
+    for d in dims:
+        for eps in epsilons:
+            pair = benchmark.make_pair(d, eps, random_state=0)
+            # warm-up compile on a tiny run so the fit time is the training time
+            _fit_lightsb(pair, n, 1, covariance_type, n_components)
+            model, secs, _, _ = _fit_lightsb(pair, n, max_iter, covariance_type, n_components)
+            Xt = pair.sample_source(n_eval, random_state=99)
+            uvp = benchmark.cbw2_uvp(model.conditional(Xt), pair.conditional(Xt),
+                                     pair.target_var)
+            paper = benchmark.PAPER_CBW2_UVP[(float(eps), d)]
+            rows.append((d, eps, uvp, paper, secs))
+            print(f"| {d} | {eps} | {uvp:.3f} | {paper:.2f} | {uvp / paper:.1f} | {secs:.1f} |",
+                  flush=True)
+    return rows
+
+
+def _sinkhorn_pot(X0, X1, eps):
+    import ot
+
+    n = len(X0)
+    M = 0.5 * ot.dist(X0, X1)
+    a = b = np.full(n, 1.0 / n)
+    _, log = ot.sinkhorn(a, b, M, reg=eps, log=True, numItermax=2000,
+                         stopThr=1e-6)
+    return np.log(log["v"])  # plan_ij = u_i exp(-M_ij / eps) v_j
+
+
+def _sinkhorn_ott(X0, X1, eps):
+    import jax.numpy as jnp
+    from ott.geometry import pointcloud
+    from ott.problems.linear import linear_problem
+    from ott.solvers.linear import sinkhorn
+
+    geom = pointcloud.PointCloud(jnp.asarray(X0), jnp.asarray(X1), epsilon=2.0 * eps)
+    out = sinkhorn.Sinkhorn(threshold=1e-6, max_iterations=2000)(
+        linear_problem.LinearProblem(geom))
+    # ott's cost is |x - y|^2 (no 1/2) with entropy 2 eps: plan_ij = exp((f_i + g_j - C_ij) / 2eps)
+    return np.asarray(out.g) / (2.0 * eps)
+
+
+def _project(X, X1, log_v, eps):
+    """Out-of-sample conditional mean: sum_j softmax_j(log v_j - |x - y_j|^2 / 2eps) y_j."""
+    out = np.empty_like(X)
+    for s in range(0, len(X), 500):
+        x = X[s:s + 500]
+        logits = log_v[None, :] - 0.5 * ((x[:, None, :] - X1[None]) ** 2).sum(-1) / eps
+        w = np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
+        out[s:s + 500] = w @ X1
+    return out
+
+
+def table_peers(d, eps, sizes, max_iter, n_eval, covariance_type, n_components):
+    pair = benchmark.make_pair(d, eps, random_state=0)
+    Xt = pair.sample_source(n_eval, random_state=99)
+    truth = pair.conditional_mean(Xt)
+
+    def err(pred):
+        return 100.0 * np.mean(np.sum((pred - truth) ** 2, axis=1)) / pair.target_var
+
+    print(f"\n## Conditional-mean error (%) and fit time (s), d={d}, eps={eps}; LightSB "
+          f"{covariance_type} K={n_components}, {max_iter} steps\n")
+    print("| n | LightSB err | LightSB s | POT err | POT s | ott-jax err | ott-jax s |")
+    print("|---|---|---|---|---|---|---|")
+    for n in sizes:
+        _fit_lightsb(pair, n, 1, covariance_type, n_components)  # compile outside the timing
+        model, t_ours, X0, X1 = _fit_lightsb(pair, n, max_iter, covariance_type, n_components)
+        e_ours = err(model.predict(Xt))
+        cells = []
+        for solver in (_sinkhorn_pot, _sinkhorn_ott):
+            t = time.perf_counter()
+            log_v = solver(X0, X1, eps)
+            secs = time.perf_counter() - t
+            cells.append(f"{err(_project(Xt, X1, log_v, eps)):.2f} | {secs:.1f}")
+        print(f"| {n} | {e_ours:.2f} | {t_ours:.1f} | {cells[0]} | {cells[1]} |", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small run (a few minutes)")
+    args = parser.parse_args()
+    if args.quick:
+        table_uvp([2, 16], [0.1, 1.0, 10.0], 3000, 10_000, 500, "full", 50)
+        table_peers(16, 1.0, [2000, 5000], 3000, 500, "full", 50)
+    else:
+        table_uvp([2, 16, 64], [0.1, 1.0, 10.0], 5000, 20_000, 1000, "full", 50)
+        table_peers(16, 1.0, [2000, 5000, 10_000], 5000, 1000, "full", 50)
+        table_uvp([2, 16], [0.1, 1.0, 10.0], 5000, 20_000, 1000, "full", 10)
+
+if __name__ == "__main__":
+    main()

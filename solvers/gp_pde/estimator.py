@@ -1,0 +1,528 @@
+"""The GP-HM estimator: a spectral-mixture Gaussian-process PDE solver on a tensor grid."""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from mixtures._config import as_generator, x64
+from mixtures._validation import ConvergenceWarning, check_array, check_option, check_scalar
+from solvers.gp_pde import _core
+from solvers.gp_pde.problems import PDEProblem, parse_key
+
+__all__ = ["SpectralMixtureGPSolver"]
+
+_CHUNK = 25  # outer iterations per compiled call (divergence and convergence are checked
+#              between calls)
+
+
+def _tree_index(tree, i):
+    """Entry ``i`` of every leaf of a stacked pytree."""
+    return jax.tree_util.tree_map(lambda a: a[i], tree)
+
+
+class _KeyRecorder(dict):
+    """Dict handed to the operator once to discover which derivative keys it reads."""
+
+    def __init__(self, variables, n):
+        super().__init__()
+        self.variables = variables
+        self.n = n
+        self.orders = {}
+
+    def __missing__(self, key):
+        orders = parse_key(key, self.variables)
+        if orders is None or max(orders) > 4 or sum(orders) > 4 * len(orders):
+            raise KeyError(
+                f"operator asked for derivative {key!r}; keys are 'u' or 'u_' followed by "
+                f"variable letters from {self.variables} (at most 4 per variable)."
+            )
+        self.orders[key] = orders
+        return jnp.zeros(self.n)
+
+
+class SpectralMixtureGPSolver(BaseEstimator):
+    """Solve a PDE with a Gaussian process whose kernel is a learned spectral mixture (GP-HM).
+
+    The solution gets a GP prior with a product (over dimensions) of spectral-mixture kernels;
+    its values ``U`` on a tensor grid of collocation points are fitted, together with the
+    kernel's log-weights, frequencies and scales, by maximising the GP-HM log joint (prior,
+    boundary fit, PDE residual at every grid point). All linear algebra uses the Kronecker
+    structure of the grid (per-dimension factors only).
+
+    Parameters
+    ----------
+    n_components : int, default=30
+        Number Q of spectral-mixture components per dimension.
+    spectral : {"gaussian", "student_t"}, default="student_t"
+        Spectral density of the components: Gaussian (GP-HM-GM, spectral-mixture kernel) or
+        Student-t (GP-HM-StM, Matern-5/2 envelopes).
+    grid : int or tuple of int, default=(100,)
+        Number of uniform grid points per dimension (boundary included); an int is used for
+        every dimension. Each needs at least 3 points.
+    boundary_weight : float, default=200.0
+        Weight ``lambda_b`` of the boundary term (the paper uses 200, and 500 for advection).
+    max_iter : int, default=500
+        Maximum number of outer iterations (one solve for ``U`` and one Adam step each).
+    learning_rate : float, default=0.01
+        Adam step size for the kernel parameters and log-precisions.
+    max_frequency : float or sequence of float, optional
+        Initial frequencies are ``linspace(0, 1, Q) * max_frequency`` (cycles per unit length,
+        per dimension). Default: the grid's Nyquist frequency ``(M_j - 1) / (2 (high - low))``.
+    init_frequencies : array-like of shape (Q,), optional
+        Explicit initial frequencies (cycles per unit length), overriding ``max_frequency``.
+    learn_frequencies : bool, default=True
+        Whether the frequencies are optimised. ``n_components=1, init_frequencies=[0],
+        learn_frequencies=False`` gives the squared-exponential (``spectral="gaussian"``) or
+        Matern-5/2 (``"student_t"``) GP baselines.
+    jitter : float, default=1e-6
+        Added to each per-dimension kernel matrix's diagonal.
+    tol : float, default=1e-9
+        Convergence: stop when the relative change of the grid solution per iteration, averaged
+        over a block of 25 iterations, falls below ``tol``.
+    cg_iters : int, default=1000
+        Conjugate-gradient iterations per solve for ``U`` in 2-D and higher (1-D solves exactly).
+    random_state : None, int, numpy Generator or JAX key
+        Seeds a small jitter of the initial frequencies (a quarter of their spacing).
+    verbose : bool, default=False
+        Show a progress bar.
+
+    Attributes
+    ----------
+    weights_ : ndarray, shape (D, Q)
+        Learned mixture weights per dimension.
+    frequencies_ : ndarray, shape (D, Q)
+        Learned frequencies ``mu_q`` (cycles per unit length).
+    scales_ : ndarray, shape (D, Q)
+        Learned spectral scales ``sigma_q`` (cycles per unit length).
+    grid_axes_ : list of D ndarrays (M_j,)
+        The collocation grid.
+    grid_values_ : ndarray, shape (M_1, ..., M_D)
+        The fitted solution on the grid.
+    n_iter_ : int
+    converged_ : bool
+    loss_curve_ : ndarray, shape (n_iter_,)
+        The objective at each iteration (after the solve for ``U``).
+    tau_ : ndarray, shape (2,)
+        Learned precisions of the boundary and the residual terms.
+    """
+
+    def __init__(
+        self,
+        n_components=30,
+        spectral="student_t",
+        grid=(100,),
+        boundary_weight=200.0,
+        max_iter=500,
+        learning_rate=0.01,
+        max_frequency=None,
+        init_frequencies=None,
+        learn_frequencies=True,
+        jitter=1e-6,
+        tol=1e-9,
+        cg_iters=1000,
+        random_state=None,
+        verbose=False,
+    ):
+        self.n_components = n_components
+        self.spectral = spectral
+        self.grid = grid
+        self.boundary_weight = boundary_weight
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_frequency = max_frequency
+        self.init_frequencies = init_frequencies
+        self.learn_frequencies = learn_frequencies
+        self.jitter = jitter
+        self.tol = tol
+        self.cg_iters = cg_iters
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ validation helpers
+    def _check_params(self, problem):
+        if not isinstance(problem, PDEProblem):
+            raise TypeError(f"problem must be a PDEProblem, got {type(problem).__name__}.")
+        D = problem.n_dims
+        Q = check_scalar(self.n_components, "n_components", kind="int", low=1)
+        check_option(self.spectral, "spectral", ("gaussian", "student_t"))
+        sizes = (self.grid,) * D if isinstance(self.grid, int | np.integer) else self.grid
+        try:
+            sizes = tuple(sizes)
+        except TypeError:
+            raise TypeError(f"grid must be an int or a tuple of ints, got {self.grid!r}.") from None
+        if len(sizes) != D:
+            raise ValueError(
+                f"grid must give one size per dimension ({D}), got {len(sizes)}: {self.grid!r}."
+            )
+        for s in sizes:
+            check_scalar(s, "grid", kind="int")
+            if s < 3:
+                raise ValueError(
+                    f"grid needs at least 3 points per dimension (two boundary points and one "
+                    f"interior collocation point), got {tuple(sizes)}."
+                )
+        check_scalar(self.boundary_weight, "boundary_weight", low=0.0, low_open=True)
+        check_scalar(self.max_iter, "max_iter", kind="int", low=1)
+        check_scalar(self.learning_rate, "learning_rate", low=0.0, low_open=True)
+        check_scalar(self.jitter, "jitter", low=0.0, low_open=True)
+        check_scalar(self.tol, "tol", low=0.0)
+        check_scalar(self.cg_iters, "cg_iters", kind="int", low=1)
+        return D, Q, tuple(int(s) for s in sizes)
+
+    def _initial_frequencies(self, D, Q, axes, rng):
+        if self.init_frequencies is not None:
+            mu = check_array(self.init_frequencies, "init_frequencies", ndim=1)
+            if mu.shape[0] != Q or np.any(mu < 0):
+                raise ValueError(
+                    f"init_frequencies must hold n_components={Q} non-negative frequencies, "
+                    f"got {mu.tolist()}."
+                )
+            return np.tile(mu, (D, 1))
+        if self.max_frequency is None:
+            top = np.array([(a.size - 1) / (2.0 * (a[-1] - a[0])) for a in axes])
+        else:
+            top = check_array(np.broadcast_to(self.max_frequency, (D,)), "max_frequency", ndim=1)
+            if np.any(top <= 0):
+                raise ValueError(f"max_frequency must be > 0, got {self.max_frequency!r}.")
+        base = np.linspace(0.0, 1.0, Q)[None, :] * top[:, None]
+        if Q > 1:
+            shake = rng.uniform(-0.25, 0.25, size=(D, Q)) * (top[:, None] / (Q - 1))
+            shake[:, 0] = 0.0  # keep a zero-frequency component (trends)
+            base = np.abs(base + shake)
+        return base
+
+    def _discover_keys(self, problem, n):
+        rec = _KeyRecorder(problem.variables, n)
+        out = problem.operator(rec, jnp.zeros((n, problem.n_dims)))
+        if jnp.shape(out) != (n,):
+            raise ValueError(
+                f"operator must return an array of shape (N,) = ({n},), got {jnp.shape(out)}."
+            )
+        keys = {"u": (0,) * problem.n_dims}
+        keys.update(rec.orders)
+        return tuple((k, tuple(o)) for k, o in keys.items())
+
+    @staticmethod
+    def _eval(fun, name, X):
+        vals = np.asarray(fun(X), dtype=np.float64)
+        if vals.shape not in ((X.shape[0],), (X.shape[0], 1)):
+            raise ValueError(
+                f"{name}(x) must return an array of shape (N,) = ({X.shape[0]},) for x of shape "
+                f"{X.shape}, got shape {vals.shape}."
+            )
+        if not np.all(np.isfinite(vals)):
+            raise ValueError(f"{name}(x) returned NaN or infinite values on the grid.")
+        return vals.reshape(-1)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, problem):
+        """Fit the GP solution of ``problem``.
+
+        Parameters
+        ----------
+        problem : PDEProblem
+
+        Returns
+        -------
+        self
+        """
+        D, Q, sizes = self._check_params(problem)
+        rng = as_generator(self.random_state)
+        axes = [np.linspace(lo, hi, m) for (lo, hi), m in zip(problem.domain, sizes)]
+        mesh = np.meshgrid(*axes, indexing="ij")
+        points = np.stack([m.reshape(-1) for m in mesh], axis=-1)
+        bmask = np.zeros(sizes, dtype=bool)
+        for j in range(D):
+            idx = [slice(None)] * D
+            idx[j] = 0
+            bmask[tuple(idx)] = True
+            idx[j] = -1
+            bmask[tuple(idx)] = True
+        source = self._eval(problem.source, "source", points).reshape(sizes)
+        bvalues = np.zeros(sizes)
+        bvalues[bmask] = self._eval(problem.boundary, "boundary", points[bmask.reshape(-1)])
+        mu0 = self._initial_frequencies(D, Q, axes, rng)
+        log_scale0 = np.log(
+            1.0 / (np.sqrt(2.0) * np.pi) if self.spectral == "gaussian" else 1.0 / (2 * np.pi)
+        )  # the paper's initial length-scale 1 in its parametrisation
+
+        with x64():
+            keys = self._discover_keys(problem, points.shape[0])
+            orders = tuple(tuple(sorted({o[j] for _, o in keys})) for j in range(D))
+            data = {
+                "axes": tuple(jnp.asarray(a) for a in axes),
+                "points": jnp.asarray(points),
+                "source": jnp.asarray(source),
+                "bvalues": jnp.asarray(bvalues),
+                "bmask": jnp.asarray(bmask, dtype=jnp.float64),
+                "bidx": jnp.asarray(np.flatnonzero(bmask.reshape(-1))),
+                "jitter": jnp.asarray(float(self.jitter)),
+                "boundary_weight": jnp.asarray(float(self.boundary_weight)),
+            }
+            params = {
+                "kern": tuple(
+                    {
+                        "log_weights": jnp.full(Q, -np.log(Q)),
+                        "freqs": jnp.asarray(mu0[j]),
+                        "log_scales": jnp.full(Q, log_scale0),
+                    }
+                    for j in range(D)
+                ),
+                "log_tau_b": jnp.asarray(0.0),
+                "log_tau_r": jnp.asarray(0.0),
+            }
+            z = jnp.zeros(sizes)
+            lr = jnp.asarray(float(self.learning_rate))
+            opt_state = _core.init_opt_state(params, lr)
+            affine = self._is_affine(problem, keys, points.shape[0], rng)
+            static = dict(
+                kind=self.spectral,
+                keys=keys,
+                operator=problem.operator,
+                orders=orders,
+                n_gn=1 if affine else 3,
+                method="dense" if D == 1 else "cg",
+                cg_iters=int(self.cg_iters),
+                learn_freqs=bool(self.learn_frequencies),
+            )
+            losses, n_iter, converged, diverged = [], 0, False, False
+            bar = None
+            if self.verbose:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=self.max_iter, desc="GP-HM fit")
+            while n_iter < self.max_iter:
+                steps = min(_CHUNK, self.max_iter - n_iter)
+                new = _core.fit_chunk(params, z, opt_state, data, lr, n_steps=steps, **static)
+                values, dzs = np.asarray(new[3]), np.asarray(new[4])
+                finite = np.isfinite(values) & np.isfinite(dzs)
+                if not finite.all():
+                    good = int(np.argmin(finite))  # steps before the first non-finite one
+                    if good > 0:
+                        params = _tree_index(new[5], good - 1)
+                        z = new[6][good - 1]
+                        losses.extend(values[:good].tolist())
+                        n_iter += good
+                    warnings.warn(
+                        f"the GP-HM loss diverged (non-finite) at iteration {n_iter + 1}; "
+                        f"stopped and kept the last finite state (try a smaller "
+                        f"learning_rate).",
+                        ConvergenceWarning,
+                        stacklevel=2,
+                    )
+                    diverged = True
+                    break
+                params, z, opt_state = new[:3]
+                losses.extend(values.tolist())
+                n_iter += steps
+                if bar is not None:
+                    bar.update(steps)
+                    bar.set_postfix(loss=f"{values[-1]:.4g}")
+                if float(np.mean(dzs)) < self.tol:
+                    converged = True
+                    break
+            if bar is not None:
+                bar.close()
+            if not converged and not diverged:
+                warnings.warn(
+                    f"GP-HM did not converge in max_iter={self.max_iter} iterations (relative "
+                    f"change of the grid solution {float(np.mean(dzs)):.2e} > tol={self.tol}).",
+                    ConvergenceWarning,
+                    stacklevel=2,
+                )
+            chols, _, _ = _core.factors(
+                params["kern"], data["axes"], self.spectral, tuple(() for _ in axes), data["jitter"]
+            )
+            U = _core.derivative_field(z, [{0: L} for L in chols], (0,) * D)
+            self.grid_values_ = np.asarray(U)
+        self.problem_ = problem
+        self.n_dims_ = D
+        self.grid_axes_ = axes
+        self._z = np.asarray(z)
+        self._kern = [{k: np.asarray(v) for k, v in p.items()} for p in params["kern"]]
+        self.weights_ = np.exp(np.stack([p["log_weights"] for p in self._kern]))
+        self.frequencies_ = np.stack([p["freqs"] for p in self._kern])
+        self.scales_ = np.exp(np.stack([p["log_scales"] for p in self._kern]))
+        self.tau_ = np.exp(np.array([float(params["log_tau_b"]), float(params["log_tau_r"])]))
+        self.loss_curve_ = np.asarray(losses)
+        self.n_iter_ = n_iter
+        self.converged_ = converged
+        return self
+
+    @staticmethod
+    def _is_affine(problem, keys, n, rng):
+        """Whether the operator is affine in the derivative fields (numerical check)."""
+        x = jnp.asarray(rng.uniform(size=(n, problem.n_dims)))
+        a = {k: jnp.asarray(rng.normal(size=n)) for k, _ in keys}
+        b = {k: jnp.asarray(rng.normal(size=n)) for k, _ in keys}
+        zero = {k: jnp.zeros(n) for k, _ in keys}
+        ab = {k: a[k] + b[k] for k, _ in keys}
+        op = problem.operator
+        gap = op(ab, x) - op(a, x) - op(b, x) + op(zero, x)
+        scale = jnp.abs(op(ab, x)) + jnp.abs(op(a, x)) + jnp.abs(op(b, x)) + 1.0
+        return bool(jnp.all(jnp.abs(gap) <= 1e-10 * scale))
+
+    # ------------------------------------------------------------------ prediction
+    def _check_fitted(self):
+        if not hasattr(self, "_z"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("This SpectralMixtureGPSolver is not fitted yet; call fit.")
+
+    def _check_X(self, X):
+        X = check_array(X, "X", ndim=2)
+        if X.shape[1] != self.n_dims_:
+            raise ValueError(
+                f"X must have {self.n_dims_} column(s) (one per dimension), got shape {X.shape}."
+            )
+        return X
+
+    def _check_orders(self, order):
+        if isinstance(order, int | np.integer) and not isinstance(order, bool):
+            if self.n_dims_ != 1:
+                raise ValueError(
+                    f"order must be a tuple of {self.n_dims_} ints for a {self.n_dims_}-D "
+                    f"problem, got {order!r}."
+                )
+            order = (order,)
+        try:
+            order = tuple(int(o) for o in order)
+        except TypeError:
+            raise TypeError(f"order must be an int or a tuple of ints, got {order!r}.") from None
+        if len(order) != self.n_dims_ or any(o < 0 or o > 4 for o in order):
+            raise ValueError(
+                f"order must give {self.n_dims_} derivative order(s) in 0..4, got {order!r}."
+            )
+        return order
+
+    def _args(self):
+        return (
+            tuple({k: jnp.asarray(v) for k, v in p.items()} for p in self._kern),
+            jnp.asarray(self._z),
+            tuple(jnp.asarray(a) for a in self.grid_axes_),
+            jnp.asarray(float(self.jitter)),
+        )
+
+    def _points(self, X, orders, block=4096):
+        kern, z, axes, jit = self._args()
+        out = [
+            np.asarray(
+                _core.predict_points(
+                    kern,
+                    z,
+                    axes,
+                    jit,
+                    jnp.asarray(X[i : i + block]),
+                    kind=self.spectral,
+                    orders=orders,
+                )
+            )
+            for i in range(0, X.shape[0], block)
+        ]
+        return np.concatenate(out)
+
+    def predict(self, X, return_std=False):
+        """The solution (GP conditional mean) at points ``X``.
+
+        Parameters
+        ----------
+        X : array-like, shape (n, D)
+        return_std : bool, default=False
+            Also return the GP conditional standard deviation of ``u(x)`` given the fitted grid
+            values (the interpolation uncertainty between collocation points; it does not
+            include the uncertainty of the grid values themselves).
+
+        Returns
+        -------
+        u : ndarray, shape (n,)
+        std : ndarray, shape (n,), only if ``return_std``
+        """
+        self._check_fitted()
+        X = self._check_X(X)
+        with x64():
+            u = self._points(X, (0,) * self.n_dims_)
+            if not return_std:
+                return u
+            kern, _, axes, jit = self._args()
+            var = _core.predict_var_points(kern, axes, jit, jnp.asarray(X), kind=self.spectral)
+            return u, np.sqrt(np.asarray(var))
+
+    def derivative(self, X, order):
+        """A derivative of the solution at points ``X``.
+
+        Parameters
+        ----------
+        X : array-like, shape (n, D)
+        order : int (1-D problems) or tuple of D ints
+            Derivative order per dimension, each in 0..4 (e.g. ``(2, 0)`` is ``u_xx``).
+
+        Returns
+        -------
+        ndarray, shape (n,)
+        """
+        self._check_fitted()
+        X = self._check_X(X)
+        order = self._check_orders(order)
+        with x64():
+            return self._points(X, order)
+
+    def test_grid(self):
+        """The default test grid: ``2 M_j - 1`` uniform points per dimension (the collocation
+        points and the midpoints between them). Returns a list of D arrays."""
+        self._check_fitted()
+        return [np.linspace(a[0], a[-1], 2 * a.size - 1) for a in self.grid_axes_]
+
+    def predict_grid(self, axes, order=None):
+        """The solution (or a derivative) on the tensor grid of ``axes`` (list of D 1-D arrays).
+
+        Returns an array of shape ``(len(axes[0]), ..., len(axes[D-1]))``.
+        """
+        self._check_fitted()
+        axes = [check_array(a, f"axes[{j}]", ndim=1) for j, a in enumerate(axes)]
+        if len(axes) != self.n_dims_:
+            raise ValueError(f"axes must hold {self.n_dims_} arrays, got {len(axes)}.")
+        order = (0,) * self.n_dims_ if order is None else self._check_orders(order)
+        with x64():
+            kern, z, grid_axes, jit = self._args()
+            return np.asarray(
+                _core.predict_grid(
+                    kern,
+                    z,
+                    grid_axes,
+                    jit,
+                    tuple(jnp.asarray(a) for a in axes),
+                    kind=self.spectral,
+                    orders=order,
+                )
+            )
+
+    def relative_l2_error(self, X=None):
+        """Relative L2 error ``|u_hat - u| / |u|`` against the problem's exact solution.
+
+        Parameters
+        ----------
+        X : array-like, shape (n, D), optional
+            Test points; default the tensor grid of :meth:`test_grid`.
+
+        Returns
+        -------
+        float
+        """
+        self._check_fitted()
+        if self.problem_.solution is None:
+            raise ValueError("the problem has no exact solution to compare with.")
+        if X is None:
+            axes = self.test_grid()
+            pred = self.predict_grid(axes).reshape(-1)
+            mesh = np.meshgrid(*axes, indexing="ij")
+            X = np.stack([m.reshape(-1) for m in mesh], axis=-1)
+        else:
+            X = self._check_X(X)
+            pred = self.predict(X)
+        truth = np.asarray(self.problem_.solution(X), dtype=np.float64).reshape(-1)
+        return float(np.linalg.norm(pred - truth) / np.linalg.norm(truth))

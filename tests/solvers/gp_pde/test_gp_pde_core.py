@@ -1,0 +1,292 @@
+"""Kronecker core of GP-HM against dense computations on tiny grids (to 1e-10 relative)."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mixtures._config import x64
+from mixtures.spectral import SpectralMixture, gram, product_gram
+from solvers.gp_pde import _core
+from solvers.gp_pde.problems import laplacian_operator
+
+JITTER = 1e-3
+KEYS = (("u", (0, 0)), ("u_xx", (2, 0)), ("u_yy", (0, 2)))
+ORDERS = ((0, 2), (0, 2))
+
+
+def _kern(rng, q, top):
+    return {
+        "log_weights": jnp.asarray(np.log(rng.uniform(0.2, 1.0, q))),
+        "freqs": jnp.asarray(rng.uniform(0.0, top, q)),
+        "log_scales": jnp.asarray(np.log(rng.uniform(0.2, 0.5, q))),
+    }
+
+
+def _rel(a, b):
+    return np.linalg.norm(np.asarray(a) - np.asarray(b)) / np.linalg.norm(np.asarray(b))
+
+
+@pytest.fixture(scope="module", params=["gaussian", "student_t"])
+def setup(request):
+    kind = request.param
+    rng = np.random.default_rng(0)
+    with x64():
+        axes = (jnp.linspace(0.0, 1.0, 6), jnp.linspace(-1.0, 0.5, 5))
+        kern = (_kern(rng, 3, 2.0), _kern(rng, 3, 1.5))
+        sms = tuple(
+            SpectralMixture(p["log_weights"], p["freqs"], p["log_scales"], kind) for p in kern
+        )
+        # dense per-dimension covariances from mixtures.spectral.gram (independent of the lags)
+        C = [np.asarray(gram(a, a, sm)) + JITTER * np.eye(a.shape[0]) for a, sm in zip(axes, sms)]
+        z = jnp.asarray(rng.normal(size=(6, 5)))
+        chols, gs, covs = _core.factors(kern, axes, kind, ORDERS, JITTER)
+        U = np.kron(np.asarray(chols[0]), np.asarray(chols[1])) @ np.asarray(z).ravel()
+        yield dict(
+            kind=kind,
+            axes=axes,
+            kern=kern,
+            sms=sms,
+            C=C,
+            z=z,
+            U=U,
+            chols=chols,
+            gs=gs,
+            covs=covs,
+            rng=rng,
+        )
+
+
+def test_toeplitz_gram_matches_gram(setup):
+    with x64():
+        x = setup["axes"][0]
+        for order in range(5):
+            ours = _core.toeplitz_gram(x, setup["sms"][0], order)
+            ref = gram(x, x, setup["sms"][0], order, 0)
+            assert _rel(ours, ref) < 1e-12
+
+
+def test_whitened_prior_matches_dense(setup):
+    """0.5 log det C + 0.5 U^T C^{-1} U (the GP log-likelihood terms) vs dense."""
+    with x64():
+        Cd = np.kron(setup["C"][0], setup["C"][1])
+        dense = 0.5 * np.linalg.slogdet(Cd)[1] + 0.5 * setup["U"] @ np.linalg.solve(Cd, setup["U"])
+        from mixtures.kronecker import kron_logdet
+
+        ours = 0.5 * float(kron_logdet(setup["covs"])) + 0.5 * float(jnp.sum(setup["z"] ** 2))
+        assert abs(ours - dense) < 1e-10 * abs(dense)
+
+
+def test_kronecker_solve_matches_dense(setup):
+    with x64():
+        alpha = _core._alpha(setup["chols"], setup["z"])
+        ref = np.linalg.solve(np.kron(setup["C"][0], setup["C"][1]), setup["U"])
+        assert _rel(np.asarray(alpha).ravel(), ref) < 1e-10
+
+
+def test_collocation_derivative_operators_match_dense(setup):
+    """u_xx on the grid = (K_1'' C_1^{-1} kron I) U, built densely."""
+    with x64():
+        a0, a1 = setup["axes"]
+        sm0, sm1 = setup["sms"]
+        Dxx = np.kron(
+            np.asarray(gram(a0, a0, sm0, 2, 0)) @ np.linalg.inv(setup["C"][0]), np.eye(a1.shape[0])
+        )
+        Dyy = np.kron(
+            np.eye(a0.shape[0]), np.asarray(gram(a1, a1, sm1, 2, 0)) @ np.linalg.inv(setup["C"][1])
+        )
+        for key, D in (((2, 0), Dxx), ((0, 2), Dyy)):
+            ours = _core.derivative_field(setup["z"], setup["gs"], key).ravel()
+            assert _rel(ours, D @ setup["U"]) < 1e-10
+
+
+@pytest.mark.parametrize("orders", [(0, 0), (2, 1)])
+def test_conditional_mean_derivatives_match_dense(setup, orders):
+    """d^a u(x) = d^a k(x, X) C^{-1} U at off-grid points, dense product_gram reference."""
+    with x64():
+        rng = np.random.default_rng(1)
+        Xq = jnp.asarray(np.column_stack([rng.uniform(0, 1, 7), rng.uniform(-1, 0.5, 7)]))
+        Xg = np.stack([m.ravel() for m in np.meshgrid(*setup["axes"], indexing="ij")], -1)
+        alpha = np.linalg.solve(np.kron(setup["C"][0], setup["C"][1]), setup["U"])
+        ref = np.asarray(product_gram(Xq, jnp.asarray(Xg), setup["sms"], d1=orders)) @ alpha
+        ours = _core.predict_points(
+            setup["kern"], setup["z"], setup["axes"], JITTER, Xq, kind=setup["kind"], orders=orders
+        )
+        assert _rel(ours, ref) < 1e-10
+        grid_ours = _core.predict_grid(
+            setup["kern"],
+            setup["z"],
+            setup["axes"],
+            JITTER,
+            (Xq[:3, 0], Xq[:4, 1]),
+            kind=setup["kind"],
+            orders=orders,
+        )
+        Xt = np.stack([m.ravel() for m in np.meshgrid(Xq[:3, 0], Xq[:4, 1], indexing="ij")], -1)
+        ref_t = (
+            np.asarray(product_gram(jnp.asarray(Xt), jnp.asarray(Xg), setup["sms"], d1=orders))
+            @ alpha
+        )
+        assert _rel(np.asarray(grid_ours).ravel(), ref_t) < 1e-10
+
+
+def test_conditional_variance_matches_dense(setup):
+    with x64():
+        Xq = jnp.asarray([[0.13, -0.2], [0.6, 0.4], [0.0, -1.0]])
+        Xg = jnp.asarray(
+            np.stack([m.ravel() for m in np.meshgrid(*setup["axes"], indexing="ij")], -1)
+        )
+        kx = np.asarray(product_gram(Xq, Xg, setup["sms"]))
+        kxx = np.diag(np.asarray(product_gram(Xq, Xq, setup["sms"])))
+        Cd = np.kron(setup["C"][0], setup["C"][1])
+        ref = kxx - np.einsum("ij,ji->i", kx, np.linalg.solve(Cd, kx.T))
+        ours = _core.predict_var_points(
+            setup["kern"], setup["axes"], JITTER, Xq, kind=setup["kind"]
+        )
+        assert np.allclose(ours, np.maximum(ref, 0.0), rtol=1e-8, atol=1e-10 * kxx.max())
+
+
+def _dense_problem(setup):
+    """Dense Poisson residual map U -> (D_xx + D_yy) U and the boundary mask."""
+    a0, a1 = setup["axes"]
+    sm0, sm1 = setup["sms"]
+    Dxx = np.kron(
+        np.asarray(gram(a0, a0, sm0, 2, 0)) @ np.linalg.inv(setup["C"][0]), np.eye(a1.shape[0])
+    )
+    Dyy = np.kron(
+        np.eye(a0.shape[0]), np.asarray(gram(a1, a1, sm1, 2, 0)) @ np.linalg.inv(setup["C"][1])
+    )
+    bmask = np.zeros((6, 5), bool)
+    bmask[0], bmask[-1], bmask[:, 0], bmask[:, -1] = True, True, True, True
+    return Dxx + Dyy, bmask
+
+
+def _data(setup, bmask, f, g):
+    pts = np.stack([m.ravel() for m in np.meshgrid(*setup["axes"], indexing="ij")], -1)
+    return {
+        "axes": setup["axes"],
+        "points": jnp.asarray(pts),
+        "source": jnp.asarray(f),
+        "bvalues": jnp.asarray(g),
+        "bmask": jnp.asarray(bmask, dtype=jnp.float64),
+        "bidx": jnp.asarray(np.flatnonzero(bmask)),
+        "jitter": jnp.asarray(JITTER),
+        "boundary_weight": jnp.asarray(200.0),
+    }
+
+
+def test_loss_matches_dense(setup):
+    with x64():
+        P, bmask = _dense_problem(setup)
+        rng = np.random.default_rng(2)
+        f, g = rng.normal(size=(6, 5)), rng.normal(size=(6, 5)) * bmask
+        data = _data(setup, bmask, f, g)
+        params = {
+            "kern": setup["kern"],
+            "log_tau_b": jnp.asarray(0.3),
+            "log_tau_r": jnp.asarray(-0.7),
+        }
+        ours = _core.loss(
+            params,
+            setup["z"],
+            data,
+            kind=setup["kind"],
+            keys=KEYS,
+            operator=laplacian_operator(("x", "y")),
+            orders=ORDERS,
+        )
+        U = setup["U"]
+        Cd = np.kron(setup["C"][0], setup["C"][1])
+        rc = P @ U - f.ravel()
+        rb = (U - g.ravel())[bmask.ravel()]
+        tb, tr = np.exp(0.3), np.exp(-0.7)
+        dense = (
+            0.5 * np.linalg.slogdet(Cd)[1]
+            + 0.5 * U @ np.linalg.solve(Cd, U)
+            + 200.0 * (-0.5 * rb.size * 0.3 + 0.5 * tb * rb @ rb)
+            + (-0.5 * rc.size * -0.7 + 0.5 * tr * rc @ rc)
+        )
+        assert abs(float(ours) - dense) < 1e-10 * abs(dense)
+
+
+def test_cg_solve_matches_dense_minimiser(setup):
+    """One Gauss-Newton step (CG, Kronecker matvecs) = the dense minimiser over U."""
+    with x64():
+        P, bmask = _dense_problem(setup)
+        rng = np.random.default_rng(3)
+        f, g = rng.normal(size=(6, 5)), rng.normal(size=(6, 5)) * bmask
+        data = _data(setup, bmask, f, g)
+        params = {
+            "kern": setup["kern"],
+            "log_tau_b": jnp.asarray(0.0),
+            "log_tau_r": jnp.asarray(0.0),
+        }
+        z = _core.gn_solve(
+            params,
+            jnp.zeros((6, 5)),
+            data,
+            kind=setup["kind"],
+            keys=KEYS,
+            operator=laplacian_operator(("x", "y")),
+            orders=ORDERS,
+            n_steps=1,
+            method="cg",
+            cg_iters=300,
+        )
+        # dense: minimise |z|^2/2 + |P Lz - f|^2/2 + 200 |B (Lz - g)|^2/2
+        L = np.kron(np.asarray(setup["chols"][0]), np.asarray(setup["chols"][1]))
+        B = np.eye(30)[bmask.ravel()]
+        J = np.vstack([P @ L, np.sqrt(200.0) * B @ L])
+        r = np.concatenate([f.ravel(), np.sqrt(200.0) * g.ravel()[bmask.ravel()]])
+        zd = np.linalg.solve(np.eye(30) + J.T @ J, J.T @ r)
+        assert _rel(np.asarray(z).ravel(), zd) < 1e-7
+
+
+def test_gauss_newton_nonlinear_matches_scipy():
+    """Allen-Cahn (u_xx + u^3 - u = f), 1-D: Gauss-Newton on z = scipy least_squares."""
+    from scipy.optimize import least_squares
+
+    from solvers.gp_pde.problems import allen_cahn_operator
+
+    with x64():
+        rng = np.random.default_rng(4)
+        x = jnp.linspace(0.0, 1.0, 9)
+        kern = (_kern(rng, 2, 2.0),)
+        sm = SpectralMixture(kern[0]["log_weights"], kern[0]["freqs"], kern[0]["log_scales"])
+        C = np.asarray(gram(x, x, sm)) + JITTER * np.eye(9)
+        L = np.linalg.cholesky(C)
+        Dxx = np.asarray(gram(x, x, sm, 2, 0)) @ np.linalg.inv(C)
+        f = rng.normal(size=9)
+        g = np.zeros(9)
+        g[[0, -1]] = [0.3, -0.2]
+        bmask = np.zeros(9, bool)
+        bmask[[0, -1]] = True
+        data = {
+            "axes": (x,),
+            "points": x[:, None],
+            "source": jnp.asarray(f),
+            "bvalues": jnp.asarray(g),
+            "bmask": jnp.asarray(bmask, dtype=jnp.float64),
+            "bidx": jnp.asarray([0, 8]),
+            "jitter": jnp.asarray(JITTER),
+            "boundary_weight": jnp.asarray(200.0),
+        }
+        params = {"kern": kern, "log_tau_b": jnp.asarray(0.0), "log_tau_r": jnp.asarray(0.0)}
+        z = _core.gn_solve(
+            params,
+            jnp.zeros(9),
+            data,
+            kind="gaussian",
+            keys=(("u", (0,)), ("u_xx", (2,))),
+            operator=allen_cahn_operator(("x",)),
+            orders=((0, 2),),
+            n_steps=30,
+            method="dense",
+            cg_iters=1,
+        )
+
+        def resid(zz):
+            U = L @ zz
+            return np.concatenate([zz, Dxx @ U + U**3 - U - f, np.sqrt(200.0) * (U - g)[bmask]])
+
+        ref = least_squares(resid, np.zeros(9), xtol=1e-15, ftol=1e-15, gtol=1e-15).x
+        assert _rel(z, ref) < 1e-8

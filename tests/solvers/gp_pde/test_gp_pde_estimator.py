@@ -1,0 +1,169 @@
+"""SpectralMixtureGPSolver: accuracy against exact solutions, pruning, dtypes, bad input.
+
+Fits share grid sizes, component counts and operators so that each compiled fit is reused.
+"""
+
+import copy
+import warnings
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mixtures import ConvergenceWarning
+from solvers.gp_pde import PDEProblem, SpectralMixtureGPSolver, problems
+
+TWO_PI = 2.0 * np.pi
+F1, F2 = 2.0, 5.0  # cycles per unit length
+
+
+def _two_freq(x):
+    return jnp.sin(TWO_PI * F1 * x[:, 0]) + 0.5 * jnp.sin(TWO_PI * F2 * x[:, 0])
+
+
+def _solver(**kw):
+    base = dict(n_components=12, grid=61, max_iter=150, max_frequency=10.0, random_state=0)
+    base.update(kw)
+    return SpectralMixtureGPSolver(**base)
+
+
+@pytest.fixture(scope="module")
+def problem_1d():
+    return problems.poisson(_two_freq, [(0.0, 1.0)], "two_freq")
+
+
+@pytest.fixture(scope="module")
+def fitted_1d(problem_1d):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return _solver().fit(problem_1d)
+
+
+def test_poisson_1d_accuracy(fitted_1d):
+    assert fitted_1d.relative_l2_error() < 3e-2
+    X = np.random.default_rng(0).uniform(0, 1, (50, 1))
+    assert fitted_1d.relative_l2_error(X) < 3e-2
+    assert fitted_1d.n_iter_ == len(fitted_1d.loss_curve_) > 0
+    assert fitted_1d.loss_curve_[-1] < fitted_1d.loss_curve_[0]
+
+
+def test_pruning_keeps_true_frequencies(fitted_1d):
+    """The heaviest components sit at the solution's two frequencies (not strict sparsity:
+    pruning is slow, see the docs)."""
+    w, mu = fitted_1d.weights_[0], fitted_1d.frequencies_[0]
+    top = mu[np.argsort(-w)[:4]]
+    assert np.min(np.abs(top - F1)) < 0.3
+    assert np.min(np.abs(top - F2)) < 0.3
+    # the weight mass near the true frequencies dominates the rest (zero-frequency excluded)
+    near = (np.abs(mu - F1) < 0.5) | (np.abs(mu - F2) < 0.5)
+    assert w[near].sum() > w[~near & (mu > 0.5)].sum()
+
+
+def test_derivative_and_std(fitted_1d):
+    X = np.linspace(0.05, 0.95, 40)[:, None]
+    d1 = fitted_1d.derivative(X, 1)
+    exact = TWO_PI * F1 * np.cos(TWO_PI * F1 * X[:, 0]) + 0.5 * TWO_PI * F2 * np.cos(
+        TWO_PI * F2 * X[:, 0]
+    )
+    assert np.linalg.norm(d1 - exact) / np.linalg.norm(exact) < 5e-2
+    u, std = fitted_1d.predict(X, return_std=True)
+    assert u.shape == std.shape == (40,)
+    assert np.all(std >= 0)
+    grid_pts = fitted_1d.grid_axes_[0][10:13, None]
+    _, std_grid = fitted_1d.predict(grid_pts, return_std=True)
+    assert np.all(std_grid < std.max())
+
+
+def test_outputs_are_float64(fitted_1d):
+    X = np.linspace(0, 1, 5)[:, None]
+    u, std = fitted_1d.predict(X, return_std=True)
+    for arr in (
+        u,
+        std,
+        fitted_1d.derivative(X, 2),
+        fitted_1d.weights_,
+        fitted_1d.frequencies_,
+        fitted_1d.loss_curve_,
+        fitted_1d.grid_values_,
+    ):
+        assert isinstance(arr, np.ndarray) and arr.dtype == np.float64
+
+
+def test_poisson_2d_kronecker_cg():
+    p = problems.poisson(
+        lambda x: jnp.sin(2 * x[:, 0]) * jnp.cos(x[:, 1]), [(0.0, 2.0), (0.0, 1.5)]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = SpectralMixtureGPSolver(
+            n_components=3, grid=(12, 10), max_iter=50, learning_rate=0.1, random_state=0
+        ).fit(p)
+    assert est.grid_values_.shape == (12, 10)
+    assert est.frequencies_.shape == (2, 3)
+    assert est.relative_l2_error() < 0.1
+
+
+# ------------------------------------------------------------------------- bad input
+def _poisson_1d(source=None):
+    return PDEProblem(
+        [(0.0, 1.0)],
+        lambda d, x: d["u_xx"],
+        source or (lambda x: np.zeros(len(x))),
+        lambda x: np.zeros(len(x)),
+    )
+
+
+def test_grid_too_small():
+    with pytest.raises(ValueError, match="grid needs at least 3 points"):
+        _solver(grid=2).fit(_poisson_1d())
+    with pytest.raises(ValueError, match="one size per dimension"):
+        _solver(grid=(10, 10)).fit(_poisson_1d())
+
+
+def test_source_wrong_shape_or_nan():
+    with pytest.raises(ValueError, match=r"source\(x\) must return an array of shape"):
+        _solver().fit(_poisson_1d(lambda x: np.zeros((len(x), 2))))
+    with pytest.raises(ValueError, match=r"source\(x\) returned NaN"):
+        _solver().fit(_poisson_1d(lambda x: np.full(len(x), np.nan)))
+
+
+def test_empty_domain():
+    with pytest.raises(ValueError, match="domain is empty"):
+        PDEProblem([(1.0, 1.0)], lambda d, x: d["u_xx"], np.sin, np.sin)
+    with pytest.raises(ValueError, match="domain"):
+        PDEProblem(np.zeros((0, 2)), lambda d, x: d["u_xx"], np.sin, np.sin)
+
+
+def test_bad_hyperparameters(problem_1d):
+    with pytest.raises(ValueError, match="n_components must be >= 1"):
+        _solver(n_components=-3).fit(problem_1d)
+    with pytest.raises(ValueError, match="spectral must be one of"):
+        _solver(spectral="cauchy").fit(problem_1d)
+    with pytest.raises(TypeError, match="problem must be a PDEProblem"):
+        _solver().fit("poisson")
+
+
+def test_unknown_derivative_key():
+    p = PDEProblem(
+        [(0.0, 1.0)], lambda d, x: d["u_yy"], lambda x: np.zeros(len(x)), lambda x: np.zeros(len(x))
+    )
+    with pytest.raises(KeyError, match="u_yy"):
+        _solver().fit(p)
+
+
+def test_bad_prediction_input(fitted_1d):
+    with pytest.raises(ValueError, match="X must have 1 column"):
+        fitted_1d.predict(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="order must give 1 derivative"):
+        fitted_1d.derivative(np.zeros((3, 1)), (5,))
+    est = copy.copy(fitted_1d)
+    est.problem_ = _poisson_1d()  # no exact solution
+    with pytest.raises(ValueError, match="no exact solution"):
+        est.relative_l2_error()
+
+
+def test_diverging_fit_stops_and_warns(problem_1d):
+    with pytest.warns(ConvergenceWarning, match="diverged"):
+        est = _solver(learning_rate=1e4, max_iter=150).fit(problem_1d)
+    assert est.n_iter_ < 150
+    assert np.all(np.isfinite(est.grid_values_))
