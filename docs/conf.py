@@ -24,7 +24,7 @@ autosummary_generate = True
 numpydoc_show_class_members = False
 numpydoc_validation_checks = set()
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "benchmarks/*.md"]
+exclude_patterns = ["_build"]
 
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
