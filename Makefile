@@ -7,7 +7,7 @@ JOBS ?= 2
 # One BLAS/XLA thread per process: tests and examples are small, and oversubscribed threads
 # on a 2-core machine make small factorisations up to 100x slower.
 SINGLE_THREAD := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
-	XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+	XLA_FLAGS="--xla_cpu_multi_thread_eigen=false"
 
 .PHONY: venv gallery test bench docs lint clean
 

@@ -7,9 +7,13 @@ conditionals ``pi*(y | x)`` are Gaussian mixtures (construction of Gushchin et a
 2023, drawn from a seed). We fit :class:`solvers.lightsb.LightSB` on samples and measure the
 cBW2-UVP: the Bures-Wasserstein distance between fitted and true conditionals, in percent of
 the target's variance. This short run (ten full-covariance components, 2,000 Adam steps,
-d = 2 and 16) is compared with the
-paper's LightSB figures (10,000 steps, up to d = 128); ``benchmarks/bench_lightsb.py`` runs
-the longer comparison.
+d = 2 and 16) is compared with the paper's LightSB figures (up to d = 128);
+``benchmarks/bench_lightsb.py`` runs the longer comparison (50 components, 20,000 steps).
+The benchmark's protocol draws fresh samples for every minibatch, so we fit on 50,000 points
+per side: with a few thousand, a full-covariance mixture starts to fit the sample rather than
+the plan (the fit time does not depend on the sample size, only on the steps). With ten
+components and 2,000 steps the hardest case here (d = 16, eps = 0.1) stays near 1 %, above the
+paper's 0.08 %; the benchmark script's 50 components and 20,000 steps reach 0.03 % on it.
 """
 
 # %%
@@ -24,8 +28,8 @@ ours, secs = {}, {}
 for d in dims:
     for eps in epsilons:
         pair = benchmark.make_pair(d, eps, random_state=0)
-        X0 = pair.sample_source(4000, random_state=1)
-        X1 = pair.sample_target(4000, random_state=2)
+        X0 = pair.sample_source(50_000, random_state=1)
+        X1 = pair.sample_target(50_000, random_state=2)
         t = time.perf_counter()
         model = LightSB(n_components=10, epsilon=eps, covariance_type="full", max_iter=2000,
                         random_state=0).fit(X0, X1)

@@ -5,7 +5,7 @@ import pytest
 # Keep each test worker to a single XLA thread pool of modest size: CI has 2 cores and runs
 # two xdist workers.
 os.environ.setdefault(
-    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false"
 )
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")

@@ -370,6 +370,7 @@ class GrowthMixtureMoE(BaseEstimator):
         return Y, times, mask, X
 
     def _posterior_from_attrs(self, arrays):
+        """Log posterior class probabilities ``(n, K)`` and log-likelihood per person ``(n,)``."""
         Y, times, mask, X = arrays
         with x64():
             data = _make_data(
@@ -381,8 +382,8 @@ class GrowthMixtureMoE(BaseEstimator):
                 X[:, self.density_columns_],
                 *self.time_range_,
             )
-            lp, _ = _core.posterior(self._params_jax(), data, self.curve)
-            return np.exp(np.asarray(lp))
+            lp, lpp = _core.posterior(self._params_jax(), data, self.curve)
+            return np.asarray(lp), np.asarray(lpp)
 
     def predict_proba(self, Y, times, X=None):
         """Posterior class probabilities.
@@ -399,7 +400,7 @@ class GrowthMixtureMoE(BaseEstimator):
         -------
         ndarray, shape (n, K)
         """
-        return self._posterior_from_attrs(self._prepare(Y, times, X))
+        return np.exp(self._posterior_from_attrs(self._prepare(Y, times, X))[0])
 
     def predict(self, Y, times, X=None):
         """Most probable class of each person, ndarray of int, shape (n,)."""
@@ -407,19 +408,7 @@ class GrowthMixtureMoE(BaseEstimator):
 
     def score(self, Y, times, X=None):
         """Mean log-likelihood per person (float)."""
-        Y, times, mask, X = self._prepare(Y, times, X)
-        with x64():
-            data = _make_data(
-                Y,
-                times,
-                mask,
-                X[:, self.gating_columns_],
-                X[:, self.expert_columns_],
-                X[:, self.density_columns_],
-                *self.time_range_,
-            )
-            _, lpp = _core.posterior(self._params_jax(), data, self.curve)
-            return float(np.mean(np.asarray(lpp)))
+        return float(np.mean(self._posterior_from_attrs(self._prepare(Y, times, X))[1]))
 
     def predict_trajectories(self, times, X=None):
         """Class-specific expected trajectories.

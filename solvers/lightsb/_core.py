@@ -29,6 +29,8 @@ from mixtures.gaussian import GMM
 
 __all__ = [
     "scale_matrices",
+    "scale_factors",
+    "tril_inverse",
     "potential",
     "log_normaliser_terms",
     "log_normaliser",
@@ -46,6 +48,13 @@ __all__ = [
 ]
 
 
+def scale_factors(s_raw):
+    """Lower-triangular ``L_k`` (positive diagonal) with ``S_k = L_k L_k^T``, ``(K, d, d)``."""
+    return jnp.tril(s_raw, -1) + jnp.exp(jnp.diagonal(s_raw, axis1=-2, axis2=-1))[..., None] * (
+        jnp.eye(s_raw.shape[-1], dtype=s_raw.dtype)
+    )
+
+
 def scale_matrices(s_raw, covariance_type):
     """``S_k`` from its unconstrained parametrisation.
 
@@ -53,10 +62,31 @@ def scale_matrices(s_raw, covariance_type):
     """
     if covariance_type == "diag":
         return jnp.exp(s_raw)
-    L = jnp.tril(s_raw, -1) + jnp.exp(jnp.diagonal(s_raw, axis1=-2, axis2=-1))[..., None] * (
-        jnp.eye(s_raw.shape[-1], dtype=s_raw.dtype)
-    )
+    L = scale_factors(s_raw)
     return L @ jnp.swapaxes(L, -1, -2)
+
+
+def tril_inverse(L):
+    """Inverse of batched lower-triangular matrices with matrix products only, ``(..., d, d)``.
+
+    Writes ``L = D (I + N)`` with ``N`` strictly lower triangular (nilpotent, ``N^d = 0``), so
+    ``(I + N)^{-1} = (I - N)(I + N^2)(I + N^4) ...`` with ``ceil(log2 d)`` factors is exact.
+    Used in the training step instead of LAPACK solves: with jaxlib 0.10 on CPU, two batched
+    LAPACK calls that XLA runs concurrently can deadlock its intra-op thread pool when the
+    machine has few cores (observed with 2 cores: every thread idle in ``futex_wait`` inside
+    ``lapack_dtrsm_ffi`` / ``ParallelBatchMap``).
+    """
+    d = L.shape[-1]
+    eye = jnp.eye(d, dtype=L.dtype)
+    inv_diag = 1.0 / jnp.diagonal(L, axis1=-2, axis2=-1)
+    P = -(inv_diag[..., :, None] * L - eye)  # -N
+    M = eye + P
+    power = 2
+    while power < d:
+        P = P @ P
+        M = M @ (eye + P)
+        power *= 2
+    return M * inv_diag[..., None, :]
 
 
 def _apply(S, X, covariance_type):
@@ -89,26 +119,30 @@ def _unpack(params, covariance_type):
 
 
 @partial(jax.jit, static_argnames=("covariance_type",))
-def objective(log_alpha, r, S, X0, X1, eps, covariance_type):
+def objective(log_alpha, r, S, X0, X1, eps, covariance_type, L=None):
     """LightSB objective ``mean_x log c(x) - mean_y log v(y)`` (a scalar).
 
     Up to a constant this is ``KL(pi* || pi_theta)``; it is invariant to rescaling ``v``.
     """
     log_c = log_normaliser(log_alpha, r, S, X0, eps, covariance_type)
-    return jnp.mean(log_c) - jnp.mean(log_potential(log_alpha, r, S, X1, eps, covariance_type))
+    return jnp.mean(log_c) - jnp.mean(log_potential(log_alpha, r, S, X1, eps, covariance_type, L))
 
 
-def log_potential(log_alpha, r, S, Y, eps, covariance_type):
+def log_potential(log_alpha, r, S, Y, eps, covariance_type, L=None):
     """``log v(y)``, shape ``(n,)``.
 
-    ``"full"`` uses the precision path of :mod:`mixtures.gaussian` (LU solve, no batched
-    triangular solves, which are slow on CPU).
+    ``"full"`` works from the lower-triangular factor ``L_k`` of ``S_k`` (passed by the
+    training step, else the Cholesky factor of ``S``): the log-determinant is read off its
+    diagonal and ``L_k^{-1}`` comes from :func:`tril_inverse` (matrix products only).
     """
     if covariance_type == "diag":
         return gaussian.log_prob(potential(log_alpha, r, S, eps, covariance_type), Y)
-    eye = jnp.broadcast_to(jnp.eye(S.shape[-1], dtype=S.dtype), S.shape)
-    prec = jnp.linalg.solve(S, eye) / eps
-    log_det = jnp.linalg.slogdet(S)[1] + S.shape[-1] * jnp.log(eps)
+    if L is None:
+        L = jnp.linalg.cholesky(S)
+    L_inv = tril_inverse(L)
+    prec = jnp.swapaxes(L_inv, -1, -2) @ L_inv / eps
+    log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
+    log_det = log_det + S.shape[-1] * jnp.log(eps)
     comp = gaussian.component_log_prob_precision(r, prec, log_det, Y)
     return logsumexp(comp + log_alpha[None, :], axis=1)
 
@@ -116,7 +150,8 @@ def log_potential(log_alpha, r, S, Y, eps, covariance_type):
 @partial(jax.jit, static_argnames=("covariance_type",))
 def loss(params, X0, X1, eps, covariance_type):
     """:func:`objective` as a function of the unconstrained parameters (a dict)."""
-    return objective(*_unpack(params, covariance_type), X0, X1, eps, covariance_type)
+    L = None if covariance_type == "diag" else scale_factors(params["s_raw"])
+    return objective(*_unpack(params, covariance_type), X0, X1, eps, covariance_type, L)
 
 
 @partial(jax.jit, static_argnames=("covariance_type",))
@@ -190,12 +225,14 @@ def drift(log_alpha, r, S, X, t, eps, covariance_type):
     else:
         d = X.shape[1]
         eye = jnp.eye(d, dtype=X.dtype)
-        M = (1.0 - t) * eye + t * S  # (K, d, d), LU solves (fast on CPU)
-        Mr = jnp.linalg.solve(M, r[..., None])[..., 0]
-        MX = jnp.swapaxes(jnp.linalg.solve(M, jnp.broadcast_to(X.T, (S.shape[0],) + X.T.shape)),
-                          1, 2)
-        MX = jnp.swapaxes(MX, 0, 1)  # (n, K, d)
-        logdet = jnp.linalg.slogdet(M)[1]
+        M = (1.0 - t) * eye + t * S  # (K, d, d)
+        # one LAPACK call (Cholesky), then matrix products only (see tril_inverse)
+        L_M = jnp.linalg.cholesky(M)
+        L_inv = tril_inverse(L_M)
+        M_inv = jnp.swapaxes(L_inv, -1, -2) @ L_inv
+        Mr = jnp.einsum("kij,kj->ki", M_inv, r)
+        MX = jnp.einsum("kij,nj->nki", M_inv, X)  # (n, K, d)
+        logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L_M, axis1=-2, axis2=-1)), axis=-1)
         SmI_MX = jnp.einsum("kij,nkj->nki", S - eye, MX)
     quad = jnp.einsum("nkd,nd->nk", SmI_MX, X)
     l = (

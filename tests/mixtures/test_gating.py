@@ -20,8 +20,8 @@ def test_log_gate_is_softmax_with_reference_class():
 
 def test_gating_nll_minimiser_matches_sklearn_multinomial_logistic():
     """With hard responsibilities the gate's M-step is multinomial logistic regression."""
-    from scipy.optimize import minimize
     import jax
+    from scipy.optimize import minimize
 
     rng = np.random.default_rng(1)
     n, p, K = 300, 2, 3
