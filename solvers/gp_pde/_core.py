@@ -157,7 +157,7 @@ def _spectral_preconditioner(chols, gs, keys, coef, sr):
     boundary term is left to CG.
     """
     orth, lams, dss = [], [], []
-    for j, (L, g) in enumerate(zip(chols, gs)):
+    for L, g in zip(chols, gs):
         C = L @ L.T
         w, E = jnp.linalg.eigh(C)
         w = jnp.maximum(w, jnp.finfo(C.dtype).tiny)
