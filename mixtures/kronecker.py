@@ -45,7 +45,7 @@ def mode_product(A, U, mode: int):
 
 
 def kron_matvec(factors: Sequence, x):
-    """``(A_1 kron ... kron A_D) x`` without forming the Kronecker product.
+    """Kronecker matrix-vector product ``(kron_j A_j) x`` without forming the Kronecker product.
 
     Parameters
     ----------
@@ -85,7 +85,7 @@ def _kron_eigvals(vals):
 
 
 def kron_solve(factors: Sequence, b, noise=0.0, eig=None):
-    """Solve ``(K_1 kron ... kron K_D + noise I) x = b`` through the factors' eigenpairs.
+    """Solve ``(kron_j K_j + noise I) x = b`` through the factors' eigenpairs.
 
     Parameters
     ----------
@@ -109,7 +109,7 @@ def kron_solve(factors: Sequence, b, noise=0.0, eig=None):
 
 
 def kron_logdet(factors: Sequence, noise=0.0, eig=None):
-    """``log det(K_1 kron ... kron K_D + noise I)``.
+    """Log-determinant ``log det(kron_j K_j + noise I)``.
 
     With ``noise = 0`` this is ``sum_j (M / M_j) log det K_j`` computed from Cholesky factors;
     otherwise from the eigenvalues.
@@ -127,7 +127,7 @@ def kron_logdet(factors: Sequence, noise=0.0, eig=None):
 
 
 def kron_mvn_logpdf(y, factors: Sequence, noise=0.0):
-    """``log N(y | 0, K_1 kron ... kron K_D + noise I)`` for ``y`` of shape (M,)."""
+    """Gaussian log-density ``log N(y | 0, kron_j K_j + noise I)`` for ``y`` of shape (M,)."""
     eig = kron_eigh(factors)
     alpha = kron_solve(factors, y, noise, eig=eig)
     M = y.shape[0]

@@ -61,10 +61,11 @@ class GrowthMixtureMoE(BaseEstimator):
     ----------
     n_classes : int, default=2
         Number of latent classes K (1 <= K <= n).
-    curve : {"bilinear_spline", "linear", "quadratic", "negative_exponential", \
-"jenss_bayley"}, default="bilinear_spline"
-        Within-class growth curve. Bilinear spline: ``eta0 + eta1 min(t, g) + eta2 max(t - g,
-        0)`` with knot ``g`` (time units), kept inside the observed time range; linear
+    curve : str, default="bilinear_spline"
+        Within-class growth curve, one of "bilinear_spline", "linear", "quadratic",
+        "negative_exponential", "jenss_bayley". Bilinear spline:
+        ``eta0 + eta1 min(t, g) + eta2 max(t - g, 0)`` with knot ``g`` (time units), kept
+        inside the observed time range; linear
         ``eta0 + eta1 t``; quadratic ``eta0 + eta1 t + eta2 t^2``; negative exponential
         ``eta0 + eta1 (1 - exp(-g t))`` with rate ``g > 0`` (1/time units); Jenss-Bayley
         ``eta0 + eta1 t + eta2 (exp(g t) - 1)`` with ``g < 0``.
