@@ -143,8 +143,8 @@ def _linearisation(fields, points, operator):
     return jax.grad(lambda f: jnp.sum(operator(f, points)))(fields)
 
 
-def _spectral_preconditioner(chols, gs, keys, coef, sr):
-    """Fast-diagonalisation preconditioner for ``I + sr^2 J_c^T J_c`` (orders 0 and 2 only).
+def _spectral_basis(chols, gs, covs):
+    """Per-dimension pieces of the fast-diagonalisation preconditioner (orders 0 and 2 only).
 
     On the grid, the derivative of order 2 in dimension ``j`` is ``D_j = K_j'' C_j^{-1}``
     acting on ``U = L z``. With ``C_j = C_j^{1/2} C_j^{1/2}`` and the eigenvectors ``V_j`` of the
@@ -153,12 +153,12 @@ def _spectral_preconditioner(chols, gs, keys, coef, sr):
     the collocation coefficients replaced by their means ``c_key``,
     ``J_c ~ S Lam O`` (Kronecker over dimensions, ``Lam = sum_key c_key kron_j lam_j^(o_j)``) and
     ``S^T S = kron_j V_j^T C_j V_j`` is nearly diagonal for a stationary kernel on a uniform grid,
-    so ``P = O^T (1 + sr^2 Lam^2 diag(S^T S)) O`` is applied with 2 D mode products. The
-    boundary term is left to CG.
+    so ``P = O^T (1 + sr^2 Lam^2 diag(S^T S)) O`` is applied with 2 D mode products (see
+    :func:`_spectral_preconditioner`). The boundary term is left to CG. Returns the lists
+    ``O_j``, ``lam_j`` and ``diag(S_j^T S_j)``; they depend on the kernel only.
     """
     orth, lams, dss = [], [], []
-    for L, g in zip(chols, gs):
-        C = L @ L.T
+    for L, g, C in zip(chols, gs, covs):
         w, E = jnp.linalg.eigh(C)
         w = jnp.maximum(w, jnp.finfo(C.dtype).tiny)
         c_half = (E * jnp.sqrt(w)) @ E.T
@@ -172,15 +172,23 @@ def _spectral_preconditioner(chols, gs, keys, coef, sr):
         lams.append(lam)
         S = c_half @ V
         dss.append(jnp.sum(S * S, axis=0))  # diag(S_j^T S_j) = diag(V_j^T C_j V_j)
-    shape = tuple(L.shape[0] for L in chols)
-    lam_tot = jnp.zeros(shape, chols[0].dtype)
+    return orth, lams, dss
+
+
+def _spectral_preconditioner(basis, keys, coef, sr):
+    """``v -> P^{-1} v`` for the Gauss-Newton matrix ``I + sr^2 J_c^T J_c``, from
+    :func:`_spectral_basis` and the collocation coefficients (replaced by their means)."""
+    orth, lams, dss = basis
+    shape = tuple(O.shape[0] for O in orth)
+    dtype = orth[0].dtype
+    lam_tot = jnp.zeros(shape, dtype)
     for name, o in keys:
         term = jnp.mean(coef[name])
         for j, a in enumerate(o):
             lj = lams[j] if a == 2 else jnp.ones_like(lams[j])
             term = term * lj.reshape((-1,) + (1,) * (len(shape) - j - 1))
         lam_tot = lam_tot + term
-    ds = jnp.ones(shape, chols[0].dtype)
+    ds = jnp.ones(shape, dtype)
     for j, dj in enumerate(dss):
         ds = ds * dj.reshape((-1,) + (1,) * (len(shape) - j - 1))
     scale = 1.0 + sr**2 * lam_tot**2 * ds
@@ -208,9 +216,10 @@ def gn_solve(params, z, data, *, kind, keys, operator, orders, n_steps, method, 
     preconditioned conjugate-gradient iterations on the normal equations with Kronecker
     matvecs.
     """
-    chols, gs, _ = factors(params["kern"], data["axes"], kind, orders, data["jitter"])
+    chols, gs, covs = factors(params["kern"], data["axes"], kind, orders, data["jitter"])
     # the fast-diagonalisation preconditioner needs derivative orders 0 and 2 only
-    spectral_ok = all(set(o) <= {0, 2} for o in orders)
+    spectral_ok = method == "cg" and all(set(o) <= {0, 2} for o in orders)
+    basis = _spectral_basis(chols, gs, covs) if spectral_ok else None
     sr = jnp.exp(0.5 * params["log_tau_r"])
     sb = jnp.sqrt(data["boundary_weight"]) * jnp.exp(0.5 * params["log_tau_b"])
     bmask = data["bmask"]
@@ -247,7 +256,7 @@ def gn_solve(params, z, data, *, kind, keys, operator, orders, n_steps, method, 
 
             rhs = -(z + sr**2 * jct(rc) + sb**2 * jbt(rb))
             if spectral_ok:
-                precond = _spectral_preconditioner(chols, gs, keys, coef, sr)
+                precond = _spectral_preconditioner(basis, keys, coef, sr)
             else:
                 # diagonal preconditioner: exact per term, cross terms between keys ignored
                 sq = [{a: G**2 for a, G in g.items()} for g in gs]

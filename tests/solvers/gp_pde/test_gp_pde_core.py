@@ -300,11 +300,12 @@ def test_spectral_preconditioner_improves_conditioning():
     with x64():
         axes = (jnp.linspace(0.0, 1.0, 14), jnp.linspace(0.0, 1.0, 12))
         kern = (_kern(rng, 3, 3.0), _kern(rng, 3, 3.0))
-        chols, gs, _ = _core.factors(kern, axes, "student_t", ORDERS, JITTER)
+        chols, gs, covs = _core.factors(kern, axes, "student_t", ORDERS, JITTER)
         shape = (14, 12)
         coef = {name: jnp.full(shape, c) for (name, _), c in zip(KEYS, (0.5, 1.0, 1.0))}
         sr = jnp.asarray(30.0)
-        apply = _core._spectral_preconditioner(chols, gs, KEYS, coef, sr)
+        basis = _core._spectral_basis(chols, gs, covs)
+        apply = _core._spectral_preconditioner(basis, KEYS, coef, sr)
         eye = np.eye(14 * 12)
         P_inv = np.stack([np.asarray(apply(jnp.asarray(e.reshape(shape)))).ravel() for e in eye],
                          axis=1)
