@@ -89,6 +89,13 @@ def tril_inverse(L):
     return M * inv_diag[..., None, :]
 
 
+def _inverse_and_logdet(L):
+    """``(L L^T)^{-1}`` and ``log det(L L^T)`` from a lower-triangular factor, products only."""
+    L_inv = tril_inverse(L)
+    log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
+    return jnp.swapaxes(L_inv, -1, -2) @ L_inv, log_det
+
+
 def _apply(S, X, covariance_type):
     """``S_k x_i`` for every component and point: shape ``(n, K, d)``."""
     if covariance_type == "diag":
@@ -139,11 +146,9 @@ def log_potential(log_alpha, r, S, Y, eps, covariance_type, L=None):
         return gaussian.log_prob(potential(log_alpha, r, S, eps, covariance_type), Y)
     if L is None:
         L = jnp.linalg.cholesky(S)
-    L_inv = tril_inverse(L)
-    prec = jnp.swapaxes(L_inv, -1, -2) @ L_inv / eps
-    log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
-    log_det = log_det + S.shape[-1] * jnp.log(eps)
-    comp = gaussian.component_log_prob_precision(r, prec, log_det, Y)
+    S_inv, log_det_S = _inverse_and_logdet(L)
+    log_det = log_det_S + S.shape[-1] * jnp.log(eps)
+    comp = gaussian.component_log_prob_precision(r, S_inv / eps, log_det, Y)
     return logsumexp(comp + log_alpha[None, :], axis=1)
 
 
@@ -227,12 +232,9 @@ def drift(log_alpha, r, S, X, t, eps, covariance_type):
         eye = jnp.eye(d, dtype=X.dtype)
         M = (1.0 - t) * eye + t * S  # (K, d, d)
         # one LAPACK call (Cholesky), then matrix products only (see tril_inverse)
-        L_M = jnp.linalg.cholesky(M)
-        L_inv = tril_inverse(L_M)
-        M_inv = jnp.swapaxes(L_inv, -1, -2) @ L_inv
+        M_inv, logdet = _inverse_and_logdet(jnp.linalg.cholesky(M))
         Mr = jnp.einsum("kij,kj->ki", M_inv, r)
         MX = jnp.einsum("kij,nj->nki", M_inv, X)  # (n, K, d)
-        logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L_M, axis1=-2, axis2=-1)), axis=-1)
         SmI_MX = jnp.einsum("kij,nkj->nki", S - eye, MX)
     quad = jnp.einsum("nkd,nd->nk", SmI_MX, X)
     l = (
