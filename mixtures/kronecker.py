@@ -20,6 +20,7 @@ __all__ = [
     "mode_product",
     "kron_matvec",
     "kron_eigh",
+    "kron_diag",
     "kron_solve",
     "kron_logdet",
     "kron_mvn_logpdf",
@@ -76,8 +77,11 @@ def kron_eigh(factors: Sequence):
     return vals, vecs
 
 
-def _kron_eigvals(vals):
-    """All eigenvalues of the Kronecker product, row-major, shape (prod M_j,)."""
+def kron_diag(vals):
+    """Diagonal of ``kron_j diag(v_j)`` (row-major), shape ``(prod M_j,)``.
+
+    With the factors' eigenvalues as ``vals`` these are the Kronecker product's eigenvalues.
+    """
     lam = vals[0]
     for w in vals[1:]:
         lam = (lam[:, None] * w[None, :]).reshape(-1)
@@ -101,7 +105,7 @@ def kron_solve(factors: Sequence, b, noise=0.0, eig=None):
     array, shape of ``b``
     """
     vals, vecs = kron_eigh(factors) if eig is None else eig
-    lam = _kron_eigvals(vals) + noise
+    lam = kron_diag(vals) + noise
     b = jnp.asarray(b)
     y = kron_matvec([V.T for V in vecs], b)
     y = y / (lam if b.ndim == 1 else lam[:, None])
@@ -123,7 +127,7 @@ def kron_logdet(factors: Sequence, noise=0.0, eig=None):
             total = total + (M // m) * 2.0 * jnp.sum(jnp.log(jnp.diagonal(L)))
         return total
     vals, _ = kron_eigh(factors) if eig is None else eig
-    return jnp.sum(jnp.log(_kron_eigvals(vals) + noise))
+    return jnp.sum(jnp.log(kron_diag(vals) + noise))
 
 
 def kron_mvn_logpdf(y, factors: Sequence, noise=0.0):

@@ -34,7 +34,7 @@ import optax
 from jax.scipy.linalg import solve_triangular
 from jax.scipy.sparse.linalg import cg
 
-from mixtures.kronecker import kron_logdet, mode_product
+from mixtures.kronecker import kron_diag, kron_logdet, mode_product
 from mixtures.spectral import SpectralMixture, gram, kernel
 
 __all__ = [
@@ -180,17 +180,12 @@ def _spectral_preconditioner(basis, keys, coef, sr):
     :func:`_spectral_basis` and the collocation coefficients (replaced by their means)."""
     orth, lams, dss = basis
     shape = tuple(O.shape[0] for O in orth)
-    dtype = orth[0].dtype
-    lam_tot = jnp.zeros(shape, dtype)
-    for name, o in keys:
-        term = jnp.mean(coef[name])
-        for j, a in enumerate(o):
-            lj = lams[j] if a == 2 else jnp.ones_like(lams[j])
-            term = term * lj.reshape((-1,) + (1,) * (len(shape) - j - 1))
-        lam_tot = lam_tot + term
-    ds = jnp.ones(shape, dtype)
-    for j, dj in enumerate(dss):
-        ds = ds * dj.reshape((-1,) + (1,) * (len(shape) - j - 1))
+    lam_tot = sum(
+        jnp.mean(coef[name])
+        * kron_diag([lams[j] if a == 2 else jnp.ones_like(lams[j]) for j, a in enumerate(o)])
+        for name, o in keys
+    ).reshape(shape)
+    ds = kron_diag(dss).reshape(shape)
     scale = 1.0 + sr**2 * lam_tot**2 * ds
 
     def apply(v):

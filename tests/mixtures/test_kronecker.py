@@ -77,3 +77,10 @@ def test_kronecker_functions_work_under_jit():
 
     np.testing.assert_allclose(logpdf(factors, b),
                                stats.multivariate_normal(np.zeros(12), K).logpdf(b), rtol=1e-10)
+
+
+def test_kron_diag_is_the_diagonal_of_the_dense_kronecker_product():
+    rng = np.random.default_rng(7)
+    vs = [rng.normal(size=m) for m in (3, 4, 2)]
+    dense = np.kron(np.kron(np.diag(vs[0]), np.diag(vs[1])), np.diag(vs[2]))
+    np.testing.assert_allclose(np.asarray(Kr.kron_diag(vs)), np.diag(dense), rtol=1e-14)
