@@ -14,7 +14,8 @@ membership matrices :math:`Z_k`.
 # Data and fits
 # -------------
 # EM (scikit-learn's ``GaussianMixture``, one start from random data points) runs from 10 seeds;
-# iLA-SDP once (its random state only seeds the K-means rounding of the initial SDP).
+# iLA-SDP once (its random state seeds the K-means rounding of the initial SDP and its
+# further starts, see the last section).
 import matplotlib.pyplot as plt
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -86,5 +87,34 @@ for k in range(3):
 for ax in axes:
     ax.set_xticks([])
     ax.set_yticks([])
+fig.tight_layout()
+
+# %%
+# When the SDP K-means start is a trap
+# ------------------------------------
+# Two tight clusters side by side and a broad one far away. K-means (and its SDP) merges the
+# tight pair and splits the broad cluster; the covariances of that partition make the LA-SDP
+# return the same partition, so iLA-SDP started there alone (``n_init=1``) stays. The
+# further starts are sets of cluster shapes (covariances of the neighbourhoods of spread-out
+# random points); the fit keeps the start whose partition has the largest classification
+# likelihood (``init_objectives_``: :math:`-2\log L`, lower is better).
+Xa, ya = datasets.make_adversarial(n_samples=90, separation=2.0, random_state=0)
+sdp_a = SDPKMeans(3, random_state=0).fit(Xa)
+one = ILASDP(3, n_init=1, random_state=0).fit(Xa)
+four = ILASDP(3, n_init=4, random_state=0).fit(Xa)
+print("-2 log L of each start (first: SDP K-means start):", np.round(four.init_objectives_, 1))
+fig, axes = plt.subplots(1, 3, figsize=(12, 4.4), sharex=True, sharey=True)
+for ax, labels, title in zip(
+    axes,
+    [sdp_a.labels_, one.labels_, four.labels_],
+    [f"SDP K-means (error {misclustering(ya, sdp_a.labels_):.2f})",
+     f"iLA-SDP, n_init=1 (error {misclustering(ya, one.labels_):.2f})",
+     f"iLA-SDP, n_init=4 (error {misclustering(ya, four.labels_):.2f})"],
+):
+    ax.scatter(Xa[:, 0], Xa[:, 1], c=labels, cmap="viridis", s=14)
+    ax.set_title(title, fontsize=10)
+    ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$")
+axes[0].set_ylabel("$x_2$")
 fig.tight_layout()
 plt.show()

@@ -29,6 +29,9 @@ AUTO_SKETCH_SIZE = 200
 # labels as 1e-5 in half the time (47 s vs 104 s, 2-core machine with a second job running).
 ADMM_MAX_ITER = 5000
 ADMM_TOL = 1e-4
+# iLA iterations solve to this looser tolerance until their rounded labels repeat, then to
+# ADMM_TOL: the early solves only have to move the labels.
+ADMM_TOL_EARLY = 1e-3
 
 
 def _membership(labels, n_clusters):
@@ -36,6 +39,33 @@ def _membership(labels, n_clusters):
     onehot = (labels[None, :] == np.arange(n_clusters)[:, None]).astype(np.float64)
     sizes = np.maximum(onehot.sum(axis=1), 1.0)
     return onehot[:, :, None] * onehot[:, None, :] / sizes[:, None, None]
+
+
+def _canonical(labels):
+    """Partition as a hashable tuple, invariant to permutations of the label values."""
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.argsort(np.argsort(first))  # label value -> rank of its first appearance
+    return tuple(rank[inverse].tolist())
+
+
+def _local_covariances(X, n_clusters, rng):
+    """Starting covariances from local neighbourhoods, for the starts after the first.
+
+    Draws ``n_clusters`` spread-out seed points (k-means++ seeding: each next seed with
+    probability proportional to its squared distance to the nearest seed drawn) and returns,
+    for each seed, the covariance of its ``max(p + 1, n // n_clusters)`` nearest points,
+    shape (n_clusters, p, p). No centroid enters the LA-SDP, so a start is only a set of
+    cluster shapes.
+    """
+    n, p = X.shape
+    D = np.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=-1)
+    seeds = [int(rng.integers(n))]
+    for _ in range(n_clusters - 1):
+        d = D[:, seeds].min(axis=1)
+        seeds.append(int(rng.choice(n, p=d / d.sum())) if d.sum() > 0 else int(rng.integers(n)))
+    size = min(n, max(p + 1, n // n_clusters))
+    return np.stack([np.cov(X[np.argsort(D[s])[:size]].T, bias=True).reshape(p, p)
+                     for s in seeds])
 
 
 def _spectral_round(Z, n_clusters, random_state):
@@ -70,8 +100,9 @@ class _SDPSolverMixin:
         sketch = check_scalar(sketch, "sketch_size", kind="int", low=self.n_clusters)
         return min(n, sketch)
 
-    def _solve(self, C, trace, warm=None):
-        """Solve the block SDP; return ``(Z, warm_state)``."""
+    def _solve(self, C, trace, warm=None, tol=None):
+        """Solve the block SDP (ADMM to ``tol``, default ADMM_TOL); return ``(Z, warm)``."""
+        tol = ADMM_TOL if tol is None else tol
         if self.solver == "cvxpy":
             Z, _ = cvxpy_solve(np.asarray(C), trace)
             return Z, None
@@ -81,12 +112,12 @@ class _SDPSolverMixin:
         with x64():
             res = _core.admm_solve(
                 jnp.asarray(C), trace, jnp.asarray(warm[0]), jnp.asarray(warm[1]), warm[2],
-                max_iter=ADMM_MAX_ITER, tol=ADMM_TOL,
+                max_iter=ADMM_MAX_ITER, tol=tol,
             )
             res = jax.tree_util.tree_map(np.asarray, res)
         if not bool(res.converged):
             warnings.warn(
-                f"ADMM did not reach tol={ADMM_TOL:g} in {int(res.n_iter)} iterations "
+                f"ADMM did not reach tol={tol:g} in {int(res.n_iter)} iterations "
                 f"(status: max_iter reached, primal residual {float(res.primal_residual):.2e}, "
                 f"dual residual {float(res.dual_residual):.2e}); the SDP solution is "
                 "approximate.",
@@ -206,7 +237,9 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, BaseEstimator):
 
     with :math:`C_k[i,j] = \\frac12 (x_i-x_j)^T\\Sigma_k^{-1}(x_i-x_j) + \\log\\det\\Sigma_k
     - 2\\log\\pi_k`, and (2) the re-estimation of :math:`\\Sigma_k, \\pi_k` from the
-    :math:`Z_k` (weighted within-cluster scatter), starting from the SDP K-means partition.
+    :math:`Z_k` (weighted within-cluster scatter), starting from the SDP K-means partition
+    and from ``n_init - 1`` further sets of cluster shapes; the start whose rounded partition
+    has the largest classification likelihood is kept.
     Labels: the cluster with the largest row mass :math:`(Z_k \\mathbf 1)_i`.
 
     Parameters
@@ -216,7 +249,8 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, BaseEstimator):
     covariance_type : {"full", "diag", "spherical"}
         Structure of the cluster covariances :math:`\\Sigma_k`.
     max_iter : int
-        Maximum number of iLA iterations (SDP solves after the initial SDP K-means).
+        Maximum number of iLA iterations (SDP solves after the initial SDP K-means) per
+        start, and again for the final solves of the selected start.
     tol : float
         Stop when the labels repeat and the SDP objective changes by less than
         ``tol * |objective|``.
@@ -231,17 +265,26 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, BaseEstimator):
         Ridge added to every covariance, relative to the mean feature variance of X.
     sketch_size : int or None
         As in :class:`SDPKMeans`.
+    n_init : int
+        Number of starts of the iLA iterations; the fit with the largest classification
+        likelihood of its rounded partition is kept. The first start is the SDP K-means
+        partition; each further start takes the covariances of the neighbourhoods of
+        ``n_clusters`` spread-out random points (k-means++ seeding) as the cluster shapes.
+        The alternation between the convex LA-SDP and the covariance update is not convex:
+        on the ``adversarial`` design SDP K-means merges two tight clusters, and the iLA
+        iterations from that start alone keep the merge (see ``docs/benchmarks.md``).
 
     Attributes
     ----------
     labels_ : ndarray of shape (n_samples,)
     weights_ : ndarray of shape (n_clusters,)
-        Cluster proportions :math:`\\pi_k`.
+        Cluster proportions :math:`\\pi_k` of the final partition of the SDP points.
     means_ : ndarray of shape (n_clusters, n_features)
-        Cluster means (units of X).
+        Cluster means of that partition (units of X).
     covariances_ : ndarray
-        (K, p, p) for ``"full"``, (K, p) for ``"diag"``, (K,) for ``"spherical"`` (squared
-        units of X).
+        Cluster covariances of that partition, plus ``reg_covar`` times the mean feature
+        variance: (K, p, p) for ``"full"``, (K, p) for ``"diag"``, (K,) for
+        ``"spherical"`` (squared units of X).
     membership_ : ndarray of shape (n_clusters, m, m)
         The last LA-SDP solution :math:`Z_k` (m = n_samples or the sketch size).
     sample_indices_ : ndarray of shape (m,)
@@ -252,8 +295,16 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, BaseEstimator):
         Relative gap between the objective at the rounded partition and ``objective_``;
         zero (to solver accuracy) certifies that the rounded partition is the global optimum
         for the last covariances.
+    init_objectives_ : ndarray of shape (n_init,)
+        For each start, ``-2 log L - m p log 2 pi`` of its rounded partition with the
+        weights and covariances refitted to that partition (the selection criterion; the
+        first entry is the SDP K-means start); ``inf`` for a partition with a cluster of
+        fewer than ``n_features + 1`` points, which is never selected over a finite one.
     n_iter_ : int
+        iLA iterations of the selected start (with loose ADMM solves until its labels
+        repeat, then to full accuracy).
     converged_ : bool
+        Whether the selected start converged.
     n_features_in_ : int
     """
 
@@ -268,6 +319,7 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, BaseEstimator):
         verbose=False,
         reg_covar=1e-3,
         sketch_size=None,
+        n_init=4,
     ):
         self.n_clusters = n_clusters
         self.covariance_type = covariance_type
@@ -278,25 +330,33 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, BaseEstimator):
         self.verbose = verbose
         self.reg_covar = reg_covar
         self.sketch_size = sketch_size
+        self.n_init = n_init
 
     def _params_from_membership(self, Xs, Z, reg):
-        """Regularised weights and covariances (full (K,p,p), structured) from Z."""
+        """Regularised weights, means and covariances (structured, full (K,p,p)) from Z."""
         with x64():
             sizes, means, covs = (np.asarray(a) for a in
                                   _core.scatter_from_membership(jnp.asarray(Xs), jnp.asarray(Z)))
-        p = Xs.shape[1]
+        weights = np.maximum(sizes, 1e-12) / np.sum(np.maximum(sizes, 1e-12))
+        return (weights, means) + self._structure(covs, reg)
+
+    def _structure(self, covs, reg):
+        """Impose ``covariance_type`` on (K, p, p) scatter matrices and add the ridge ``reg``.
+
+        Returns the structured covariances and their full (K, p, p) form.
+        """
+        K, p, _ = covs.shape
         if self.covariance_type == "diag":
             structured = np.diagonal(covs, axis1=1, axis2=2) + reg
         elif self.covariance_type == "spherical":
             structured = np.trace(covs, axis1=1, axis2=2) / p + reg
         else:
             structured = 0.5 * (covs + np.swapaxes(covs, 1, 2)) + reg * np.eye(p)
-        weights = np.maximum(sizes, 1e-12) / np.sum(np.maximum(sizes, 1e-12))
         with x64():
-            gmm = gaussian.GMM(jnp.log(weights), jnp.asarray(means), jnp.asarray(structured),
+            gmm = gaussian.GMM(jnp.zeros(K), jnp.zeros((K, p)), jnp.asarray(structured),
                                self.covariance_type)
             full = np.asarray(gaussian.to_full(gmm).covariances)
-        return weights, means, structured, full
+        return structured, full
 
     def _round(self, Z, K, seed):
         mass = Z.sum(axis=2)  # (K, m)
@@ -307,11 +367,64 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, BaseEstimator):
             labels = _spectral_round(Z.sum(axis=0), K, seed)
         return labels
 
+    def _profile_objective(self, Xs, labels, K, reg):
+        """``-2 log L - m p log 2 pi`` of the partition ``labels``, parameters refitted to it.
+
+        ``inf`` when a cluster has fewer than ``p + 1`` points: its covariance would be
+        singular but for the ridge, and the likelihood of such a partition is degenerate.
+        """
+        if np.min(np.bincount(labels, minlength=K)) < Xs.shape[1] + 1:
+            return np.inf
+        Zr = _membership(labels, K)
+        weights, _, _, full = self._params_from_membership(Xs, Zr, reg)
+        with x64():
+            C = np.asarray(_core.la_cost(jnp.asarray(Xs), jnp.asarray(full),
+                                         jnp.log(jnp.asarray(weights))))
+        return float(np.sum(C * Zr))
+
+    def _run(self, Xs, K, state, max_iter, tol, reg, seed, bar, admm_tol=None, seen=()):
+        """iLA iterations from ``state`` (a dict with weights, full, warm, labels, n_iter).
+
+        Stops when the rounded labels repeat and, if ``tol`` is not None, the SDP objective
+        changed by at most ``tol * |objective|``; or after ``max_iter`` iterations in all;
+        or when the partition equals one in ``seen`` (canonical form), from where the run
+        would retrace an earlier start. Returns the new state.
+        """
+        weights, full, warm, labels = (state[k] for k in ("weights", "full", "warm", "labels"))
+        objective = state.get("objective", np.inf)
+        n_iter, converged = state.get("n_iter", 0), False
+        while n_iter < max_iter:
+            n_iter += 1
+            with x64():
+                C = np.asarray(_core.la_cost(jnp.asarray(Xs), jnp.asarray(full),
+                                             jnp.log(jnp.asarray(weights))))
+            Z, warm = self._solve(C, 1.0, warm, admm_tol)
+            new_obj = float(np.sum(C * Z))
+            new_labels = self._round(Z, K, seed)
+            if not np.isfinite(new_obj):
+                raise RuntimeError("iLA-SDP diverged: the LA-SDP objective is not finite.")
+            converged = labels is not None and np.array_equal(new_labels, labels) and (
+                tol is None or abs(new_obj - objective) <= tol * abs(new_obj)
+            )
+            labels, objective = new_labels, new_obj
+            weights, means, structured, full = self._params_from_membership(Xs, Z, reg)
+            bar.update(1)
+            bar.set_postfix(objective=f"{objective:.4g}")
+            if converged or _canonical(labels) in seen:
+                break
+        rounded = float(np.sum(C * _membership(labels, K)))
+        return dict(labels=labels, Z=Z, objective=objective, n_iter=n_iter, warm=warm,
+                    converged=converged, weights=weights, full=full, means=means,
+                    structured=structured, gap=max(rounded - objective, 0.0)
+                    / max(abs(rounded), 1e-300),
+                    profile=self._profile_objective(Xs, labels, K, reg))
+
     def fit(self, X, y=None):
         """Cluster ``X`` of shape (n_samples, n_features); return ``self``."""
         X, K = self._check_common(X)
         check_option(self.covariance_type, "covariance_type", ("full", "diag", "spherical"))
         max_iter = check_scalar(self.max_iter, "max_iter", kind="int", low=1)
+        n_init = check_scalar(self.n_init, "n_init", kind="int", low=1)
         tol = check_scalar(self.tol, "tol", kind="float", low=0.0)
         reg_rel = check_scalar(self.reg_covar, "reg_covar", kind="float", low=0.0)
         const = np.flatnonzero(np.ptp(X, axis=0) == 0)
@@ -330,58 +443,71 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, BaseEstimator):
         Xs = (X[idx] - center) / scale
         reg = reg_rel  # relative to the mean feature variance, which is 1 for Xs
 
-        # initial partition: SDP K-means on the same points
+        bar = tqdm(total=max_iter * (n_init + 1), desc="iLA-SDP", disable=not self.verbose)
+        # Each start runs with loose ADMM solves (ADMM_TOL_EARLY) until its labels repeat;
+        # the best one is then polished with ADMM_TOL until the objective settles too.
+        # Start 1: the SDP K-means partition on the same points (the first LA-SDP is
+        # warm-started from it, later ones from the last solve).
         with x64():
             C0 = np.asarray(_core.kmeans_cost(jnp.asarray(Xs)))
             Z0, _ = self._solve(C0, float(K))
         labels = _spectral_round(Z0[0], K, seed)
         Z = _membership(labels, K)
-        weights, means, structured, full = self._params_from_membership(Xs, Z, reg)
-
-        # the first LA-SDP starts from the initial partition, later ones from the last solve
-        warm = (Z, np.zeros_like(Z), 1.0)
-        objective, converged, n_iter = np.inf, False, 0
-        bar = tqdm(total=max_iter, desc="iLA-SDP", disable=not self.verbose)
-        for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is used after the loop)
-            with x64():
-                C = np.asarray(_core.la_cost(jnp.asarray(Xs), jnp.asarray(full),
-                                             jnp.log(jnp.asarray(weights))))
-            Z, warm = self._solve(C, 1.0, warm)
-            new_obj = float(np.sum(C * Z))
-            new_labels = self._round(Z, K, seed)
-            if not np.isfinite(new_obj):
-                raise RuntimeError("iLA-SDP diverged: the LA-SDP objective is not finite.")
-            done = np.array_equal(new_labels, labels) and (
-                abs(new_obj - objective) <= tol * abs(new_obj)
-            )
-            labels, objective = new_labels, new_obj
-            weights, means, structured, full = self._params_from_membership(Xs, Z, reg)
-            bar.update(1)
-            bar.set_postfix(objective=f"{objective:.4g}")
-            if done:
-                converged = True
-                break
+        weights, _, _, full = self._params_from_membership(Xs, Z, reg)
+        states = [dict(weights=weights, full=full, warm=(Z, np.zeros_like(Z), 1.0),
+                       labels=labels)]
+        # further starts: covariances of the neighbourhoods of K spread-out seed points
+        for _ in range(n_init - 1):
+            _, full = self._structure(_local_covariances(Xs, K, rng), reg)
+            states.append(dict(weights=np.full(K, 1.0 / K), full=full, warm=None,
+                               labels=None))
+        runs = []
+        for state in states:
+            seen = {_canonical(r["labels"]) for r in runs}
+            runs.append(self._run(Xs, K, state, max_iter, None, reg, seed, bar,
+                                  ADMM_TOL_EARLY, seen))
+        # the best partition (the first start that reached it: later ones stopped there)
+        pmin = min(r["profile"] for r in runs)
+        best = (runs[0] if not np.isfinite(pmin) else
+                next(r for r in runs if r["profile"] <= pmin + 1e-9 * max(1.0, abs(pmin))))
+        polished = self._run(Xs, K, best, best["n_iter"] + max_iter, tol, reg, seed, bar)
         bar.close()
-        if not converged:
+        if polished["profile"] > best["profile"] + 1e-9 * max(1.0, abs(best["profile"])):
+            warnings.warn(
+                "iLA-SDP: the full-accuracy solves moved the selected start to a partition of "
+                "lower likelihood; keeping the partition of its loose solves (converged_ is "
+                "False).",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+            best = dict(best, converged=False)
+        elif not polished["converged"]:
+            best = polished
             warnings.warn(
                 f"iLA-SDP did not converge in max_iter={max_iter} iterations; increase "
                 "max_iter or tol.",
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        rounded = float(np.sum(C * _membership(labels, K)))
-        self.n_iter_ = n_iter
-        self.converged_ = converged
+        else:
+            best = polished
+        self.n_iter_ = best["n_iter"]
+        self.converged_ = best["converged"]
         self.sample_indices_ = idx
-        self.membership_ = Z
+        self.membership_ = best["Z"]
         # back to the units of X: Mahalanobis terms are invariant, log det grows by p log s^2
-        self.objective_ = objective + m * p * np.log(scale**2)
-        self.relaxation_gap_ = max(rounded - objective, 0.0) / max(abs(rounded), 1e-300)
+        shift = m * p * np.log(scale**2)
+        self.objective_ = best["objective"] + shift
+        self.init_objectives_ = np.array([r["profile"] for r in runs]) + shift
+        self.relaxation_gap_ = best["gap"]
+        # the parameters of the rounded partition (what the selection scored), not of the
+        # relaxed Z_k: predict() then agrees with labels_ on the SDP points
+        weights, means, structured, _ = self._params_from_membership(
+            Xs, _membership(best["labels"], K), reg)
         self.weights_ = weights
         self.means_ = means * scale + center
-        var_scale = scale**2
-        self.covariances_ = structured * var_scale
-        self.labels_ = self._predict(X) if m < n else labels
+        self.covariances_ = structured * scale**2
+        self.labels_ = self._predict(X) if m < n else best["labels"]
         return self
 
     def _predict(self, X):

@@ -23,7 +23,7 @@ def misclustering(y, labels):
     # the checks fit dozens of times: SDPs on a 20-point sketch keep them cheap
     [SDPKMeans(3, solver="admm", random_state=0, sketch_size=20),
      ILASDP(3, covariance_type="spherical", max_iter=3, solver="admm", random_state=0,
-            sketch_size=20)],
+            sketch_size=20, n_init=2)],
     expected_failed_checks=lambda est: {},
 )
 def test_sklearn_compatible(estimator, check):
@@ -111,3 +111,45 @@ def test_admm_stall_warns_with_status(monkeypatch):
     monkeypatch.setattr(estimator, "ADMM_MAX_ITER", 3)
     with pytest.warns(ConvergenceWarning, match="status: max_iter reached"):
         SDPKMeans(3, solver="admm", random_state=0).fit(X)
+
+
+def _classification_nll(X, labels, n_clusters, reg):
+    """-2 log L - n p log(2 pi) of a partition, with its MLE parameters (numpy, independent)."""
+    n, p = X.shape
+    scale2 = np.mean(np.var(X, axis=0))
+    total = 0.0
+    for k in range(n_clusters):
+        Xk = X[labels == k]
+        S = np.cov(Xk.T, bias=True) + reg * scale2 * np.eye(p)
+        d = Xk - Xk.mean(axis=0)
+        total += (np.sum(d @ np.linalg.inv(S) * d) + len(Xk) * np.linalg.slogdet(S)[1]
+                  - 2 * len(Xk) * np.log(len(Xk) / n))
+    return total
+
+
+def test_adversarial_design_escapes_the_sdp_kmeans_start():
+    # SDP K-means merges the two tight clusters and splits the broad one; iLA iterations from
+    # that start keep the merge, the further starts find the true partition
+    X, y = datasets.make_adversarial(n_samples=60, separation=2.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        one = ILASDP(3, n_init=1, random_state=0).fit(X)
+        four = ILASDP(3, n_init=4, random_state=0).fit(X)
+    assert misclustering(y, one.labels_) > 0.2
+    assert misclustering(y, four.labels_) == 0.0
+    assert four.init_objectives_.shape == (4,)
+    assert four.init_objectives_[0] > four.init_objectives_.min()
+    # the selection criterion is the classification likelihood of the partition, with the
+    # parameters refitted: recomputed here from scratch; the chosen partition is the truth's
+    nll = _classification_nll(X, four.labels_, 3, four.reg_covar)
+    np.testing.assert_allclose(four.init_objectives_.min(), nll, rtol=1e-8)
+    assert nll <= _classification_nll(X, y, 3, four.reg_covar) + 1e-8
+    assert nll < _classification_nll(X, one.labels_, 3, four.reg_covar)
+    # fitted parameters are those of the partition: predict agrees with labels_
+    np.testing.assert_array_equal(four.predict(X), four.labels_)
+
+
+def test_n_init_validated():
+    X, _ = datasets.make_heterogeneous(n_samples=12, random_state=0)
+    with pytest.raises(ValueError, match="n_init"):
+        ILASDP(2, n_init=0).fit(X)
