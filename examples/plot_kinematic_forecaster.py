@@ -10,7 +10,18 @@ over the position at each of the next 12 steps (3 s).
 With ``prior="kinematic"`` the network outputs Gaussian accelerations and steering angles,
 and the position uncertainty follows from the bicycle model step by step; with
 ``prior="none"`` it outputs position means and covariances directly. Both are trained on the
-same 150 tracks (a small data set, where the prior matters most).
+same 150 tracks (a small data set, where the prior matters most), with the same
+regularisation: early stopping on 15 held-out tracks (``early_stopping=True``, which keeps
+the parameters of the best validation NLL); without it the test NLL rises again after a few
+hundred steps on so few tracks. The L2 weight penalty ``alpha`` is left at its default 0
+to keep the example short (each extra value costs two more fits); to tune it, fit a small
+grid such as {0, 1, 10, 100} with ``early_stopping=True`` and keep the fit with the lowest
+``best_validation_score_`` (the held-out tracks depend only on ``random_state``, so every
+alpha is judged on the same tracks), as ``benchmarks/bench_kinematic.py`` does. Never pick
+it from the test NLL. The comparison below depends on it: with ``alpha=0`` the free head
+collapses its modes here (test minADE about 3.0 m), whereas selecting alpha from {0, 10} by
+validation NLL keeps 0 for the kinematic model and picks 10 for the free head, which then
+reaches about 20.9 nats and 1.20 m against the kinematic model's 19.3 nats and 1.12 m.
 """
 
 # %%
@@ -28,8 +39,9 @@ test = datasets.synthetic_traffic(300, horizon=12, noise=1.0, random_state=1)
 
 models = {}
 for prior in ("kinematic", "none"):
-    est = KinematicForecaster(n_modes=3, horizon=12, prior=prior, hidden=32, max_iter=600,
-                              batch_size=None, learning_rate=3e-3, random_state=0)
+    est = KinematicForecaster(n_modes=3, horizon=12, prior=prior, hidden=32, max_iter=1000,
+                              batch_size=None, learning_rate=3e-3, early_stopping=True,
+                              n_iter_no_change=5, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         models[prior] = est.fit(train.past, train.future)
@@ -69,10 +81,15 @@ for row, (prior, est) in enumerate(models.items()):
 fig.tight_layout()
 
 # %%
-# Training curves (mean trajectory NLL per step of Adam).
+# Training curves (mean trajectory NLL per step of Adam, solid) and the NLL on the held-out
+# tracks every 50 steps (dots); the cross marks the kept parameters.
 fig, ax = plt.subplots(figsize=(6, 4))
-for prior, est in models.items():
-    ax.plot(est.loss_curve_, label=f'prior="{prior}"')
+for i, (prior, est) in enumerate(models.items()):
+    ax.plot(est.loss_curve_, color=f"C{i}", label=f'prior="{prior}", training')
+    checks = 50 * np.arange(1, len(est.validation_scores_) + 1)
+    ax.plot(checks, est.validation_scores_, "o:", color=f"C{i}", ms=3,
+            label=f'prior="{prior}", validation')
+    ax.plot(est.best_iter_, est.best_validation_score_, "kx", ms=8)
 ax.set_xlabel("Adam step")
 ax.set_ylabel("training NLL (nats)")
 curves = np.concatenate([est.loss_curve_ for est in models.values()])

@@ -153,11 +153,26 @@ def loss(params, feats, v0, future, cfg: Config):
     return jnp.mean(trajectory_nll(forecast(params, feats, v0, cfg), future))
 
 
+def weight_penalty(params):
+    """Half the sum of the squared weight matrices (biases excluded)."""
+    return 0.5 * sum(jnp.sum(layer["W"] ** 2) for layer in params)
+
+
+def _objective(params, feats, v0, future, cfg: Config, alpha, n_total):
+    """Mean NLL plus the L2 penalty ``alpha * weight_penalty / n_total`` (a Gaussian prior of
+    precision ``alpha`` on the weights, shared over the ``n_total`` training tracks); returns
+    (objective, mean NLL)."""
+    nll = loss(params, feats, v0, future, cfg)
+    return nll + alpha * weight_penalty(params) / n_total, nll
+
+
 @partial(jax.jit, static_argnames=("cfg", "n_steps", "learning_rate", "batch_size"))
 def train_chunk(params, opt_state, key, feats, v0, future, cfg: Config, n_steps, learning_rate,
-                batch_size):
+                batch_size, alpha=0.0):
     """``n_steps`` Adam steps on minibatches of ``batch_size`` agents drawn with replacement
-    (``batch_size=0``: the full batch); returns the new state and the loss per step."""
+    (``batch_size=0``: the full batch) minimising the mean NLL plus ``alpha / n_agents`` times
+    :func:`weight_penalty`; returns the new state and the mean NLL (without the penalty) per
+    step."""
     opt = optax.adam(learning_rate)
     n = feats.shape[0]
 
@@ -168,7 +183,9 @@ def train_chunk(params, opt_state, key, feats, v0, future, cfg: Config, n_steps,
             batch = (feats[idx], v0[idx], future[idx])
         else:
             batch = (feats, v0, future)
-        value, grads = jax.value_and_grad(loss)(params, *batch, cfg)
+        (_, value), grads = jax.value_and_grad(_objective, has_aux=True)(
+            params, *batch, cfg, alpha, n
+        )
         updates, opt_state = opt.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), value
 

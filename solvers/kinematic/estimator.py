@@ -53,7 +53,9 @@ class KinematicForecaster(BaseEstimator):
     (:func:`propagate`, first-order, full covariance), giving a Gaussian mixture over the
     position at every step. With ``prior="none"`` the head predicts the position means and
     (free) covariances directly. Training minimises the trajectory-level mixture NLL of the
-    observed future with minibatch Adam (optax).
+    observed future with minibatch Adam (optax), optionally with an L2 weight penalty
+    (``alpha``) and early stopping on held-out tracks (``early_stopping``); with few training
+    tracks use them, as the test NLL otherwise rises after a few hundred steps.
 
     Parameters
     ----------
@@ -72,15 +74,40 @@ class KinematicForecaster(BaseEstimator):
         Agents per Adam step, drawn with replacement (None or >= n_agents: full batch).
     learning_rate : float
         Adam step size.
+    alpha : float
+        L2 penalty on the network's weight matrices (>= 0, biases excluded): training
+        minimises the mean NLL per track (nats) plus ``alpha * sum(W**2) / (2 * n_train)``
+        over the ``n_train`` training tracks, i.e. the negative log-posterior per track under
+        a zero-mean Gaussian prior of precision ``alpha`` on the weights, so the penalty
+        weighs more when there are fewer tracks. 0 (default) disables it. Choose it on
+        training data only, e.g. fit a small grid with ``early_stopping=True`` and keep the
+        fit with the lowest ``best_validation_score_`` (the held-out tracks depend only on
+        ``random_state``), as ``benchmarks/bench_kinematic.py`` does.
     tol : float
-        Convergence: relative change of the mean training loss between consecutive windows
-        of 50 steps.
+        Convergence (>= 0, relative): without early stopping, training stops when the mean
+        training loss changes by at most ``tol * max(1, |loss|)`` between consecutive windows
+        of 50 steps; with early stopping, a validation check counts as an improvement only
+        if it lowers the best validation NLL by more than ``tol * max(1, |best|)``.
+    early_stopping : bool
+        Hold out a random ``validation_fraction`` of the training tracks, evaluate the mean
+        NLL on them every 50 Adam steps, stop when it has not improved for
+        ``n_iter_no_change`` consecutive checks, and keep the parameters of the best check
+        (as scikit-learn's ``MLPRegressor(early_stopping=True)``). The split is drawn from
+        ``random_state``. Recommended with few tracks, where the test NLL first falls and then
+        rises as the action variances become overconfident.
+    validation_fraction : float
+        Fraction of the tracks held out when ``early_stopping`` (in (0, 1); ``ceil(
+        validation_fraction * n_agents)`` tracks, at least one, and at least one must remain
+        for training). Ignored otherwise.
+    n_iter_no_change : int
+        Early stopping patience, in validation checks (>= 1; one check every 50 Adam steps,
+        so the patience is ``50 * n_iter_no_change`` steps). Ignored without early stopping.
     dt : float
         Time step between positions (s).
     wheelbase : float
         Wheelbase of the kinematic bicycle model (m).
     random_state : None, int, numpy.random.Generator or JAX key
-        Initial weights.
+        Initial weights, minibatches and the validation split.
     verbose : bool
         Show a tqdm progress bar.
 
@@ -91,7 +118,19 @@ class KinematicForecaster(BaseEstimator):
     loss_curve_ : numpy.ndarray, shape (n_iter_,)
         Training loss (mean NLL, nats) per step.
     n_iter_ : int
+        Adam steps run.
     converged_ : bool
+        True when training stopped before ``max_iter`` (training loss converged, or early
+        stopping triggered).
+    validation_indices_ : numpy.ndarray of int, shape (n_validation,) or None
+        Indices (into the tracks passed to ``fit``) of the held-out validation tracks; None
+        without early stopping.
+    validation_scores_ : numpy.ndarray, shape (n_checks,) or None
+        Mean validation NLL (nats) after every 50 Adam steps; None without early stopping.
+    best_validation_score_ : float or None
+        The lowest entry of ``validation_scores_`` (nats), that of the kept parameters.
+    best_iter_ : int or None
+        The Adam step after which the kept parameters were taken (early stopping only).
     n_past_ : int
         Length of the past track seen in ``fit``.
     """
@@ -106,11 +145,15 @@ class KinematicForecaster(BaseEstimator):
         max_iter=1000,
         batch_size=128,
         learning_rate=3e-3,
+        alpha=0.0,
         tol=1e-3,
         dt=0.25,
         wheelbase=2.8,
         random_state=None,
         verbose=False,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
     ):
         self.n_modes = n_modes
         self.horizon = horizon
@@ -120,11 +163,15 @@ class KinematicForecaster(BaseEstimator):
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.alpha = alpha
         self.tol = tol
         self.dt = dt
         self.wheelbase = wheelbase
         self.random_state = random_state
         self.verbose = verbose
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
 
     # ------------------------------------------------------------------ helpers
     def _config(self):
@@ -165,6 +212,21 @@ class KinematicForecaster(BaseEstimator):
     def _local_future(self, future, origin, R):
         return np.einsum("nji,ntj->nti", R, future - origin[:, None])
 
+    def _check_early_stopping(self, n_agents):
+        """Validate the early-stopping settings; return (early, n_validation, patience)."""
+        early = self.early_stopping
+        if not isinstance(early, bool | np.bool_):
+            raise ValueError(f"early_stopping must be True or False, got {early!r}.")
+        frac = check_scalar(self.validation_fraction, "validation_fraction", low=0.0,
+                            high=1.0, low_open=True, high_open=True)
+        patience = check_scalar(self.n_iter_no_change, "n_iter_no_change", kind="int", low=1)
+        n_val = int(np.ceil(frac * n_agents))
+        if early and n_agents - n_val < 1:
+            raise ValueError(
+                f"validation_fraction={frac} holds out {n_val} of {n_agents} tracks and leaves "
+                "none for training; lower validation_fraction or pass more tracks."
+            )
+        return bool(early), n_val, patience
 
     # ------------------------------------------------------------------ API
     def fit(self, past, future):
@@ -185,19 +247,30 @@ class KinematicForecaster(BaseEstimator):
         max_iter = check_scalar(self.max_iter, "max_iter", kind="int", low=1)
         lr = check_scalar(self.learning_rate, "learning_rate", low=0.0, low_open=True)
         tol = check_scalar(self.tol, "tol", low=0.0)
+        alpha = check_scalar(self.alpha, "alpha", low=0.0)
         past = self._check_past(past)
+        future = self._check_future(future, past, cfg.horizon)
+        early, n_val, patience = self._check_early_stopping(len(past))
         batch = 0
         if self.batch_size is not None:
             batch = check_scalar(self.batch_size, "batch_size", kind="int", low=1)
-            batch = 0 if batch >= len(past) else batch
-        future = self._check_future(future, past, cfg.horizon)
         origin, R, feats, v0 = _agent_frame(past, cfg.dt)
         local = self._local_future(future, origin, R)
         key, train_key = jax.random.split(as_key(self.random_state))
-        losses = []
+        val_idx = None
+        if early:
+            perm = np.asarray(jax.random.permutation(jax.random.fold_in(key, 1), len(past)))
+            val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+            val_data = (feats[val_idx], v0[val_idx], local[val_idx])
+            feats, v0, local = feats[train_idx], v0[train_idx], local[train_idx]
+        batch = 0 if batch >= len(feats) else batch
+        losses, val_scores = [], []
+        best_val, best_params, best_iter, no_improvement = np.inf, None, None, 0
         converged = False
         with x64():
             feats_j, v0_j, fut_j = jnp.asarray(feats), jnp.asarray(v0), jnp.asarray(local)
+            if early:
+                val_j = tuple(jnp.asarray(a) for a in val_data)
             params = _forecaster.init_params(key, feats.shape[1], cfg, jnp.float64)
             opt_state = optax.adam(lr).init(params)
             bar = None
@@ -210,7 +283,7 @@ class KinematicForecaster(BaseEstimator):
                 n = min(_CHUNK, max_iter - done)
                 train_key, k = jax.random.split(train_key)
                 params, opt_state, values = _forecaster.train_chunk(
-                    params, opt_state, k, feats_j, v0_j, fut_j, cfg, n, lr, batch
+                    params, opt_state, k, feats_j, v0_j, fut_j, cfg, n, lr, batch, alpha
                 )
                 values = np.asarray(values)
                 if not np.isfinite(values).all():
@@ -223,18 +296,45 @@ class KinematicForecaster(BaseEstimator):
                 if bar is not None:
                     bar.update(n)
                     bar.set_postfix(loss=float(values[-1]))
-                if len(losses) >= 2:
+                if early:
+                    val = float(_forecaster.loss(params, *val_j, cfg))
+                    val = val if np.isfinite(val) else np.inf
+                    val_scores.append(val)
+                    if not np.isfinite(best_val):  # first finite check
+                        improved = np.isfinite(val)
+                    else:
+                        improved = val < best_val - tol * max(1.0, abs(best_val))
+                    if improved:
+                        no_improvement = 0
+                    else:
+                        no_improvement += 1
+                    if val < best_val:
+                        best_val, best_iter = val, done
+                        best_params = jax.tree_util.tree_map(np.asarray, params)
+                    if no_improvement >= patience:
+                        converged = True
+                        break
+                elif len(losses) >= 2:
                     prev, last = losses[-2].mean(), losses[-1].mean()
                     if abs(prev - last) <= tol * max(1.0, abs(last)):
                         converged = True
                         break
             if bar is not None:
                 bar.close()
-            self.params_ = jax.tree_util.tree_map(np.asarray, params)
+            if early and best_params is None:
+                raise FloatingPointError(
+                    "KinematicForecaster.fit: the validation loss was never finite; lower "
+                    "learning_rate."
+                )
+            self.params_ = best_params if early else jax.tree_util.tree_map(np.asarray, params)
         self.loss_curve_ = np.concatenate(losses)
         self.n_iter_ = int(done)
         self.converged_ = converged
         self.n_past_ = past.shape[1]
+        self.validation_indices_ = val_idx
+        self.validation_scores_ = np.asarray(val_scores) if early else None
+        self.best_validation_score_ = float(best_val) if early else None
+        self.best_iter_ = int(best_iter) if early else None
         if not converged:
             warnings.warn(
                 f"KinematicForecaster did not converge in {max_iter} steps (tol={tol}); "

@@ -103,3 +103,99 @@ def test_convergence_warning(traffic):
     with pytest.warns(ConvergenceWarning, match="did not converge"):
         est.fit(traffic.past, traffic.future)
     assert est.converged_ is False
+
+
+def test_early_stopping_keeps_the_best_validation_parameters(traffic):
+    """The held-out tracks are a reproducible random subset; training sees only the others;
+    the kept parameters are those after ``best_iter_`` steps and score
+    ``best_validation_score_`` on the held-out tracks."""
+    kw = dict(n_modes=2, horizon=T, hidden=16, batch_size=None, learning_rate=3e-2, tol=0.0,
+              random_state=0)
+    est = KinematicForecaster(max_iter=1000, early_stopping=True, validation_fraction=0.25,
+                              n_iter_no_change=1, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(traffic.past, traffic.future)
+    val = est.validation_indices_
+    assert val.shape == (30,) and len(np.unique(val)) == 30  # ceil(0.25 * 120)
+    assert val.min() >= 0 and val.max() < 120 and not np.array_equal(val, np.arange(30))
+    train = np.setdiff1d(np.arange(120), val)
+    assert len(train) == 90
+    # the validation curve: one check per 50 steps; the kept step is its minimum
+    scores = est.validation_scores_
+    assert scores.shape == (est.n_iter_ // 50,)
+    assert est.best_validation_score_ == scores.min()
+    assert est.best_iter_ == 50 * (int(np.argmin(scores)) + 1)
+    # with tol=0 and patience 1 it stopped at the first check that did not improve
+    assert est.converged_ and est.best_iter_ == est.n_iter_ - 50 < est.n_iter_
+    np.testing.assert_allclose(
+        est.score(traffic.past[val], traffic.future[val]), est.best_validation_score_,
+        rtol=1e-12)
+    # same seed: same split; other seed: other split
+    other = KinematicForecaster(**{**est.get_params(), "random_state": 1, "max_iter": 50})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        other.fit(traffic.past, traffic.future)
+    assert not np.array_equal(other.validation_indices_, val)
+    # the same training on the other 90 tracks alone, stopped at best_iter_, gives the same
+    # parameters (full batch, same keys): training used exactly the non-held-out tracks
+    plain = KinematicForecaster(max_iter=est.best_iter_, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plain.fit(traffic.past[train], traffic.future[train])
+    assert plain.validation_indices_ is None and plain.best_iter_ is None
+    for a, b in zip(plain.params_, est.params_):
+        np.testing.assert_allclose(a["W"], b["W"], rtol=1e-10, atol=1e-12)
+
+
+def test_weight_penalty_shrinks_the_weights(fitted, traffic):
+    strong = KinematicForecaster(**{**fitted.get_params(), "alpha": 1e3})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        strong.fit(traffic.past, traffic.future)
+
+    def sq(est):
+        return sum(float(np.sum(p["W"] ** 2)) for p in est.params_)
+
+    assert sq(strong) < 0.5 * sq(fitted)
+    assert np.isfinite(strong.score(traffic.past, traffic.future))
+
+
+def test_regularisation_parameters_are_validated(traffic):
+    params = KinematicForecaster().get_params()
+    assert params["alpha"] == 0.0 and params["early_stopping"] is False
+    assert params["validation_fraction"] == 0.1 and params["n_iter_no_change"] == 10
+    cases = [
+        (dict(early_stopping="yes"), "early_stopping must be True or False"),
+        (dict(validation_fraction=0.0), "validation_fraction must be > 0"),
+        (dict(validation_fraction=1.0), "validation_fraction must be < 1"),
+        (dict(n_iter_no_change=0), "n_iter_no_change must be >= 1"),
+        (dict(alpha=-1.0), "alpha must be >= 0"),
+    ]
+    for kw, msg in cases:
+        with pytest.raises(ValueError, match=msg):
+            KinematicForecaster(horizon=T, max_iter=1, **kw).fit(traffic.past, traffic.future)
+    with pytest.raises(ValueError, match="leaves none for training"):
+        KinematicForecaster(horizon=T, max_iter=1, early_stopping=True,
+                            validation_fraction=0.6).fit(traffic.past[:2], traffic.future[:2])
+
+
+def test_validation_split_and_score_do_not_depend_on_alpha(traffic):
+    """Selecting ``alpha`` by ``best_validation_score_`` (as benchmarks/bench_kinematic.py
+    does) compares every alpha on the same held-out tracks, and on their plain NLL (the
+    penalty is not part of the validation score)."""
+    kw = dict(n_modes=2, horizon=T, hidden=16, batch_size=None, learning_rate=3e-2, tol=0.0,
+              max_iter=100, early_stopping=True, validation_fraction=0.25, random_state=3)
+    fits = {}
+    for alpha in (0.0, 100.0):
+        est = KinematicForecaster(alpha=alpha, **kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits[alpha] = est.fit(traffic.past, traffic.future)
+    val = fits[0.0].validation_indices_
+    np.testing.assert_array_equal(fits[100.0].validation_indices_, val)
+    for est in fits.values():
+        np.testing.assert_allclose(
+            est.score(traffic.past[val], traffic.future[val]), est.best_validation_score_,
+            rtol=1e-12)
+    assert fits[0.0].best_validation_score_ != fits[100.0].best_validation_score_
