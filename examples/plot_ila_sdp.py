@@ -50,22 +50,21 @@ print(f"iLA-SDP error: {misclustering(y, ila.labels_):.3f} after {ila.n_iter_} i
 # ----------
 # The worst EM start, SDP K-means (which cuts by Euclidean distance, blind to the shapes)
 # and iLA-SDP.
+def plot_partitions(X, y, partitions):
+    """One scatter panel per ``(name, labels)``, titled with its mis-clustering error."""
+    fig, axes = plt.subplots(1, len(partitions), figsize=(12, 4.2), sharex=True, sharey=True)
+    for ax, (name, labels) in zip(axes, partitions):
+        ax.scatter(X[:, 0], X[:, 1], c=labels, cmap="viridis", s=14)
+        ax.set_title(f"{name} (error {misclustering(y, labels):.2f})", fontsize=10)
+        ax.set_aspect("equal")
+        ax.set_xlabel("$x_1$")
+    axes[0].set_ylabel("$x_2$")
+    fig.tight_layout()
+
+
 worst = int(np.argmax(em_errors))
-fig, axes = plt.subplots(1, 3, figsize=(12, 4), sharex=True, sharey=True)
-for ax, labels, title in zip(
-    axes,
-    [em_labels[worst], sdp.labels_, ila.labels_],
-    [f"EM, worst of 10 starts (error {em_errors[worst]:.2f})",
-     f"SDP K-means (error {misclustering(y, sdp.labels_):.2f})",
-     f"iLA-SDP (error {misclustering(y, ila.labels_):.2f})"],
-):
-    ax.scatter(X[:, 0], X[:, 1], c=labels, cmap="viridis", s=14)
-    ax.set_title(title, fontsize=10)
-    ax.set_aspect("equal")
-axes[0].set_ylabel("$x_2$")
-for ax in axes:
-    ax.set_xlabel("$x_1$")
-fig.tight_layout()
+plot_partitions(X, y, [("EM, worst of 10 starts", em_labels[worst]),
+                       ("SDP K-means", sdp.labels_), ("iLA-SDP", ila.labels_)])
 
 # %%
 # The membership matrices
@@ -103,18 +102,6 @@ sdp_a = SDPKMeans(3, random_state=0).fit(Xa)
 one = ILASDP(3, n_init=1, random_state=0).fit(Xa)
 four = ILASDP(3, n_init=4, random_state=0).fit(Xa)
 print("-2 log L of each start (first: SDP K-means start):", np.round(four.init_objectives_, 1))
-fig, axes = plt.subplots(1, 3, figsize=(12, 4.4), sharex=True, sharey=True)
-for ax, labels, title in zip(
-    axes,
-    [sdp_a.labels_, one.labels_, four.labels_],
-    [f"SDP K-means (error {misclustering(ya, sdp_a.labels_):.2f})",
-     f"iLA-SDP, n_init=1 (error {misclustering(ya, one.labels_):.2f})",
-     f"iLA-SDP, n_init=4 (error {misclustering(ya, four.labels_):.2f})"],
-):
-    ax.scatter(Xa[:, 0], Xa[:, 1], c=labels, cmap="viridis", s=14)
-    ax.set_title(title, fontsize=10)
-    ax.set_aspect("equal")
-    ax.set_xlabel("$x_1$")
-axes[0].set_ylabel("$x_2$")
-fig.tight_layout()
+plot_partitions(Xa, ya, [("SDP K-means", sdp_a.labels_), ("iLA-SDP, n_init=1", one.labels_),
+                         ("iLA-SDP, n_init=4", four.labels_)])
 plt.show()
