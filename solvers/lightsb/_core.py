@@ -44,6 +44,7 @@ __all__ = [
     "drift",
     "init_params",
     "init_opt_state",
+    "annealed_epsilon",
     "train_chunk",
 ]
 
@@ -277,15 +278,28 @@ def init_opt_state(params):
     return _adam(1.0, 1.0).init(params)
 
 
+def annealed_epsilon(eps, step, factor, anneal_steps):
+    """Entropy weight at ``step``: ``eps * factor ** max(0, 1 - step / anneal_steps)``.
+
+    Decreases geometrically from ``factor * eps`` at step 0 to ``eps`` at ``anneal_steps``
+    and stays there (``factor = 1``: constant ``eps``).
+    """
+    frac = jnp.clip(1.0 - step / jnp.maximum(anneal_steps, 1.0), 0.0, 1.0)
+    return eps * factor**frac
+
+
 @partial(jax.jit, static_argnames=("n_steps", "batch_size", "covariance_type"))
-def train_chunk(params, opt_state, key, X0, X1, eps, learning_rate, total_steps, n_active, *,
-                n_steps, batch_size, covariance_type):
+def train_chunk(params, opt_state, key, X0, X1, eps, learning_rate, total_steps, n_active,
+                start=0, anneal_factor=1.0, anneal_steps=1.0, *, n_steps, batch_size,
+                covariance_type):
     """Run ``n_steps`` Adam steps on minibatches (drawn with replacement) of both samples.
 
     The step size decays from ``learning_rate`` (cosine) over ``total_steps`` steps counted
-    from the start of the fit. Only the first ``n_active`` steps update the parameters (so one
-    compiled chunk length serves any ``max_iter``). Returns the new parameters and optimiser
-    state and the minibatch losses, shape ``(n_steps,)``.
+    from the start of the fit. Step ``start + i`` of the fit uses the entropy weight
+    :func:`annealed_epsilon` ``(eps, start + i, anneal_factor, anneal_steps)``. Only the first
+    ``n_active`` steps update the parameters (so one compiled chunk length serves any
+    ``max_iter``). Returns the new parameters and optimiser state and the minibatch losses,
+    shape ``(n_steps,)``.
     """
     opt = _adam(learning_rate, total_steps)
     grad_fn = jax.value_and_grad(loss)
@@ -296,7 +310,8 @@ def train_chunk(params, opt_state, key, X0, X1, eps, learning_rate, total_steps,
         k0, k1 = jax.random.split(k)
         b0 = X0[jax.random.randint(k0, (batch_size,), 0, X0.shape[0])]
         b1 = X1[jax.random.randint(k1, (batch_size,), 0, X1.shape[0])]
-        value, g = grad_fn(p, b0, b1, eps, covariance_type)
+        eps_i = annealed_epsilon(eps, start + i, anneal_factor, anneal_steps)
+        value, g = grad_fn(p, b0, b1, eps_i, covariance_type)
         upd, s_new = opt.update(g, s, p)
         p_new = optax.apply_updates(p, upd)
         keep = i < n_active

@@ -190,6 +190,10 @@ def test_bad_input():
         LightSB(learning_rate=0.0).fit(X, X)
     with pytest.raises(ValueError, match="X0 must be a 2-D array"):
         LightSB().fit(np.zeros(5), X)
+    with pytest.raises(ValueError, match="anneal_factor must be >= 1"):
+        LightSB(anneal_factor=0.5).fit(X, X)
+    with pytest.raises(TypeError, match="anneal_factor"):
+        LightSB(anneal_factor="fast").fit(X, X)
     with pytest.raises(NotFittedError):
         LightSB().predict(X)
 
@@ -206,3 +210,31 @@ def test_bad_input_after_fit(mixture_model):
 def test_clone_keeps_hyperparameters():
     model = LightSB(n_components=3, epsilon=0.3, covariance_type="full", random_state=2)
     assert clone(model).get_params() == model.get_params()
+
+
+def test_annealed_epsilon_schedule():
+    """Geometric from factor * eps to eps over anneal_steps, constant after."""
+    from solvers.lightsb import _core
+
+    with x64():
+        steps = np.array([0.0, 50.0, 100.0, 150.0])
+        got = np.asarray(_core.annealed_epsilon(0.1, steps, 100.0, 100.0))
+        np.testing.assert_allclose(got, [10.0, 1.0, 0.1, 0.1], rtol=1e-12)
+        np.testing.assert_allclose(_core.annealed_epsilon(0.1, steps, 1.0, 100.0), 0.1)
+
+
+def test_annealing_loss_curve_units():
+    """The loss curve is the objective at each step's annealed epsilon: at the last step
+    (epsilon itself) it matches the full-sample objective at the fitted parameters, and the
+    first steps differ from those of the unannealed fit."""
+    rng = np.random.default_rng(3)
+    X0 = rng.standard_normal((2000, 4)) + 2.0  # a.b / eps = 160: a wrong shift would show
+    X1 = 0.7 * rng.standard_normal((2000, 4)) + 1.0
+    kw = dict(n_components=1, epsilon=0.05, covariance_type="full", max_iter=600,
+              batch_size=2000, random_state=0)
+    annealed = LightSB(anneal_factor=20.0, **kw).fit(X0, X1)
+    # full batches with replacement: the last minibatch loss is close to the full objective
+    np.testing.assert_allclose(annealed.loss_curve_[-1], -annealed.score(X0, X1), atol=0.2)
+    plain = LightSB(**kw).fit(X0, X1)
+    assert abs(plain.loss_curve_[0] - annealed.loss_curve_[0]) > 1.0
+    assert np.all(np.isfinite(annealed.loss_curve_))
