@@ -115,7 +115,7 @@ class KinematicForecaster(BaseEstimator):
     ----------
     params_ : list of dict of numpy.ndarray
         Network weights.
-    loss_curve_ : numpy.ndarray, shape (n_iter_,)
+    loss_curve_ : numpy.ndarray, shape ``(n_iter_,)``
         Training loss (mean NLL, nats) per step.
     n_iter_ : int
         Adam steps run.

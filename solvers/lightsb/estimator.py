@@ -74,7 +74,7 @@ class LightSB(BaseEstimator):
         also the conditional plan's component covariances.
     n_iter_ : int
         Adam steps taken.
-    loss_curve_ : ndarray, shape (n_iter_,)
+    loss_curve_ : ndarray, shape ``(n_iter_,)``
         Minibatch objective per step, in data units, at that step's (annealed) entropy weight
         (the full-sample objective at the fitted parameters is ``-score(X0, X1)``).
     n_features_in_ : int
