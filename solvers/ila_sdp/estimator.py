@@ -48,6 +48,11 @@ def _canonical(labels):
     return tuple(rank[inverse].tolist())
 
 
+def _at_most(a, b):
+    """``a <= b`` up to a relative rounding tolerance (profile likelihoods of partitions)."""
+    return a <= b + 1e-9 * max(1.0, abs(b))
+
+
 def _local_covariances(X, n_clusters, rng):
     """Starting covariances from local neighbourhoods, for the starts after the first.
 
@@ -407,16 +412,15 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, BaseEstimator):
                 tol is None or abs(new_obj - objective) <= tol * abs(new_obj)
             )
             labels, objective = new_labels, new_obj
-            weights, means, structured, full = self._params_from_membership(Xs, Z, reg)
+            weights, _, _, full = self._params_from_membership(Xs, Z, reg)
             bar.update(1)
             bar.set_postfix(objective=f"{objective:.4g}")
             if converged or _canonical(labels) in seen:
                 break
         rounded = float(np.sum(C * _membership(labels, K)))
         return dict(labels=labels, Z=Z, objective=objective, n_iter=n_iter, warm=warm,
-                    converged=converged, weights=weights, full=full, means=means,
-                    structured=structured, gap=max(rounded - objective, 0.0)
-                    / max(abs(rounded), 1e-300),
+                    converged=converged, weights=weights, full=full,
+                    gap=max(rounded - objective, 0.0) / max(abs(rounded), 1e-300),
                     profile=self._profile_objective(Xs, labels, K, reg))
 
     def fit(self, X, y=None):
@@ -469,10 +473,10 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, BaseEstimator):
         # the best partition (the first start that reached it: later ones stopped there)
         pmin = min(r["profile"] for r in runs)
         best = (runs[0] if not np.isfinite(pmin) else
-                next(r for r in runs if r["profile"] <= pmin + 1e-9 * max(1.0, abs(pmin))))
+                next(r for r in runs if _at_most(r["profile"], pmin)))
         polished = self._run(Xs, K, best, best["n_iter"] + max_iter, tol, reg, seed, bar)
         bar.close()
-        if polished["profile"] > best["profile"] + 1e-9 * max(1.0, abs(best["profile"])):
+        if not _at_most(polished["profile"], best["profile"]):
             warnings.warn(
                 "iLA-SDP: the full-accuracy solves moved the selected start to a partition of "
                 "lower likelihood; keeping the partition of its loose solves (converged_ is "
