@@ -325,6 +325,17 @@ def fit_chunk(
     return params, z, opt_state, values, dzs, p_hist, z_hist
 
 
+@functools.partial(
+    jax.jit, static_argnames=("kind", "keys", "operator", "orders", "n_gn", "method", "cg_iters")
+)
+def final_solve(params, z, data, *, kind, keys, operator, orders, n_gn, method, cg_iters):
+    """Solve for ``z`` at the final kernel parameters (the last Adam step moved the kernel
+    after the last solve) and return it with the loss there."""
+    static = dict(kind=kind, keys=keys, operator=operator, orders=orders)
+    z = gn_solve(params, z, data, n_steps=n_gn, method=method, cg_iters=cg_iters, **static)
+    return z, loss(params, z, data, **static)
+
+
 def init_opt_state(params, learning_rate):
     """Adam state for ``params``."""
     return optax.adam(learning_rate).init(params)
@@ -364,6 +375,25 @@ def predict_grid(kern, z, axes, jitter, test_axes, *, kind, orders):
     for j, (xt, x) in enumerate(zip(test_axes, axes)):
         T = mode_product(gram(xt, x, sms[j], orders[j], 0), T, j)
     return T
+
+
+@functools.partial(jax.jit, static_argnames=("kind", "keys", "operator"))
+def heldout_residual(
+    kern, z, axes, jitter, test_axes, test_points, test_source, *, kind, keys, operator
+):
+    """Root-mean-square PDE residual ``L[u] - f`` on the tensor grid of ``test_axes``
+    (points off the collocation grid: a measure of the fit that uses the equation only)."""
+    chols, _, _ = factors(kern, axes, kind, tuple(() for _ in axes), jitter)
+    alpha = _alpha(chols, z)
+    sms = mixtures_of(kern, kind)
+    fields = {}
+    for name, o in keys:
+        T = alpha
+        for j, (xt, x) in enumerate(zip(test_axes, axes)):
+            T = mode_product(gram(xt, x, sms[j], o[j], 0), T, j)
+        fields[name] = T.reshape(-1)
+    r = operator(fields, test_points) - test_source
+    return jnp.sqrt(jnp.mean(r**2))
 
 
 @functools.partial(jax.jit, static_argnames=("kind",))

@@ -86,6 +86,13 @@ class SpectralMixtureGPSolver(BaseEstimator):
         over a block of 25 iterations, falls below ``tol``.
     cg_iters : int, default=1000
         Conjugate-gradient iterations per solve for ``U`` in 2-D and higher (1-D solves exactly).
+    checkpoint : {"residual", "final"}, default="residual"
+        Which state is returned. ``"final"``: the last iterate. ``"residual"``: of the states
+        checked every 25 iterations (and the last one), the one with the smallest
+        root-mean-square PDE residual ``L[u] - f`` at the midpoints between collocation points
+        (points the fit never saw; the score uses the equation only, never the exact
+        solution). Long fits can drift once the learned precisions grow large; this keeps the
+        best state a user could have identified.
     random_state : None, int, numpy Generator or JAX key
         Seeds a small jitter of the initial frequencies (a quarter of their spacing).
     verbose : bool, default=False
@@ -106,9 +113,20 @@ class SpectralMixtureGPSolver(BaseEstimator):
     n_iter_ : int
     converged_ : bool
     loss_curve_ : ndarray, shape (n_iter_,)
-        The objective at each iteration (after the solve for ``U``).
+        The objective at each iteration (after the solve for ``U``, before that iteration's
+        Adam step).
     tau_ : ndarray, shape (2,)
         Learned precisions of the boundary and the residual terms.
+    checkpoint_scores_ : ndarray, shape (ceil(n_iter_ / 25),)
+        RMS PDE residual at the grid midpoints (units of the source ``f``) of each checked
+        state.
+    best_iter_ : int
+        Iteration of the returned state (``n_iter_`` when ``checkpoint="final"``).
+
+    Notes
+    -----
+    Every returned state is a matched pair: the grid values are solved for the returned
+    kernel and precisions (after the last Adam step the grid values are solved once more).
     """
 
     def __init__(
@@ -125,6 +143,7 @@ class SpectralMixtureGPSolver(BaseEstimator):
         jitter=1e-6,
         tol=1e-9,
         cg_iters=1000,
+        checkpoint="residual",
         random_state=None,
         verbose=False,
     ):
@@ -140,6 +159,7 @@ class SpectralMixtureGPSolver(BaseEstimator):
         self.jitter = jitter
         self.tol = tol
         self.cg_iters = cg_iters
+        self.checkpoint = checkpoint
         self.random_state = random_state
         self.verbose = verbose
 
@@ -172,6 +192,7 @@ class SpectralMixtureGPSolver(BaseEstimator):
         check_scalar(self.jitter, "jitter", low=0.0, low_open=True)
         check_scalar(self.tol, "tol", low=0.0)
         check_scalar(self.cg_iters, "cg_iters", kind="int", low=1)
+        check_option(self.checkpoint, "checkpoint", ("residual", "final"))
         return D, Q, tuple(int(s) for s in sizes)
 
     def _initial_frequencies(self, D, Q, axes, rng):
@@ -291,6 +312,8 @@ class SpectralMixtureGPSolver(BaseEstimator):
                 learn_freqs=bool(self.learn_frequencies),
             )
             losses, n_iter, converged, diverged = [], 0, False, False
+            scores, candidates = [], []
+            heldout = self._heldout_grid(problem, axes)
             bar = None
             if self.verbose:
                 from tqdm.auto import tqdm
@@ -308,6 +331,9 @@ class SpectralMixtureGPSolver(BaseEstimator):
                         z = new[6][good - 1]
                         losses.extend(values[:good].tolist())
                         n_iter += good
+                        score = self._heldout(params, z, data, heldout, static)
+                        candidates.append((score, (params, z), n_iter))
+                        scores.append(score)
                     warnings.warn(
                         f"the GP-HM loss diverged (non-finite) at iteration {n_iter + 1}; "
                         f"stopped and kept the last finite state (try a smaller "
@@ -320,6 +346,13 @@ class SpectralMixtureGPSolver(BaseEstimator):
                 params, z, opt_state = new[:3]
                 losses.extend(values.tolist())
                 n_iter += steps
+                # a checkpoint: the last (kernel, grid values) pair of the chunk that belong
+                # together (the kernel before its last Adam step, z solved for it)
+                state = (_tree_index(new[5], steps - 1), new[6][steps - 1])
+                candidates.append((self._heldout(*state, data, heldout, static), state, n_iter))
+                if len(candidates) > 2:  # keep the best earlier one and the latest
+                    candidates.pop(int(candidates[0][0] <= candidates[1][0]))  # the worse one
+                scores.append(candidates[-1][0])
                 if bar is not None:
                     bar.update(steps)
                     bar.set_postfix(loss=f"{values[-1]:.4g}")
@@ -328,6 +361,18 @@ class SpectralMixtureGPSolver(BaseEstimator):
                     break
             if bar is not None:
                 bar.close()
+            if not diverged:
+                # the last Adam step moved the kernel after the last solve: solve for the
+                # grid values once more so that U and the kernel belong together
+                fs = {k: v for k, v in static.items() if k != "learn_freqs"}
+                z, _ = _core.final_solve(params, z, data, **fs)
+                score = self._heldout(params, z, data, heldout, static)
+                # the final state replaces the last chunk's checkpoint (same iteration count)
+                candidates[-1] = (score, (params, z), n_iter)
+                scores[-1] = score
+            best_iter = n_iter
+            if self.checkpoint == "residual" and candidates:
+                _, (params, z), best_iter = min(candidates, key=lambda c: c[0])
             if not converged and not diverged:
                 warnings.warn(
                     f"GP-HM did not converge in max_iter={self.max_iter} iterations (relative "
@@ -350,9 +395,37 @@ class SpectralMixtureGPSolver(BaseEstimator):
         self.scales_ = np.exp(np.stack([p["log_scales"] for p in self._kern]))
         self.tau_ = np.exp(np.array([float(params["log_tau_b"]), float(params["log_tau_r"])]))
         self.loss_curve_ = np.asarray(losses)
+        self.checkpoint_scores_ = np.asarray(scores)
+        self.best_iter_ = best_iter
         self.n_iter_ = n_iter
         self.converged_ = converged
         return self
+
+    def _heldout_grid(self, problem, axes):
+        """The midpoints between collocation points (a tensor grid) and the source there."""
+        mid = [0.5 * (a[1:] + a[:-1]) for a in axes]
+        mesh = np.meshgrid(*mid, indexing="ij")
+        pts = np.stack([m.reshape(-1) for m in mesh], axis=-1)
+        return (
+            tuple(jnp.asarray(a) for a in mid),
+            jnp.asarray(pts),
+            jnp.asarray(self._eval(problem.source, "source", pts)),
+        )
+
+    @staticmethod
+    def _heldout(params, z, data, heldout, static):
+        value = _core.heldout_residual(
+            params["kern"],
+            z,
+            data["axes"],
+            data["jitter"],
+            *heldout,
+            kind=static["kind"],
+            keys=static["keys"],
+            operator=static["operator"],
+        )
+        value = float(value)
+        return value if np.isfinite(value) else np.inf
 
     @staticmethod
     def _is_affine(problem, keys, n, rng):

@@ -307,8 +307,9 @@ def test_spectral_preconditioner_improves_conditioning():
         basis = _core._spectral_basis(chols, gs, covs)
         apply = _core._spectral_preconditioner(basis, KEYS, coef, sr)
         eye = np.eye(14 * 12)
-        P_inv = np.stack([np.asarray(apply(jnp.asarray(e.reshape(shape)))).ravel() for e in eye],
-                         axis=1)
+        P_inv = np.stack(
+            [np.asarray(apply(jnp.asarray(e.reshape(shape)))).ravel() for e in eye], axis=1
+        )
     G = [{a: np.asarray(M) for a, M in g.items()} for g in gs]
     J = sum(c * np.kron(G[0][o[0]], G[1][o[1]]) for (_, o), c in zip(KEYS, (0.5, 1.0, 1.0)))
     A = eye + 30.0**2 * J.T @ J

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from mixtures import ConvergenceWarning
+from mixtures._config import x64
+from mixtures.spectral import SpectralMixture, gram
 from solvers.gp_pde import PDEProblem, SpectralMixtureGPSolver, problems
 
 TWO_PI = 2.0 * np.pi
@@ -89,6 +91,49 @@ def test_outputs_are_float64(fitted_1d):
         assert isinstance(arr, np.ndarray) and arr.dtype == np.float64
 
 
+def test_grid_values_minimise_the_objective_at_the_returned_kernel(problem_1d):
+    """The returned grid values are the exact minimiser of the GP-HM objective over ``U`` at
+    the returned kernel and precisions (dense numpy solve in the unwhitened ``U``; a fit that
+    took an Adam step on the kernel after its last solve would fail this)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = _solver(checkpoint="final").fit(problem_1d)
+    x = est.grid_axes_[0]
+    with x64():
+        sm = SpectralMixture(
+            jnp.log(est.weights_[0]),
+            jnp.asarray(est.frequencies_[0]),
+            jnp.log(est.scales_[0]),
+            est.spectral,
+        )
+        K = np.asarray(gram(jnp.asarray(x), jnp.asarray(x), sm))
+        K2 = np.asarray(gram(jnp.asarray(x), jnp.asarray(x), sm, 2, 0))
+    Cinv = np.linalg.inv(K + est.jitter * np.eye(x.size))
+    D2 = K2 @ Cinv  # u_xx on the grid from U
+    B = np.eye(x.size)[[0, -1]]  # boundary rows
+    tau_b, tau_r = est.tau_
+    lam = est.boundary_weight
+    f = problem_1d.source(x[:, None])
+    g = problem_1d.boundary(x[[0, -1], None])
+    A = Cinv + tau_r * D2.T @ D2 + lam * tau_b * B.T @ B
+    U = np.linalg.solve(A, tau_r * D2.T @ f + lam * tau_b * B.T @ g)
+    assert np.linalg.norm(est.grid_values_ - U) <= 1e-6 * np.linalg.norm(U)
+
+
+def test_checkpoint_is_the_smallest_heldout_residual(fitted_1d, problem_1d):
+    """``checkpoint="residual"`` keeps the state with the smallest RMS PDE residual at the
+    midpoints of the grid; the score is recomputed here through the public derivative."""
+    est = fitted_1d
+    scores = est.checkpoint_scores_
+    assert scores.shape == (int(np.ceil(est.n_iter_ / 25)),)
+    k = int(np.argmin(scores))
+    assert est.best_iter_ == min(25 * (k + 1), est.n_iter_)
+    x = est.grid_axes_[0]
+    mid = 0.5 * (x[1:] + x[:-1])[:, None]
+    rms = np.sqrt(np.mean((est.derivative(mid, 2) - problem_1d.source(mid)) ** 2))
+    assert abs(rms - scores[k]) <= 1e-6 * scores[k]
+
+
 def test_poisson_2d_kronecker_cg():
     p = problems.poisson(
         lambda x: jnp.sin(2 * x[:, 0]) * jnp.cos(x[:, 1]), [(0.0, 2.0), (0.0, 1.5)]
@@ -139,6 +184,8 @@ def test_bad_hyperparameters(problem_1d):
         _solver(n_components=-3).fit(problem_1d)
     with pytest.raises(ValueError, match="spectral must be one of"):
         _solver(spectral="cauchy").fit(problem_1d)
+    with pytest.raises(ValueError, match="checkpoint must be one of"):
+        _solver(checkpoint="best").fit(problem_1d)
     with pytest.raises(TypeError, match="problem must be a PDEProblem"):
         _solver().fit("poisson")
 
