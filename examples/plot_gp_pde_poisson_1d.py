@@ -16,7 +16,7 @@ weights against their frequencies) beside the solution's true frequencies
 # Fit
 # ---
 # 200 collocation points, 20 spectral components initialised from 0 to 30 cycles per unit
-# length, 200 outer iterations (each solves for the grid values exactly and takes one Adam
+# length, 600 outer iterations (each solves for the grid values exactly and takes one Adam
 # step on the kernel).
 import warnings
 
@@ -31,14 +31,17 @@ solver = SpectralMixtureGPSolver(
     n_components=20,
     spectral="student_t",
     grid=200,
-    max_iter=200,
+    max_iter=600,
     max_frequency=30.0,
     random_state=0,
 )
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", ConvergenceWarning)
     solver.fit(problem)
-print(f"relative L2 error: {solver.relative_l2_error():.2e} after {solver.n_iter_} iterations")
+print(
+    f"relative L2 error: {solver.relative_l2_error():.2e} (state of iteration "
+    f"{solver.best_iter_} of {solver.n_iter_}, chosen by the held-out PDE residual)"
+)
 
 # %%
 # Solution and error
@@ -73,5 +76,22 @@ ax.set_xlabel("frequency (cycles per unit length)")
 ax.set_ylabel("weight")
 ax.legend()
 ax.set_title("Learned spectral mixture vs the solution's frequencies")
+fig.tight_layout()
+
+# %%
+# Which state is returned
+# -----------------------
+# Every 25 iterations the fit scores its state by the root-mean-square PDE residual
+# ``u_xx - f`` at the midpoints between collocation points: points the fit never saw, and a
+# score that needs the equation only, never the exact solution. The best state is returned
+# (``checkpoint="residual"``, the default).
+iters = np.minimum(25 * np.arange(1, solver.checkpoint_scores_.size + 1), solver.n_iter_)
+fig, ax = plt.subplots(figsize=(8, 3))
+ax.semilogy(iters, solver.checkpoint_scores_, "C0o-", ms=3, label="held-out residual (RMS)")
+ax.axvline(solver.best_iter_, color="C3", ls="--", lw=1, label="returned state")
+ax.set_xlabel("outer iteration")
+ax.set_ylabel("RMS of u_xx - f at midpoints")
+ax.legend()
+ax.set_title("Checkpoint selection without the exact solution")
 fig.tight_layout()
 plt.show()
