@@ -117,7 +117,7 @@ class SpectralMixtureGPSolver(BaseEstimator):
         Adam step).
     tau_ : ndarray, shape (2,)
         Learned precisions of the boundary and the residual terms.
-    checkpoint_scores_ : ndarray, shape (ceil(n_iter_ / 25),)
+    checkpoint_scores_ : ndarray, shape ``(ceil(n_iter_ / 25),)``
         RMS PDE residual at the grid midpoints (units of the source ``f``) of each checked
         state.
     best_iter_ : int
