@@ -112,7 +112,7 @@ class SpectralMixtureGPSolver(BaseEstimator):
         The fitted solution on the grid.
     n_iter_ : int
     converged_ : bool
-    loss_curve_ : ndarray, shape (n_iter_,)
+    loss_curve_ : ndarray, shape ``(n_iter_,)``
         The objective at each iteration (after the solve for ``U``, before that iteration's
         Adam step).
     tau_ : ndarray, shape (2,)
