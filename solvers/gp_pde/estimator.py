@@ -92,7 +92,9 @@ class SpectralMixtureGPSolver(BaseEstimator):
         root-mean-square PDE residual ``L[u] - f`` at the midpoints between collocation points
         (points the fit never saw; the score uses the equation only, never the exact
         solution). Long fits can drift once the learned precisions grow large; this keeps the
-        best state a user could have identified.
+        best state a user could have identified. For a homogeneous equation (``f = 0`` at
+        every collocation point, e.g. advection) the score would favour the trivial solution
+        ``u = 0``, so the last iterate is returned there.
     random_state : None, int, numpy Generator or JAX key
         Seeds a small jitter of the initial frequencies (a quarter of their spacing).
     verbose : bool, default=False
@@ -371,7 +373,9 @@ class SpectralMixtureGPSolver(BaseEstimator):
                 candidates[-1] = (score, (params, z), n_iter)
                 scores[-1] = score
             best_iter = n_iter
-            if self.checkpoint == "residual" and candidates:
+            # with f = 0 everywhere the residual score cannot tell the solution from u = 0
+            homogeneous = not np.any(source)
+            if self.checkpoint == "residual" and candidates and not homogeneous:
                 _, (params, z), best_iter = min(candidates, key=lambda c: c[0])
             if not converged and not diverged:
                 warnings.warn(

@@ -141,6 +141,17 @@ def test_checkpoint_is_the_smallest_heldout_residual(fitted_1d, problem_1d):
     assert abs(rms - scores[k]) <= 1e-6 * scores[k]
 
 
+def test_homogeneous_equation_returns_the_last_iterate():
+    """With f = 0 the midpoint residual would prefer u = 0: the last iterate is returned."""
+    p = problems.poisson(lambda x: x[:, 0] * (1.0 + 0.0 * x[:, 0]), [(0.0, 1.0)], "linear")
+    assert not np.any(p.source(np.linspace(0, 1, 61)[:, None]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = _solver(max_iter=50).fit(p)
+    assert est.best_iter_ == est.n_iter_ == 50
+    assert est.relative_l2_error() < 0.1  # not the trivial u = 0 (error 1)
+
+
 def test_poisson_2d_kronecker_cg():
     p = problems.poisson(
         lambda x: jnp.sin(2 * x[:, 0]) * jnp.cos(x[:, 1]), [(0.0, 2.0), (0.0, 1.5)]
