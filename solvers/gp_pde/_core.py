@@ -330,10 +330,9 @@ def fit_chunk(
 )
 def final_solve(params, z, data, *, kind, keys, operator, orders, n_gn, method, cg_iters):
     """Solve for ``z`` at the final kernel parameters (the last Adam step moved the kernel
-    after the last solve) and return it with the loss there."""
+    after the last solve)."""
     static = dict(kind=kind, keys=keys, operator=operator, orders=orders)
-    z = gn_solve(params, z, data, n_steps=n_gn, method=method, cg_iters=cg_iters, **static)
-    return z, loss(params, z, data, **static)
+    return gn_solve(params, z, data, n_steps=n_gn, method=method, cg_iters=cg_iters, **static)
 
 
 def init_opt_state(params, learning_rate):
@@ -370,8 +369,12 @@ def predict_points(kern, z, axes, jitter, Xq, *, kind, orders):
 def predict_grid(kern, z, axes, jitter, test_axes, *, kind, orders):
     """``d^orders u`` of the conditional mean on the tensor grid of ``test_axes``."""
     chols, _, _ = factors(kern, axes, kind, tuple(() for _ in axes), jitter)
-    T = _alpha(chols, z)
-    sms = mixtures_of(kern, kind)
+    return _on_grid(_alpha(chols, z), mixtures_of(kern, kind), axes, test_axes, orders)
+
+
+def _on_grid(alpha, sms, axes, test_axes, orders):
+    """``kron_j k_j^{(orders_j)}(test_axes_j, axes_j)`` applied to the representer weights."""
+    T = alpha
     for j, (xt, x) in enumerate(zip(test_axes, axes)):
         T = mode_product(gram(xt, x, sms[j], orders[j], 0), T, j)
     return T
@@ -386,12 +389,7 @@ def heldout_residual(
     chols, _, _ = factors(kern, axes, kind, tuple(() for _ in axes), jitter)
     alpha = _alpha(chols, z)
     sms = mixtures_of(kern, kind)
-    fields = {}
-    for name, o in keys:
-        T = alpha
-        for j, (xt, x) in enumerate(zip(test_axes, axes)):
-            T = mode_product(gram(xt, x, sms[j], o[j], 0), T, j)
-        fields[name] = T.reshape(-1)
+    fields = {name: _on_grid(alpha, sms, axes, test_axes, o).reshape(-1) for name, o in keys}
     r = operator(fields, test_points) - test_source
     return jnp.sqrt(jnp.mean(r**2))
 

@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator
 
 from mixtures._config import as_generator, x64
 from mixtures._validation import ConvergenceWarning, check_array, check_option, check_scalar
+from mixtures.kronecker import grid as tensor_grid
 from solvers.gp_pde import _core
 from solvers.gp_pde.problems import PDEProblem, parse_key
 
@@ -257,8 +258,8 @@ class SpectralMixtureGPSolver(BaseEstimator):
         D, Q, sizes = self._check_params(problem)
         rng = as_generator(self.random_state)
         axes = [np.linspace(lo, hi, m) for (lo, hi), m in zip(problem.domain, sizes)]
-        mesh = np.meshgrid(*axes, indexing="ij")
-        points = np.stack([m.reshape(-1) for m in mesh], axis=-1)
+        with x64():
+            points = np.asarray(tensor_grid(axes))
         bmask = np.zeros(sizes, dtype=bool)
         for j in range(D):
             idx = [slice(None)] * D
@@ -367,7 +368,7 @@ class SpectralMixtureGPSolver(BaseEstimator):
                 # the last Adam step moved the kernel after the last solve: solve for the
                 # grid values once more so that U and the kernel belong together
                 fs = {k: v for k, v in static.items() if k != "learn_freqs"}
-                z, _ = _core.final_solve(params, z, data, **fs)
+                z = _core.final_solve(params, z, data, **fs)
                 score = self._heldout(params, z, data, heldout, static)
                 # the final state replaces the last chunk's checkpoint (same iteration count)
                 candidates[-1] = (score, (params, z), n_iter)
@@ -408,8 +409,7 @@ class SpectralMixtureGPSolver(BaseEstimator):
     def _heldout_grid(self, problem, axes):
         """The midpoints between collocation points (a tensor grid) and the source there."""
         mid = [0.5 * (a[1:] + a[:-1]) for a in axes]
-        mesh = np.meshgrid(*mid, indexing="ij")
-        pts = np.stack([m.reshape(-1) for m in mesh], axis=-1)
+        pts = np.asarray(tensor_grid(mid))
         return (
             tuple(jnp.asarray(a) for a in mid),
             jnp.asarray(pts),
@@ -596,8 +596,8 @@ class SpectralMixtureGPSolver(BaseEstimator):
         if X is None:
             axes = self.test_grid()
             pred = self.predict_grid(axes).reshape(-1)
-            mesh = np.meshgrid(*axes, indexing="ij")
-            X = np.stack([m.reshape(-1) for m in mesh], axis=-1)
+            with x64():
+                X = np.asarray(tensor_grid(axes))
         else:
             X = self._check_X(X)
             pred = self.predict(X)
