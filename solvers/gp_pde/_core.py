@@ -2,11 +2,14 @@
 
 Notation. The grid is ``X = X_1 x ... x X_D`` with ``M_j`` uniform points per dimension,
 ``M = prod M_j``. Each dimension has a spectral-mixture kernel ``k_j``; ``C_j = K_j + eps I``
-with Cholesky factor ``L_j``. The solution values on the grid are ``U = (L_1 kron ... kron
-L_D) z`` (a whitened parametrisation of the GP prior ``U ~ N(0, kron C_j)``), so the prior term
-is ``|z|^2 / 2``. A derivative with per-dimension orders ``(a_1, ..., a_D)`` on the grid is
-``kron_j (K_j^{(a_j)} C_j^{-1}) U = kron_j G_j^{(a_j)} z`` with ``G_j^{(a)} = K_j^{(a)} L_j^{-T}``
-(``G_j^{(0)} = L_j``), applied as mode products: nothing of size ``M x M`` is formed.
+with Cholesky factor ``L_j``. The free grid values are ``U = (L_1 kron ... kron L_D) z`` (a
+whitened parametrisation of the GP prior ``U ~ N(0, kron C_j)``), so the prior term is
+``|z|^2 / 2``. The solution is the conditional mean ``u(x) = k(x, X) C^{-1} U``; its derivative
+with per-dimension orders ``(a_1, ..., a_D)`` on the grid is ``kron_j (K_j^{(a_j)} C_j^{-1}) U
+= kron_j G_j^{(a_j)} z`` with ``G_j^{(a)} = K_j^{(a)} L_j^{-T}``, applied as mode products:
+nothing of size ``M x M`` is formed. Order 0 included: ``u(X) = kron_j G_j^{(0)} z`` differs
+from ``U`` by ``eps C^{-1} U``, and both the boundary term and the operator's ``u`` see ``u``,
+the function that is returned, not ``U``.
 
 Parameters ``params`` are a dict: ``"kern"`` (a tuple of D dicts with ``log_weights``,
 ``freqs``, ``log_scales``, each shape (Q,)), ``"log_tau_b"`` and ``"log_tau_r"`` (scalars: log
@@ -84,17 +87,24 @@ def factors(kern, axes, kind, orders, jitter):
     Returns
     -------
     chols : list of D arrays (M_j, M_j), ``L_j`` with ``L_j L_j^T = K_j + jitter I``
-    gs : list of D dicts ``order -> G_j^{(order)}`` (M_j, M_j)
+    gs : list of D dicts ``order -> G_j^{(order)} = K_j^{(order)} L_j^{-T}`` (M_j, M_j); the
+        derivative of order ``a`` of the conditional mean on the grid is
+        ``kron_j G_j^{(a_j)} z`` (order 0 always present)
     covs : list of D arrays ``K_j + jitter I``
     """
     chols, gs, covs = [], [], []
     for sm, x, ords in zip(mixtures_of(kern, kind), axes, orders):
-        C = toeplitz_gram(x, sm, 0) + jitter * jnp.eye(x.shape[0], dtype=x.dtype)
+        K = toeplitz_gram(x, sm, 0)
+        C = K + jitter * jnp.eye(x.shape[0], dtype=x.dtype)
         L = jnp.linalg.cholesky(C)
-        g = {0: L}
-        for a in ords:
-            if a > 0:
-                g[a] = solve_triangular(L, toeplitz_gram(x, sm, a).T, lower=True).T
+        # order 0 is the conditional mean at the grid, K C^{-1} U = K L^{-T} z, not U = L z
+        # itself: U differs from the function that predict() returns (and whose derivatives
+        # enter the residual) by jitter * C^{-1} U, which is far from negligible for the sharp
+        # kernels of high-frequency problems
+        g = {}
+        for a in sorted(set(ords) | {0}):
+            Ka = K if a == 0 else toeplitz_gram(x, sm, a)
+            g[a] = solve_triangular(L, Ka.T, lower=True).T
         chols.append(L)
         gs.append(g)
         covs.append(C)

@@ -112,7 +112,9 @@ class SpectralMixtureGPSolver(BaseEstimator):
     grid_axes_ : list of D ndarrays (M_j,)
         The collocation grid.
     grid_values_ : ndarray, shape (M_1, ..., M_D)
-        The fitted solution on the grid.
+        The fitted solution on the grid: the conditional mean there (what ``predict`` returns
+        at the grid points; it differs from the latent grid values ``U`` of the prior by
+        ``jitter * C^{-1} U``).
     n_iter_ : int
     converged_ : bool
     loss_curve_ : ndarray, shape ``(n_iter_,)``
@@ -385,11 +387,10 @@ class SpectralMixtureGPSolver(BaseEstimator):
                     ConvergenceWarning,
                     stacklevel=2,
                 )
-            chols, _, _ = _core.factors(
-                params["kern"], data["axes"], self.spectral, tuple(() for _ in axes), data["jitter"]
+            _, gs, _ = _core.factors(
+                params["kern"], data["axes"], self.spectral, ((0,),) * D, data["jitter"]
             )
-            U = _core.derivative_field(z, [{0: L} for L in chols], (0,) * D)
-            self.grid_values_ = np.asarray(U)
+            self.grid_values_ = np.asarray(_core.derivative_field(z, gs, (0,) * D))
         self.problem_ = problem
         self.n_dims_ = D
         self.grid_axes_ = axes

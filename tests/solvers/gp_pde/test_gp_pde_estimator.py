@@ -117,14 +117,18 @@ def test_grid_values_minimise_the_objective_at_the_returned_kernel(fitted_final,
         K2 = np.asarray(gram(jnp.asarray(x), jnp.asarray(x), sm, 2, 0))
     Cinv = np.linalg.inv(K + est.jitter * np.eye(x.size))
     D2 = K2 @ Cinv  # u_xx on the grid from U
-    B = np.eye(x.size)[[0, -1]]  # boundary rows
+    mean = K @ Cinv  # u on the grid from U (the conditional mean, not U)
+    B = mean[[0, -1]]  # boundary rows
     tau_b, tau_r = est.tau_
     lam = est.boundary_weight
     f = problem_1d.source(x[:, None])
     g = problem_1d.boundary(x[[0, -1], None])
     A = Cinv + tau_r * D2.T @ D2 + lam * tau_b * B.T @ B
     U = np.linalg.solve(A, tau_r * D2.T @ f + lam * tau_b * B.T @ g)
-    assert np.linalg.norm(est.grid_values_ - U) <= 1e-6 * np.linalg.norm(U)
+    u = mean @ U
+    assert np.linalg.norm(est.grid_values_ - u) <= 1e-6 * np.linalg.norm(u)
+    # and they are what predict() returns at the grid points
+    np.testing.assert_allclose(est.predict(x[:, None]), est.grid_values_, rtol=0, atol=1e-9)
 
 
 def test_checkpoint_is_the_smallest_heldout_residual(fitted_1d, problem_1d):
