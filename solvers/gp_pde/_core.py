@@ -89,7 +89,7 @@ def factors(kern, axes, kind, orders, jitter):
     chols : list of D arrays (M_j, M_j), ``L_j`` with ``L_j L_j^T = K_j + jitter I``
     gs : list of D dicts ``order -> G_j^{(order)} = K_j^{(order)} L_j^{-T}`` (M_j, M_j); the
         derivative of order ``a`` of the conditional mean on the grid is
-        ``kron_j G_j^{(a_j)} z`` (order 0 always present)
+        ``kron_j G_j^{(a_j)} z`` (only the orders asked for; none for ``orders=()``)
     covs : list of D arrays ``K_j + jitter I``
     """
     chols, gs, covs = [], [], []
@@ -102,7 +102,7 @@ def factors(kern, axes, kind, orders, jitter):
         # enter the residual) by jitter * C^{-1} U, which is far from negligible for the sharp
         # kernels of high-frequency problems
         g = {}
-        for a in sorted(set(ords) | {0}):
+        for a in ords:
             Ka = K if a == 0 else toeplitz_gram(x, sm, a)
             g[a] = solve_triangular(L, Ka.T, lower=True).T
         chols.append(L)
