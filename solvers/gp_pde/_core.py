@@ -37,7 +37,7 @@ import optax
 from jax.scipy.linalg import solve_triangular
 from jax.scipy.sparse.linalg import cg
 
-from mixtures.kronecker import kron_diag, kron_logdet, mode_product
+from mixtures.kronecker import kron_logdet, mode_product
 from mixtures.spectral import SpectralMixture, gram, kernel
 
 __all__ = [
@@ -153,56 +153,56 @@ def _linearisation(fields, points, operator):
     return jax.grad(lambda f: jnp.sum(operator(f, points)))(fields)
 
 
-def _spectral_basis(chols, gs, covs):
-    """Per-dimension pieces of the fast-diagonalisation preconditioner (orders 0 and 2 only).
+def _kron_jacobi(gs, keys, coef, sr, sb, bmask):
+    """Basis and diagonal of the Kronecker-Jacobi preconditioner of the Gauss-Newton matrix
+    ``N = I + sr^2 J_c^T J_c + sb^2 J_b^T J_b``: returns ``(orth, diag)``, the D orthogonal
+    factors ``O_j`` and the tensor ``diag(O N O^T)`` (shape of the grid).
 
-    On the grid, the derivative of order 2 in dimension ``j`` is ``D_j = K_j'' C_j^{-1}``
-    acting on ``U = L z``. With ``C_j = C_j^{1/2} C_j^{1/2}`` and the eigenvectors ``V_j`` of the
-    symmetric ``C_j^{-1/2} K_j'' C_j^{-1/2}`` (eigenvalues ``lam_j``), ``D_j = S_j diag(lam_j)
-    S_j^{-1}`` with ``S_j = C_j^{1/2} V_j``, and ``O_j = V_j^T C_j^{-1/2} L_j`` is orthogonal. With
-    the collocation coefficients replaced by their means ``c_key``,
-    ``J_c ~ S Lam O`` (Kronecker over dimensions, ``Lam = sum_key c_key kron_j lam_j^(o_j)``) and
-    ``S^T S = kron_j V_j^T C_j V_j`` is nearly diagonal for a stationary kernel on a uniform grid,
-    so ``P = O^T (1 + sr^2 Lam^2 diag(S^T S)) O`` is applied with 2 D mode products (see
-    :func:`_spectral_preconditioner`). The boundary term is left to CG. Returns the lists
-    ``O_j``, ``lam_j`` and ``diag(S_j^T S_j)``; they depend on the kernel only.
+    ``J_c = sum_k diag(c_k) kron_j G_j^{(a_kj)}`` (one term per derivative key ``k``, ``c_k`` its
+    pointwise coefficient tensor) and ``J_b`` is the boundary rows of ``kron_j G_j^{(0)}``.
+    ``P = O^T diag(O N O^T) O``: the exact diagonal of ``N`` in an orthogonal Kronecker basis
+    ``O = kron_j O_j``. ``O_j`` holds the eigenvectors of the dimension-``j`` marginal of
+    ``J_c^T J_c``, ``H_j = sum_k mean(c_k^2) prod_{i != j} |G_i^{(a_ki)}|_F^2
+    G_j^{(a_kj)T} G_j^{(a_kj)}``, so the basis follows whichever derivative dominates in each
+    dimension (order 2 in both dimensions for a Laplacian, order 1 in x and order 0 in t for
+    ``u_t + 200 u_x``). The diagonal is exact, cross terms between keys and the boundary term
+    included: with ``g_kj = G_j^{(a_kj)} O_j^T``, entry ``i`` of ``diag(O J_c^T J_c O^T)`` is
+    ``sum_{k, l} sum_m c_k[m] c_l[m] prod_j g_kj[m_j, i_j] g_lj[m_j, i_j]``, one transposed
+    mode-product pass per pair of keys. Nothing of size ``M x M`` is formed.
     """
-    orth, lams, dss = [], [], []
-    for L, g, C in zip(chols, gs, covs):
-        w, E = jnp.linalg.eigh(C)
-        w = jnp.maximum(w, jnp.finfo(C.dtype).tiny)
-        c_half = (E * jnp.sqrt(w)) @ E.T
-        c_mhalf = (E / jnp.sqrt(w)) @ E.T
-        if 2 in g:
-            k2 = g[2] @ L.T  # K_j''
-            lam, V = jnp.linalg.eigh(c_mhalf @ (0.5 * (k2 + k2.T)) @ c_mhalf)
-        else:
-            lam, V = jnp.zeros(L.shape[0], L.dtype), jnp.eye(L.shape[0], dtype=L.dtype)
-        orth.append(V.T @ c_mhalf @ L)
-        lams.append(lam)
-        S = c_half @ V
-        dss.append(jnp.sum(S * S, axis=0))  # diag(S_j^T S_j) = diag(V_j^T C_j V_j)
-    return orth, lams, dss
+    D = len(gs)
+    orth = []
+    for j in range(D):
+        H = 0.0
+        for name, o in keys:
+            w = jnp.mean(coef[name] ** 2)
+            for i in range(D):
+                if i != j:
+                    w = w * jnp.sum(gs[i][o[i]] ** 2)
+            H = H + w * (gs[j][o[j]].T @ gs[j][o[j]])
+        _, V = jnp.linalg.eigh(H)
+        orth.append(V.T)
+    g_rot = [{a: G @ O.T for a, G in g.items()} for g, O in zip(gs, orth)]
+    zero = (0,) * D
+    b_fac = [{0: g[0] ** 2} for g in g_rot]
+    diag = 1.0 + sb**2 * derivative_field(bmask, b_fac, zero, transpose=True)
+    for p, (n1, o1) in enumerate(keys):
+        for q, (n2, o2) in enumerate(keys[p:], start=p):
+            prod = [{0: g_rot[j][o1[j]] * g_rot[j][o2[j]]} for j in range(D)]
+            term = derivative_field(coef[n1] * coef[n2], prod, zero, transpose=True)
+            diag = diag + (1.0 if p == q else 2.0) * sr**2 * term
+    return orth, diag
 
 
-def _spectral_preconditioner(basis, keys, coef, sr):
-    """``v -> P^{-1} v`` for the Gauss-Newton matrix ``I + sr^2 J_c^T J_c``, from
-    :func:`_spectral_basis` and the collocation coefficients (replaced by their means)."""
-    orth, lams, dss = basis
-    shape = tuple(O.shape[0] for O in orth)
-    lam_tot = sum(
-        jnp.mean(coef[name])
-        * kron_diag([lams[j] if a == 2 else jnp.ones_like(lams[j]) for j, a in enumerate(o)])
-        for name, o in keys
-    ).reshape(shape)
-    ds = kron_diag(dss).reshape(shape)
-    scale = 1.0 + sr**2 * lam_tot**2 * ds
+def _kron_jacobi_preconditioner(gs, keys, coef, sr, sb, bmask):
+    """``v -> P^{-1} v`` with ``P = O^T diag(O N O^T) O`` from :func:`_kron_jacobi`."""
+    orth, diag = _kron_jacobi(gs, keys, coef, sr, sb, bmask)
 
     def apply(v):
         w = v
         for j, O in enumerate(orth):
             w = mode_product(O, w, j)
-        w = w / scale
+        w = w / diag
         for j, O in enumerate(orth):
             w = mode_product(O.T, w, j)
         return w
@@ -217,14 +217,11 @@ def gn_solve(params, z, data, *, kind, keys, operator, orders, n_steps, method, 
     a linear operator one step is exact (up to the linear solve). ``method="dense"`` (1-D
     only) solves the step's normal equations ``(I + J^T J) dz = -(z + J^T r)`` by Cholesky
     (smallest eigenvalue 1; accuracy lost to conditioning is recovered by the next outer
-    iteration, which restarts from the current ``z``); ``method="cg"`` runs ``cg_iters``
-    preconditioned conjugate-gradient iterations on the normal equations with Kronecker
-    matvecs.
+    iteration, which restarts from the current ``z``); ``method="cg"`` runs at most ``cg_iters``
+    conjugate-gradient iterations on the normal equations with Kronecker matvecs,
+    preconditioned by :func:`_kron_jacobi_preconditioner`.
     """
-    chols, gs, covs = factors(params["kern"], data["axes"], kind, orders, data["jitter"])
-    # the fast-diagonalisation preconditioner needs derivative orders 0 and 2 only
-    spectral_ok = method == "cg" and all(set(o) <= {0, 2} for o in orders)
-    basis = _spectral_basis(chols, gs, covs) if spectral_ok else None
+    _, gs, _ = factors(params["kern"], data["axes"], kind, orders, data["jitter"])
     sr = jnp.exp(0.5 * params["log_tau_r"])
     sb = jnp.sqrt(data["boundary_weight"]) * jnp.exp(0.5 * params["log_tau_b"])
     bmask = data["bmask"]
@@ -260,18 +257,7 @@ def gn_solve(params, z, data, *, kind, keys, operator, orders, n_steps, method, 
                 return v + sr**2 * jct(jc(v)) + sb**2 * jbt(jb(v))
 
             rhs = -(z + sr**2 * jct(rc) + sb**2 * jbt(rb))
-            if spectral_ok:
-                precond = _spectral_preconditioner(basis, keys, coef, sr)
-            else:
-                # diagonal preconditioner: exact per term, cross terms between keys ignored
-                sq = [{a: G**2 for a, G in g.items()} for g in gs]
-                diag = 1.0 + sb**2 * derivative_field(bmask, sq, keys[0][1], transpose=True)
-                for name, o in keys:
-                    diag = diag + sr**2 * derivative_field(coef[name] ** 2, sq, o, transpose=True)
-
-                def precond(v):
-                    return v / diag
-
+            precond = _kron_jacobi_preconditioner(gs, keys, coef, sr, sb, bmask)
             dz, _ = cg(normal, rhs, tol=1e-10, maxiter=cg_iters, M=precond)
         return z + dz
 
