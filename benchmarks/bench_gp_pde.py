@@ -148,8 +148,12 @@ def bench_table(names, max_iter, grid_override, kinds=("student_t", "gaussian"),
     for name in names:
         ctor, grid, freq, lam = problems.BENCHMARKS[name]
         grid = grid_override.get(name, grid)
+        # homogeneous equation with a large operator: start the residual precision low so the
+        # first solves fit the boundary data instead of collapsing to u = 0 (see the
+        # estimator's init_residual_precision)
+        extra = {"init_residual_precision": 1e-4} if name == "advection_1d" else {}
         for kind in kinds:
-            est, secs = _fit(ctor(), grid, freq, lam, kind, max_iter, **kw)
+            est, secs = _fit(ctor(), grid, freq, lam, kind, max_iter, **extra, **kw)
             err = est.relative_l2_error()
             w, mu = est.weights_[0], est.frequencies_[0]
             top = ", ".join(f"{v:.2f}" for v in mu[np.argsort(-w)[:3]])

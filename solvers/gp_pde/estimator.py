@@ -82,6 +82,15 @@ class SpectralMixtureGPSolver(BaseEstimator):
         Matern-5/2 (``"student_t"``) GP baselines.
     jitter : float, default=1e-6
         Added to each per-dimension kernel matrix's diagonal.
+    init_residual_precision : float, default=1.0
+        Initial value of the learned residual precision ``tau_r`` (the boundary precision
+        starts at 1; both are then learned). The paper's initialisation is 1. For a
+        homogeneous equation with a large operator, such as advection ``u_t + 200 u_x = 0``,
+        the first solves then return ``u = 0`` (zero residual, boundary data missed) and the
+        fit stays there, because the residual precision keeps growing; starting it at
+        ``1e-4`` lets the first solves fit the boundary data and the kernel learn its
+        frequencies from them (advection at 40 x 128, 200 iterations: 6e-3 to 2e-2 over
+        three seeds, against 1.0 with the default).
     tol : float, default=1e-9
         Convergence: stop when the relative change of the grid solution per iteration, averaged
         over a block of 25 iterations, falls below ``tol``.
@@ -146,6 +155,7 @@ class SpectralMixtureGPSolver(BaseEstimator):
         init_frequencies=None,
         learn_frequencies=True,
         jitter=1e-6,
+        init_residual_precision=1.0,
         tol=1e-9,
         cg_iters=1000,
         checkpoint="residual",
@@ -162,6 +172,7 @@ class SpectralMixtureGPSolver(BaseEstimator):
         self.init_frequencies = init_frequencies
         self.learn_frequencies = learn_frequencies
         self.jitter = jitter
+        self.init_residual_precision = init_residual_precision
         self.tol = tol
         self.cg_iters = cg_iters
         self.checkpoint = checkpoint
@@ -195,6 +206,9 @@ class SpectralMixtureGPSolver(BaseEstimator):
         check_scalar(self.max_iter, "max_iter", kind="int", low=1)
         check_scalar(self.learning_rate, "learning_rate", low=0.0, low_open=True)
         check_scalar(self.jitter, "jitter", low=0.0, low_open=True)
+        check_scalar(
+            self.init_residual_precision, "init_residual_precision", low=0.0, low_open=True
+        )
         check_scalar(self.tol, "tol", low=0.0)
         check_scalar(self.cg_iters, "cg_iters", kind="int", low=1)
         check_option(self.checkpoint, "checkpoint", ("residual", "final"))
@@ -300,7 +314,7 @@ class SpectralMixtureGPSolver(BaseEstimator):
                     for j in range(D)
                 ),
                 "log_tau_b": jnp.asarray(0.0),
-                "log_tau_r": jnp.asarray(0.0),
+                "log_tau_r": jnp.asarray(np.log(float(self.init_residual_precision))),
             }
             z = jnp.zeros(sizes)
             lr = jnp.asarray(float(self.learning_rate))

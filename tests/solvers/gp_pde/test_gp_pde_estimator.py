@@ -156,6 +156,36 @@ def test_homogeneous_equation_returns_the_last_iterate():
     assert est.relative_l2_error() < 0.1  # not the trivial u = 0 (error 1)
 
 
+def test_init_residual_precision_trades_residual_for_boundary():
+    """A smaller initial residual precision weights the boundary data more in the first solve
+    (for a least-squares trade-off the boundary misfit cannot grow as the residual weight
+    falls): on advection u_t + 200 u_x = 0 the default lets the solve miss the boundary."""
+    p = problems.advection(200.0)
+    misfit, taus = [], []
+    for tau0 in (1.0, 1e-4):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est = SpectralMixtureGPSolver(
+                n_components=4,
+                grid=(6, 16),
+                max_iter=1,
+                learning_rate=1e-12,  # the precisions stay at their initial values
+                max_frequency=8.0,
+                boundary_weight=500.0,
+                init_residual_precision=tau0,
+                random_state=0,
+            ).fit(p)
+        ax = est.grid_axes_
+        X = np.stack(np.meshgrid(*ax, indexing="ij"), axis=-1).reshape(-1, 2)
+        truth = np.asarray(p.solution(X)).reshape(est.grid_values_.shape)
+        b = np.zeros(truth.shape, bool)
+        b[0, :] = b[-1, :] = b[:, 0] = b[:, -1] = True
+        misfit.append(np.sqrt(np.mean((est.grid_values_ - truth)[b] ** 2)))
+        taus.append(est.tau_[1])
+    np.testing.assert_allclose(taus, [1.0, 1e-4], rtol=1e-6)
+    assert misfit[1] < 0.5 * misfit[0]
+
+
 def test_poisson_2d_kronecker_cg():
     p = problems.poisson(
         lambda x: jnp.sin(2 * x[:, 0]) * jnp.cos(x[:, 1]), [(0.0, 2.0), (0.0, 1.5)]
@@ -206,6 +236,8 @@ def test_bad_hyperparameters(problem_1d):
         _solver(n_components=-3).fit(problem_1d)
     with pytest.raises(ValueError, match="spectral must be one of"):
         _solver(spectral="cauchy").fit(problem_1d)
+    with pytest.raises(ValueError, match="init_residual_precision must be > 0"):
+        _solver(init_residual_precision=0.0).fit(problem_1d)
     with pytest.raises(ValueError, match="checkpoint must be one of"):
         _solver(checkpoint="best").fit(problem_1d)
     with pytest.raises(TypeError, match="problem must be a PDEProblem"):
