@@ -150,12 +150,17 @@ def test_conditional_variance_matches_dense(setup):
         assert np.allclose(ours, np.maximum(ref, 0.0), rtol=1e-8, atol=1e-10 * kxx.max())
 
 
+def _edge_mask(shape):
+    """Boolean mask of the edges of a 2-D grid (the boundary points)."""
+    bmask = np.zeros(shape, bool)
+    bmask[0], bmask[-1], bmask[:, 0], bmask[:, -1] = True, True, True, True
+    return bmask
+
+
 def _dense_problem(setup):
     """Dense Poisson residual map U -> (D_xx + D_yy) U, the map U -> u and the boundary mask."""
     mean, Dxx, Dyy = _grid_operators(setup)
-    bmask = np.zeros((6, 5), bool)
-    bmask[0], bmask[-1], bmask[:, 0], bmask[:, -1] = True, True, True, True
-    return Dxx + Dyy, mean, bmask
+    return Dxx + Dyy, mean, _edge_mask((6, 5))
 
 
 def _data(setup, bmask, f, g):
@@ -316,8 +321,7 @@ def test_kron_jacobi_preconditioner_exact_diagonal(keys, orders):
             name: jnp.asarray(c + 0.3 * rng.normal(size=shape))
             for (name, _), c in zip(keys, (0.5, 1.0, 20.0))
         }
-        bmask = np.zeros(shape)
-        bmask[0, :] = bmask[-1, :] = bmask[:, 0] = bmask[:, -1] = 1.0
+        bmask = _edge_mask(shape).astype(float)
         sr, sb = jnp.asarray(30.0), jnp.asarray(100.0)
         orth, diag = _core._kron_jacobi(gs, keys, coef, sr, sb, jnp.asarray(bmask))
         apply = _core._kron_jacobi_preconditioner(gs, keys, coef, sr, sb, jnp.asarray(bmask))
