@@ -170,7 +170,7 @@ def test_init_residual_precision_trades_residual_for_boundary():
                 grid=(6, 16),
                 max_iter=1,
                 learning_rate=1e-12,  # the precisions stay at their initial values
-                max_frequency=8.0,
+                max_frequency=(2.5, 7.5),  # the grid's Nyquist frequencies
                 boundary_weight=500.0,
                 init_residual_precision=tau0,
                 random_state=0,
@@ -242,6 +242,22 @@ def test_bad_hyperparameters(problem_1d):
         _solver(checkpoint="best").fit(problem_1d)
     with pytest.raises(TypeError, match="problem must be a PDEProblem"):
         _solver().fit("poisson")
+
+
+def test_frequencies_above_nyquist_warn(problem_1d):
+    """61 points on [0, 1] resolve frequencies up to (61 - 1) / 2 = 30 cycles per unit length;
+    initial frequencies above that alias on the grid and get a warning, the default does not."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(UserWarning, match=r"max_frequency reaches 40 .*Nyquist.* = 30:"):
+            _solver(max_frequency=40.0, max_iter=1).fit(problem_1d)
+        with pytest.warns(UserWarning, match=r"init_frequencies reaches 31 .* = 30:"):
+            _solver(init_frequencies=np.linspace(0.0, 31.0, 12), max_iter=1).fit(problem_1d)
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for top in (None, 30.0):
+            est = _solver(max_frequency=top, max_iter=1).fit(problem_1d)
+        assert est.n_iter_ == 1
 
 
 def test_unknown_derivative_key():
