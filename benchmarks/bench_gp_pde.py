@@ -123,7 +123,7 @@ def bench_kron(sizes):
 def _fit(problem, grid, freq, lam, kind, max_iter, **kw):
     # the paper's freq_scale, capped at each dimension's Nyquist frequency: on grids coarser
     # than the paper's, components above it alias (see the estimator's max_frequency)
-    nyquist = [(m - 1) / (2.0 * (hi - lo)) for m, (lo, hi) in zip(grid, problem.domain)]
+    nyquist = problem.nyquist_frequency(grid)
     est = SpectralMixtureGPSolver(
         n_components=kw.pop("n_components", 30),
         spectral=kind,

@@ -33,6 +33,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.scipy.linalg import solve_triangular
 from jax.scipy.sparse.linalg import cg
@@ -48,6 +49,7 @@ __all__ = [
     "loss",
     "gn_solve",
     "fit_chunk",
+    "fold_frequencies",
     "predict_points",
     "predict_grid",
     "predict_var_points",
@@ -312,6 +314,12 @@ def fit_chunk(
             grads["kern"] = tuple(dict(g, freqs=jnp.zeros_like(g["freqs"])) for g in grads["kern"])
         updates, new_opt_state = opt.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
+        if learn_freqs:
+            kern = tuple(
+                dict(p, freqs=fold_frequencies(p["freqs"], data["nyquist"][j]))
+                for j, p in enumerate(new_params["kern"])
+            )
+            new_params = dict(new_params, kern=kern)
         dz = jnp.linalg.norm(z_new - z) / jnp.maximum(jnp.linalg.norm(z_new), 1e-300)
         return (new_params, z_new, new_opt_state), (value, dz, params, z_new)
 
@@ -329,6 +337,22 @@ def final_solve(params, z, data, *, kind, keys, operator, orders, n_gn, method, 
     after the last solve)."""
     static = dict(kind=kind, keys=keys, operator=operator, orders=orders)
     return gn_solve(params, z, data, n_steps=n_gn, method=method, cg_iters=cg_iters, **static)
+
+
+def fold_frequencies(freqs, nyquist):
+    """Map frequencies above the Nyquist frequency to their aliases in ``[0, nyquist]``.
+
+    On a uniform grid of spacing ``h`` (``nyquist = 1 / (2 h)``, cycles per unit length) the
+    frequencies ``f``, ``-f`` and ``f + k / h`` give the same samples, and the same
+    spectral-mixture Gram matrix at every grid lag; only one with ``|f| <= nyquist``
+    interpolates between the points without extra oscillation. Frequencies with ``|f| <=
+    nyquist`` are returned unchanged (bit for bit; the kernels are even in ``f``, so a negative
+    one needs no folding). Works with numpy and jax arrays.
+    """
+    xp = jnp if isinstance(freqs, jax.Array) else np
+    g = xp.abs(freqs) % (2.0 * nyquist)
+    folded = xp.where(g <= nyquist, g, 2.0 * nyquist - g)
+    return xp.where(xp.abs(freqs) <= nyquist, freqs, folded)
 
 
 def init_opt_state(params, learning_rate):

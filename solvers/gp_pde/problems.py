@@ -132,6 +132,34 @@ class PDEProblem:
     def n_dims(self) -> int:
         return self.domain.shape[0]
 
+    def nyquist_frequency(self, grid) -> np.ndarray:
+        """Highest frequency a uniform grid on the domain resolves, per dimension.
+
+        Parameters
+        ----------
+        grid : int or sequence of D ints
+            Points per dimension, boundary included (an int for every dimension).
+
+        Returns
+        -------
+        ndarray, shape (D,)
+            ``(M_j - 1) / (2 (high_j - low_j))``, cycles per unit length of input j: half the
+            grid's sampling rate. Components of a solution or a kernel above it alias on the
+            grid.
+        """
+        sizes = np.asarray(grid)
+        if sizes.ndim == 0:
+            sizes = np.full(self.n_dims, sizes)
+        if (
+            sizes.shape != (self.n_dims,)
+            or not np.issubdtype(sizes.dtype, np.integer)
+            or np.any(sizes < 2)
+        ):
+            raise ValueError(
+                f"grid must give {self.n_dims} integer sizes of at least 2, got {grid!r}."
+            )
+        return (sizes - 1) / (2.0 * (self.domain[:, 1] - self.domain[:, 0]))
+
     def __repr__(self) -> str:
         return f"PDEProblem(name={self.name!r}, domain={self.domain.tolist()})"
 

@@ -344,3 +344,24 @@ def test_kron_jacobi_preconditioner_exact_diagonal(keys, orders):
     ev = np.sort(np.linalg.eigvals(P_inv @ N).real)
     assert ev[0] > 0
     assert ev[-1] / ev[0] < 1e-3 * np.linalg.cond(N)
+
+
+def test_fold_frequencies_gives_the_grid_alias():
+    """A folded frequency lies in [0, Nyquist] and has the same cosines of the grid lags (what
+    the kernels see) as the original; frequencies within [-Nyquist, Nyquist] are kept."""
+    rng = np.random.default_rng(3)
+    m, low, high = 41, -1.0, 3.0
+    x = np.linspace(low, high, m)
+    nyquist = (m - 1) / (2.0 * (high - low))
+    f = rng.uniform(-5 * nyquist, 5 * nyquist, 200)
+    with x64():
+        folded_jax = np.asarray(_core.fold_frequencies(jnp.asarray(f), nyquist))
+    for out in (_core.fold_frequencies(f, nyquist), folded_jax):
+        inside = np.abs(f) <= nyquist
+        assert np.array_equal(out[inside], f[inside])
+        assert np.all((out[~inside] >= 0.0) & (out[~inside] <= nyquist))
+        lag = x - x[0]
+        np.testing.assert_allclose(
+            np.cos(2 * np.pi * np.outer(out, lag)), np.cos(2 * np.pi * np.outer(f, lag)), atol=1e-9
+        )
+        assert np.any(~inside) and np.any(inside)

@@ -250,9 +250,15 @@ def test_frequencies_above_nyquist_warn(problem_1d):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         with pytest.warns(UserWarning, match=r"max_frequency reaches 40 .*Nyquist.* = 30:"):
-            _solver(max_frequency=40.0, max_iter=1).fit(problem_1d)
+            est = _solver(max_frequency=40.0, max_iter=1).fit(problem_1d)
+        # learned frequencies are folded to their aliases below Nyquist
+        assert np.all(np.abs(est.frequencies_) <= 30.0) and est.frequencies_.max() > 20.0
+        mu = np.linspace(0.0, 31.0, 12)
         with pytest.warns(UserWarning, match=r"init_frequencies reaches 31 .* = 30:"):
-            _solver(init_frequencies=np.linspace(0.0, 31.0, 12), max_iter=1).fit(problem_1d)
+            _solver(init_frequencies=mu, max_iter=1).fit(problem_1d)
+        with pytest.warns(UserWarning, match=r"init_frequencies reaches 31 .* = 30:"):
+            est = _solver(init_frequencies=mu, learn_frequencies=False, max_iter=1).fit(problem_1d)
+        np.testing.assert_array_equal(est.frequencies_[0], mu)  # fixed ones are left alone
         warnings.simplefilter("error", UserWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)
         for top in (None, 30.0):

@@ -58,3 +58,14 @@ def test_benchmark_tables():
     for name, options in problems.BENCHMARK_SOLVER_OPTIONS.items():
         assert name in problems.BENCHMARKS
         SpectralMixtureGPSolver().set_params(**options)  # raises for an unknown parameter
+
+
+def test_nyquist_frequency_is_half_the_sampling_rate():
+    problem = problems.advection_1d()  # [0, 1]^2
+    grid = (40, 128)
+    spacing = [np.diff(np.linspace(lo, hi, m))[0] for (lo, hi), m in zip(problem.domain, grid)]
+    np.testing.assert_allclose(problem.nyquist_frequency(grid), 0.5 / np.array(spacing))
+    np.testing.assert_allclose(problem.nyquist_frequency(11), [5.0, 5.0])  # 10 steps of 0.1
+    for bad in ((40,), (40, 1), 40.5, (40, 128, 3)):
+        with pytest.raises(ValueError, match="grid must give 2 integer sizes"):
+            problem.nyquist_frequency(bad)
