@@ -88,10 +88,11 @@ class SpectralMixtureGPSolver(BaseEstimator):
         Gram matrix on the grid; the alias above oscillates between the points). Without this,
         a Gaussian mixture on 2-D Poisson ``sin 50x sin 50y`` on a 104 x 104 grid of
         ``[0, 2 pi]^2`` put its main frequency at 8.42, above the Nyquist 8.20 and near 8.44,
-        the alias of the solution's 7.96, and ended at relative error 1.35 (200 iterations, seed 0,
-        last iterate); with it, at 7.96-7.98 and 5.1e-3. On the 64 x 64 ``sin 6x cos 20x +
-        ...`` problem, ``max_frequency=20`` (the paper's value for its finer grid) gave 0.5
-        without folding and 4.0e-5 with it (Student-t, 200 iterations).
+        the alias of the solution's 7.96, and ended at relative error 1.35 (learning rate 0.05,
+        200 iterations, seed 0, last iterate); with it, at 7.96-7.98 and 5.1e-3. On the
+        64 x 64 ``sin 6x cos 20x + ...`` problem, ``max_frequency=20`` (the paper's value for
+        its finer grid) gave 0.5 without folding and 4.0e-5 with it (Student-t, learning rate
+        0.05, 200 iterations).
     jitter : float, default=1e-6
         Added to each per-dimension kernel matrix's diagonal.
     init_residual_precision : float, default=1.0
