@@ -240,15 +240,10 @@ class SpectralMixtureGPSolver(BaseEstimator):
                 f"points with oscillations between them). Use a finer grid or a smaller "
                 f"{name}.",
                 UserWarning,
-                stacklevel=5,
+                stacklevel=4,
             )
 
     def _initial_frequencies(self, D, Q, nyquist, rng):
-        mu = self._requested_frequencies(D, Q, nyquist, rng)
-        # learned frequencies live in [0, Nyquist]: start from the aliases there
-        return _core.fold_frequencies(mu, nyquist[:, None]) if self.learn_frequencies else mu
-
-    def _requested_frequencies(self, D, Q, nyquist, rng):
         if self.init_frequencies is not None:
             mu = check_array(self.init_frequencies, "init_frequencies", ndim=1)
             if mu.shape[0] != Q or np.any(mu < 0):
@@ -324,6 +319,8 @@ class SpectralMixtureGPSolver(BaseEstimator):
         bvalues[bmask] = self._eval(problem.boundary, "boundary", points[bmask.reshape(-1)])
         nyquist = problem.nyquist_frequency(sizes)
         mu0 = self._initial_frequencies(D, Q, nyquist, rng)
+        if self.learn_frequencies:  # learned frequencies stay below Nyquist: start from aliases
+            mu0 = _core.fold_frequencies(mu0, nyquist[:, None])
         log_scale0 = np.log(
             1.0 / (np.sqrt(2.0) * np.pi) if self.spectral == "gaussian" else 1.0 / (2 * np.pi)
         )  # the paper's initial length-scale 1 in its parametrisation
