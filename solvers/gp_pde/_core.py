@@ -218,10 +218,11 @@ def gn_solve(params, z, data, *, kind, keys, operator, orders, n_steps, method, 
     Minimises ``|z|^2 / 2 + tau_r |L[u] - f|^2 / 2 + lambda_b tau_b |u_b - g|^2 / 2``. For
     a linear operator one step is exact (up to the linear solve). ``method="dense"`` (1-D
     only) solves the step's normal equations ``(I + J^T J) dz = -(z + J^T r)`` by Cholesky
-    (smallest eigenvalue 1; accuracy lost to conditioning is recovered by the next outer
-    iteration, which restarts from the current ``z``); ``method="cg"`` runs at most ``cg_iters``
-    conjugate-gradient iterations on the normal equations with Kronecker matvecs,
-    preconditioned by :func:`_kron_jacobi_preconditioner`.
+    (smallest eigenvalue 1); ``method="cg"`` runs at most ``cg_iters`` conjugate-gradient
+    iterations on the normal equations with Kronecker matvecs, preconditioned by
+    :func:`_kron_jacobi_preconditioner`, to a tolerance relative to the step's right-hand side.
+    Either way what one call leaves unsolved is recovered by calling again from the returned
+    ``z`` (the estimator does so for every state it checks or returns).
     """
     _, gs, _ = factors(params["kern"], data["axes"], kind, orders, data["jitter"])
     sr = jnp.exp(0.5 * params["log_tau_r"])
