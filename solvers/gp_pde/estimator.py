@@ -125,7 +125,8 @@ class SpectralMixtureGPSolver(BaseEstimator):
         Conjugate-gradient iterations per solve for ``U`` in 2-D and higher (1-D solves exactly).
     checkpoint : {"residual", "final"}, default="residual"
         Which state is returned. ``"final"``: the last iterate. ``"residual"``: of the states
-        checked every 25 iterations (and the last one), the one with the smallest
+        checked every 25 iterations (and the last one; each re-solved at its kernel, see
+        Notes), the one with the smallest
         root-mean-square PDE residual ``L[u] - f`` at the midpoints between collocation points
         (points the fit never saw; the score uses the equation only, never the exact
         solution). Long fits can drift once the learned precisions grow large; this keeps the
@@ -167,7 +168,12 @@ class SpectralMixtureGPSolver(BaseEstimator):
     Notes
     -----
     Every returned state is a matched pair: the grid values are solved for the returned
-    kernel and precisions (after the last Adam step the grid values are solved once more).
+    kernel and precisions (after the last Adam step they are solved again). Each checked and
+    returned state is re-solved at its fixed kernel, warm-started, up to three times with five
+    times the ``cg_iters`` budget, until the grid values change by less than 1e-8 (relative):
+    the loop's one solve per iteration leaves smooth errors that the residual hardly sees
+    (2-D Poisson ``sin 100x sin 100y`` at 256 x 256: 2.7e-3 from the loop's solve, 1.4e-6
+    after re-solving the same state).
     """
 
     def __init__(
