@@ -281,9 +281,9 @@ def main():
     names = list(problems.BENCHMARKS) if args.problems is None else args.problems.split(",")
     max_iter = args.max_iter or (50 if args.quick else 500)
     # CPU-sized grids for the 2-D problems (the paper's are 200^2..400^2); sin(100x) sin(100y)
-    # on [0, 2 pi]^2 needs more than 200 points per dimension to be resolved at all; its fits
-    # at 256 x 256 were more accurate than at 208 x 208 (median of 8 vs 5: 1.4e-4 vs 7.0e-4;
-    # docs/benchmarks.md), both rounding-sensitive
+    # on [0, 2 pi]^2 needs more than 200 points per dimension to be resolved at all; at
+    # 256 x 256 six fits (both spectra, seeds 0-2) give 1.5e-7 to 1.9e-6 (docs/benchmarks.md;
+    # 208 x 208 gave 2.6e-4 to 1.3e-3, measured before the estimator re-solved checked states)
     grids = {
         "poisson_2d_sin_sin": (256, 256),
         "poisson_2d_sin_cos": (80, 80),
