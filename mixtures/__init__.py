@@ -3,32 +3,41 @@
 The numerical primitives live in submodules (:mod:`mixtures.gaussian`,
 :mod:`mixtures.student_t`, :mod:`mixtures.spectral`, :mod:`mixtures.kronecker`,
 :mod:`mixtures.gating`, :mod:`mixtures.em`); the scikit-learn-style estimator
-:class:`mixtures.GaussianMixture` sits on them. Importing the package changes no global JAX
-setting; call :func:`mixtures.enable_x64` to compute in float64 with the functional API (the
-estimators always do).
+:class:`mixtures.GaussianMixture` sits on them, and every estimator of the library derives from
+:class:`mixtures.base.MixturesEstimator`. Importing the package loads nothing heavy (names are
+imported on first use) and changes no global JAX setting; call :func:`mixtures.enable_x64` to
+compute in float64 with the functional API (the estimators always do), and
+:func:`mixtures.set_cache_dir` to keep compiled programs across Python sessions.
 """
 
-from mixtures import gating, gaussian, kronecker, spectral, student_t
-from mixtures._config import as_generator, as_key, enable_x64, x64
-from mixtures._validation import ConvergenceWarning
-from mixtures.estimators import GaussianMixture
-from mixtures.gaussian import GMM
-from mixtures.spectral import SpectralMixture
+from typing import TYPE_CHECKING
+
+from mixtures.lazy import attach
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ConvergenceWarning",
-    "GMM",
-    "GaussianMixture",
-    "SpectralMixture",
-    "as_generator",
-    "as_key",
-    "enable_x64",
-    "gating",
-    "gaussian",
-    "kronecker",
-    "spectral",
-    "student_t",
-    "x64",
-]
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    submodules=["base", "em", "gating", "gaussian", "kronecker", "plotting", "spectral",
+                "student_t"],
+    attributes={
+        "ConvergenceWarning": "base",
+        "DivergenceError": "base",
+        "GMM": "gaussian",
+        "GaussianMixture": "estimators",
+        "SpectralMixture": "spectral",
+        "as_generator": "_config",
+        "as_key": "_config",
+        "enable_x64": "_config",
+        "set_cache_dir": "_config",
+        "x64": "_config",
+    },
+)
+
+if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
+    from mixtures import base, em, gating, gaussian, kronecker, plotting, spectral, student_t
+    from mixtures._config import as_generator, as_key, enable_x64, set_cache_dir, x64
+    from mixtures.base import ConvergenceWarning, DivergenceError
+    from mixtures.estimators import GaussianMixture
+    from mixtures.gaussian import GMM
+    from mixtures.spectral import SpectralMixture

@@ -14,7 +14,9 @@ import numbers
 import jax
 import numpy as np
 
-__all__ = ["enable_x64", "x64", "as_key", "as_generator"]
+__all__ = ["enable_x64", "x64", "as_key", "as_generator", "set_cache_dir"]
+
+CACHE_ENV = "MIXTURES_CACHE_DIR"
 
 
 def enable_x64(enable: bool = True) -> None:
@@ -24,6 +26,51 @@ def enable_x64(enable: bool = True) -> None:
     need it (they use :func:`x64` internally).
     """
     jax.config.update("jax_enable_x64", bool(enable))
+
+
+def set_cache_dir(path=None) -> str | None:
+    """Keep compiled programs on disk, so that a new Python session does not compile again.
+
+    Turns on JAX's persistent compilation cache in ``path`` for every program compiled from
+    then on (the library's and the user's), with no minimum compile time, so the many short
+    compilations of the library's estimators are cached too. This changes JAX's global
+    configuration, which is why it is opt-in: nothing calls it unless the user does, or sets
+    the environment variable ``MIXTURES_CACHE_DIR`` before the first fit.
+
+    Parameters
+    ----------
+    path : str or os.PathLike, optional
+        Cache directory (created if missing). ``None`` reads ``MIXTURES_CACHE_DIR``; if that
+        is unset too, nothing changes.
+
+    Returns
+    -------
+    str or None
+        The cache directory in use, or ``None`` when none was set.
+    """
+    import os
+
+    if path is None:
+        path = os.environ.get(CACHE_ENV) or None
+        if path is None:
+            return None
+    path = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    os.makedirs(path, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    return path
+
+
+_ENV_CHECKED = False
+
+
+def _cache_from_env() -> None:
+    """Honour ``MIXTURES_CACHE_DIR`` once, at the first estimator call."""
+    global _ENV_CHECKED
+    if not _ENV_CHECKED:
+        _ENV_CHECKED = True
+        set_cache_dir(None)
 
 
 def _x64_context():
@@ -37,6 +84,7 @@ def _x64_context():
 @contextlib.contextmanager
 def x64():
     """Context manager in which JAX computes in float64 (restores the previous mode on exit)."""
+    _cache_from_env()
     with _x64_context():
         yield
 

@@ -6,27 +6,36 @@ Public names: :class:`Column`, :class:`Analyte`, :class:`Injection`,
 :func:`plot_chromatogram` and :func:`plot_components`.
 """
 
-from solvers.chromatography import datasets
-from solvers.chromatography.estimator import ChromatogramFit
-from solvers.chromatography.model import (
-    Analyte,
-    Column,
-    Injection,
-    Moments,
-    moments,
-    outlet_concentration,
-)
-from solvers.chromatography.plotting import plot_chromatogram, plot_components
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "Analyte",
-    "ChromatogramFit",
-    "Column",
-    "Injection",
-    "Moments",
-    "datasets",
-    "moments",
-    "outlet_concentration",
-    "plot_chromatogram",
-    "plot_components",
-]
+from mixtures.lazy import attach
+
+# names load on first use, so `import solvers.chromatography` stays cheap
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    submodules=["datasets", "model", "plotting"],
+    attributes={
+        "Analyte": "model",
+        "ChromatogramFit": "estimator",
+        "Column": "model",
+        "Injection": "model",
+        "Moments": "model",
+        "moments": "model",
+        "outlet_concentration": "model",
+        "plot_chromatogram": "plotting",
+        "plot_components": "plotting",
+    },
+)
+
+if TYPE_CHECKING:
+    from solvers.chromatography import datasets, model, plotting
+    from solvers.chromatography.estimator import ChromatogramFit
+    from solvers.chromatography.model import (
+        Analyte,
+        Column,
+        Injection,
+        Moments,
+        moments,
+        outlet_concentration,
+    )
+    from solvers.chromatography.plotting import plot_chromatogram, plot_components

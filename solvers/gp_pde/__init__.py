@@ -4,8 +4,21 @@ Public names: :class:`PDEProblem`, the :mod:`~solvers.gp_pde.problems` module of
 PDEs, and the estimator :class:`SpectralMixtureGPSolver`.
 """
 
-from solvers.gp_pde import problems
-from solvers.gp_pde.estimator import SpectralMixtureGPSolver
-from solvers.gp_pde.problems import PDEProblem
+from typing import TYPE_CHECKING
 
-__all__ = ["PDEProblem", "SpectralMixtureGPSolver", "problems"]
+from mixtures.lazy import attach
+
+# names load on first use, so `import solvers.gp_pde` stays cheap
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    submodules=["problems"],
+    attributes={
+        "PDEProblem": "problems",
+        "SpectralMixtureGPSolver": "estimator",
+    },
+)
+
+if TYPE_CHECKING:
+    from solvers.gp_pde import problems
+    from solvers.gp_pde.estimator import SpectralMixtureGPSolver
+    from solvers.gp_pde.problems import PDEProblem

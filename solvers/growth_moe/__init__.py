@@ -5,8 +5,22 @@ and the :mod:`solvers.growth_moe.datasets` module (the paper's simulation design
 ``egsingle`` mathematics-achievement data).
 """
 
-from solvers.growth_moe import datasets
-from solvers.growth_moe.estimator import GrowthMixtureMoE
-from solvers.growth_moe.selection import compare_models, screen_covariates
+from typing import TYPE_CHECKING
 
-__all__ = ["GrowthMixtureMoE", "compare_models", "datasets", "screen_covariates"]
+from mixtures.lazy import attach
+
+# names load on first use, so `import solvers.growth_moe` stays cheap
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    submodules=["datasets", "selection"],
+    attributes={
+        "GrowthMixtureMoE": "estimator",
+        "compare_models": "selection",
+        "screen_covariates": "selection",
+    },
+)
+
+if TYPE_CHECKING:
+    from solvers.growth_moe import datasets, selection
+    from solvers.growth_moe.estimator import GrowthMixtureMoE
+    from solvers.growth_moe.selection import compare_models, screen_covariates

@@ -4,24 +4,33 @@ After Zheng et al., "Deep Stochastic Kinematic Models for Probabilistic Motion F
 Traffic" (IROS 2024). See :doc:`/methods/kinematic`.
 """
 
-from solvers.kinematic import datasets
-from solvers.kinematic.estimator import KinematicForecaster
-from solvers.kinematic.propagation import (
-    FORMULATIONS,
-    METHODS,
-    BicycleModel,
-    propagate,
-    propagate_mixture,
-    trajectory_nll,
+from typing import TYPE_CHECKING
+
+from mixtures.lazy import attach
+
+# names load on first use, so `import solvers.kinematic` stays cheap
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    submodules=["datasets", "propagation"],
+    attributes={
+        "BicycleModel": "propagation",
+        "FORMULATIONS": "propagation",
+        "KinematicForecaster": "estimator",
+        "METHODS": "propagation",
+        "propagate": "propagation",
+        "propagate_mixture": "propagation",
+        "trajectory_nll": "propagation",
+    },
 )
 
-__all__ = [
-    "FORMULATIONS",
-    "METHODS",
-    "BicycleModel",
-    "KinematicForecaster",
-    "datasets",
-    "propagate",
-    "propagate_mixture",
-    "trajectory_nll",
-]
+if TYPE_CHECKING:
+    from solvers.kinematic import datasets, propagation
+    from solvers.kinematic.estimator import KinematicForecaster
+    from solvers.kinematic.propagation import (
+        FORMULATIONS,
+        METHODS,
+        BicycleModel,
+        propagate,
+        propagate_mixture,
+        trajectory_nll,
+    )

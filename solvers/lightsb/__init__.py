@@ -5,8 +5,21 @@ Public names: the estimator :class:`LightSB`, the closed-form Gaussian-to-Gaussi
 with known plans, BW2-UVP / cBW2-UVP metrics).
 """
 
-from solvers.lightsb import benchmark
-from solvers.lightsb.benchmark import gaussian_bridge
-from solvers.lightsb.estimator import LightSB
+from typing import TYPE_CHECKING
 
-__all__ = ["LightSB", "benchmark", "gaussian_bridge"]
+from mixtures.lazy import attach
+
+# names load on first use, so `import solvers.lightsb` stays cheap
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    submodules=["benchmark"],
+    attributes={
+        "LightSB": "estimator",
+        "gaussian_bridge": "benchmark",
+    },
+)
+
+if TYPE_CHECKING:
+    from solvers.lightsb import benchmark
+    from solvers.lightsb.benchmark import gaussian_bridge
+    from solvers.lightsb.estimator import LightSB
