@@ -16,6 +16,9 @@ with ``p_q`` a centred Gaussian (``kind="gaussian"``) or Student-t with 5 degree
 (The GP-HM paper's inverse length-scale ``r`` satisfies ``a = sqrt(5) r``.) With ``mu_q = 0`` the
 two kinds reduce to the squared-exponential and the Matern-5/2 kernels.
 
+The public functions check argument types and shapes (also when traced inside ``jax.jit``,
+once) and raise a TypeError or ValueError naming the argument.
+
 Derivatives in the inputs: with ``tau = x - x'``,
 ``d^{a}/dx^{a} d^{b}/dx'^{b} k(x - x') = (-1)^b k^{(a+b)}(tau)``; :func:`kernel` returns
 ``k^{(n)}`` for ``n <= 4`` in closed form.
@@ -29,6 +32,8 @@ import math
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import gammaln
+
+from mixtures import _checks
 
 __all__ = [
     "KINDS",
@@ -81,6 +86,29 @@ jax.tree_util.register_dataclass(
 )
 
 
+def _check_sm(sm, name: str = "sm") -> SpectralMixture:
+    """Check a spectral mixture's type and shapes (three 1-D arrays of one length Q >= 1)."""
+    if not isinstance(sm, SpectralMixture):
+        raise TypeError(
+            f"{name} must be a mixtures.spectral.SpectralMixture, got {type(sm).__name__}."
+        )
+    arrs = [_checks.array(getattr(sm, f), f"{name}.{f}", ndim=1)
+            for f in ("log_weights", "freqs", "log_scales")]
+    shapes = [a.shape for a in arrs]
+    if len(set(shapes)) != 1 or shapes[0][0] < 1:
+        raise ValueError(
+            f"{name}.log_weights, .freqs and .log_scales must be 1-D of one length Q >= 1, got "
+            f"shapes {shapes}."
+        )
+    if all(a is getattr(sm, f) for a, f in zip(arrs, ("log_weights", "freqs", "log_scales"))):
+        return sm
+    return SpectralMixture(*arrs, sm.kind)
+
+
+def _check_order(order, name: str) -> int:
+    return _checks.static_int(order, name, low=0, high=4)
+
+
 def _envelope_derivs(tau, sm: SpectralMixture):
     """Envelope e_q(tau) and its derivatives 0..4, each of shape tau.shape + (Q,)."""
     t = jnp.asarray(tau)[..., None]
@@ -121,9 +149,12 @@ def kernel(tau, sm: SpectralMixture, order: int = 0):
     -------
     array, shape of ``tau``
     """
-    if order not in range(5):
-        raise ValueError(f"order must be an int in 0..4, got {order!r}.")
-    t = jnp.asarray(tau)[..., None]
+    order = _check_order(order, "order")
+    return _kernel(_checks.array(tau, "tau"), _check_sm(sm), order)
+
+
+def _kernel(tau, sm: SpectralMixture, order: int):
+    t = tau[..., None]
     b = 2.0 * jnp.pi * sm.freqs
     cos, sin = jnp.cos(b * t), jnp.sin(b * t)
     # derivatives of cos(b t): cos, -b sin, -b^2 cos, b^3 sin, b^4 cos
@@ -148,8 +179,17 @@ def gram(x1, x2, sm: SpectralMixture, d1: int = 0, d2: int = 0):
     -------
     array, shape (n, m)
     """
-    tau = jnp.asarray(x1)[:, None] - jnp.asarray(x2)[None, :]
-    return (-1.0) ** d2 * kernel(tau, sm, d1 + d2)
+    x1 = _checks.array(x1, "x1", ndim=1)
+    x2 = _checks.array(x2, "x2", ndim=1)
+    d1, d2 = _check_order(d1, "d1"), _check_order(d2, "d2")
+    if d1 + d2 > 4:
+        raise ValueError(f"d1 + d2 must be <= 4, got d1={d1}, d2={d2}.")
+    return _gram(x1, x2, _check_sm(sm), d1, d2)
+
+
+def _gram(x1, x2, sm: SpectralMixture, d1: int, d2: int):
+    tau = x1[:, None] - x2[None, :]
+    return (-1.0) ** d2 * _kernel(tau, sm, d1 + d2)
 
 
 def product_gram(X1, X2, sms, d1=None, d2=None):
@@ -168,12 +208,40 @@ def product_gram(X1, X2, sms, d1=None, d2=None):
     -------
     array, shape (n, m)
     """
+    if isinstance(sms, SpectralMixture):
+        raise TypeError("sms must be a sequence of SpectralMixture, one per input dimension; "
+                        "got a single SpectralMixture (wrap it in a tuple).")
+    try:
+        sms = tuple(sms)
+    except TypeError:
+        raise TypeError(
+            f"sms must be a sequence of SpectralMixture, got {type(sms).__name__}."
+        ) from None
     D = len(sms)
-    d1 = (0,) * D if d1 is None else tuple(d1)
-    d2 = (0,) * D if d2 is None else tuple(d2)
+    if D == 0:
+        raise ValueError("sms must hold at least one SpectralMixture.")
+    sms = tuple(_check_sm(sm, f"sms[{j}]") for j, sm in enumerate(sms))
+    X1 = _checks.array(X1, "X1", ndim=2)
+    X2 = _checks.array(X2, "X2", ndim=2)
+    for name, X in (("X1", X1), ("X2", X2)):
+        if X.shape[1] != D:
+            raise ValueError(
+                f"{name} must have one column per spectral mixture ({D}), got shape "
+                f"{tuple(X.shape)}."
+            )
+    orders = []
+    for name, d in (("d1", d1), ("d2", d2)):
+        d = (0,) * D if d is None else tuple(d)
+        if len(d) != D:
+            raise ValueError(f"{name} must have one order per input dimension ({D}), got {d}.")
+        orders.append(tuple(_check_order(o, f"{name}[{j}]") for j, o in enumerate(d)))
+    d1, d2 = orders
+    for j in range(D):
+        if d1[j] + d2[j] > 4:
+            raise ValueError(f"d1[{j}] + d2[{j}] must be <= 4, got {d1[j]} + {d2[j]}.")
     out = 1.0
     for j in range(D):
-        out = out * gram(X1[:, j], X2[:, j], sms[j], d1[j], d2[j])
+        out = out * _gram(X1[:, j], X2[:, j], sms[j], d1[j], d2[j])
     return out
 
 
@@ -182,7 +250,8 @@ def spectral_density(s, sm: SpectralMixture):
 
     With this normalisation ``k(tau) = integral S(s) exp(2 pi i s tau) ds``.
     """
-    s = jnp.asarray(s)[..., None]
+    s = _checks.array(s, "s")[..., None]
+    sm = _check_sm(sm)
     sig = sm.scales
     if sm.kind == "gaussian":
 

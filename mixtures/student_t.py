@@ -1,4 +1,9 @@
-"""Multivariate Student-t densities and mixtures of them, in the log domain (pure JAX)."""
+"""Multivariate Student-t densities and mixtures of them, in the log domain (pure JAX).
+
+The public functions check argument types and shapes (also when traced inside ``jax.jit``,
+once) and, with concrete arguments, that shape matrices are symmetric positive definite and
+degrees of freedom positive, so a ValueError replaces a NaN.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 from jax.scipy.special import gammaln, logsumexp
+
+from mixtures import _checks
 
 __all__ = ["mvt_logpdf", "t_mixture_log_prob"]
 
@@ -27,7 +34,35 @@ def mvt_logpdf(X, loc, shape, df):
     -------
     array, shape (...)
     """
-    X = jnp.asarray(X)
+    loc = _checks.array(loc, "loc", ndim=1)
+    d = loc.shape[0]
+    shape = _checks.array(shape, "shape", ndim=2)
+    if shape.shape != (d, d):
+        raise ValueError(f"shape must have shape ({d}, {d}) to match loc, got "
+                         f"{tuple(shape.shape)}.")
+    X = _points(X, d, ndim=None)
+    df = _df(df, "df", ndim=0)
+    _checks.finite(loc, "loc")
+    _checks.spd(shape, "shape")
+    return _mvt_logpdf(X, loc, shape, df)
+
+
+def _points(X, d: int, ndim):
+    X = _checks.array(X, "X", ndim=ndim)
+    if X.ndim == 0 or X.shape[-1] != d:
+        raise ValueError(f"X must have {d} feature(s) (last axis), got shape {tuple(X.shape)}.")
+    return X
+
+
+def _df(df, name: str, ndim: int):
+    if not (ndim == 0 and isinstance(df, int | float) and not isinstance(df, bool)):
+        df = _checks.array(df, name, ndim=ndim)
+    if _checks.concrete(df):
+        _checks.positive(df, name)
+    return df
+
+
+def _mvt_logpdf(X, loc, shape, df):
     d = X.shape[-1]
     chol = jnp.linalg.cholesky(shape)
     diff = (X - loc).reshape(-1, d)
@@ -59,7 +94,20 @@ def t_mixture_log_prob(log_weights, locs, shapes, dfs, X):
     -------
     array, shape (n,)
     """
-    comp = jax.vmap(mvt_logpdf, in_axes=(None, 0, 0, 0), out_axes=1)(
-        X, locs, shapes, jnp.asarray(dfs)
-    )
-    return logsumexp(comp + jnp.asarray(log_weights)[None, :], axis=1)
+    log_weights = _checks.array(log_weights, "log_weights", ndim=1)
+    locs = _checks.array(locs, "locs", ndim=2)
+    K, d = locs.shape
+    shapes = _checks.array(shapes, "shapes", ndim=3)
+    dfs = _df(dfs, "dfs", ndim=1)
+    if log_weights.shape != (K,) or shapes.shape != (K, d, d) or dfs.shape != (K,):
+        raise ValueError(
+            f"log_weights, shapes and dfs must have shapes ({K},), ({K}, {d}, {d}) and ({K},) "
+            f"to match locs {tuple(locs.shape)}; got {tuple(log_weights.shape)}, "
+            f"{tuple(shapes.shape)} and {tuple(dfs.shape)}."
+        )
+    X = _points(X, d, ndim=2)
+    _checks.finite(log_weights, "log_weights", allow_neg_inf=True)
+    _checks.finite(locs, "locs")
+    _checks.spd(shapes, "shapes")
+    comp = jax.vmap(_mvt_logpdf, in_axes=(None, 0, 0, 0), out_axes=1)(X, locs, shapes, dfs)
+    return logsumexp(comp + log_weights[None, :], axis=1)
