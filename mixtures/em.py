@@ -178,11 +178,16 @@ class GaussianEMData(NamedTuple):
         Non-negative weights of the points (zero for padding rows).
     reg_covar : scalar array
         Added to the diagonal of every covariance in the M-step.
+    component_mask : bool array, shape (K,), or None
+        Which components exist. Masked ones (False) are padding, so that fits with different
+        numbers of components share one compiled program: they get weight exactly zero,
+        log-weight ``-inf`` in the E-step, and enter no sum of the M-step. None: all exist.
     """
 
     F: jax.Array
     sample_weight: jax.Array
     reg_covar: jax.Array
+    component_mask: jax.Array | None = None
 
 
 class GaussianParams(NamedTuple):
@@ -301,6 +306,8 @@ def gaussian_e_step(params: GaussianParams, data: GaussianEMData, covariance_typ
         ``sum_n w_n r_nk F(x_n)`` (responsibilities ``r``): counts, first and second moments.
     """
     logp = _weighted_log_prob(params, data.F, covariance_type)
+    if data.component_mask is not None:
+        logp = jnp.where(data.component_mask[None, :], logp, -jnp.inf)
     top = jnp.max(logp, axis=1, keepdims=True)
     norm = jnp.log(jnp.sum(jnp.exp(logp - top), axis=1)) + top[:, 0]
     w = data.sample_weight
@@ -352,12 +359,15 @@ def gaussian_m_step(stats, data: GaussianEMData, covariance_type: str) -> Gaussi
     means = stats[:, 1 : 1 + d] / nk[:, None]
     second = stats[:, 1 + d :]
     reg = data.reg_covar
+    # padding components (all-zero statistics) get weight exactly zero; their mean 0 and
+    # covariance reg*I keep them finite
+    nk_real = nk if data.component_mask is None else jnp.where(data.component_mask, nk, 0.0)
     if covariance_type == "full":
         cov = _unpack_symmetric(second / nk[:, None], d) - means[:, :, None] * means[:, None, :]
         cov = cov + reg * jnp.eye(d, dtype=cov.dtype)
     elif covariance_type == "tied":
         total = _unpack_symmetric(jnp.sum(second, axis=0), d)
-        cov = (total - jnp.einsum("k,ki,kj->ij", nk, means, means)) / jnp.sum(nk)
+        cov = (total - jnp.einsum("k,ki,kj->ij", nk_real, means, means)) / jnp.sum(nk_real)
         cov = cov + reg * jnp.eye(d, dtype=cov.dtype)
     elif covariance_type == "diag":
         cov = second / nk[:, None] - means**2 + reg
@@ -365,7 +375,7 @@ def gaussian_m_step(stats, data: GaussianEMData, covariance_type: str) -> Gaussi
         cov = (second[:, 0] / nk - jnp.sum(means**2, axis=1)) / d + reg
     prec, half = _precision_from_covariance(cov, covariance_type, d)
     half = jnp.broadcast_to(half, nk.shape)
-    return GaussianParams(nk / jnp.sum(nk), means, cov, prec, half)
+    return GaussianParams(nk_real / jnp.sum(nk_real), means, cov, prec, half)
 
 
 def _make_steps(covariance_type: str):

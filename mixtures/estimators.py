@@ -3,125 +3,204 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+import scipy.linalg
+from scipy.special import logsumexp
+from sklearn.base import DensityMixin
 
 from mixtures import em, gaussian
 from mixtures._config import as_generator, as_key, x64
-from mixtures._validation import (
-    ConvergenceWarning,
+from mixtures.base import (
+    Bool,
+    DivergenceError,
+    Integer,
+    MixturesEstimator,
+    Options,
+    Real,
     check_array,
-    check_option,
     check_scalar,
+    pad_axis,
+    padded_length,
 )
 
 __all__ = ["GaussianMixture"]
 
 _COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 _INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+_LOG_2PI = math.log(2.0 * math.pi)
 
 
-def _padded_length(n: int) -> int:
-    """Row count rounded up to a small set of sizes, so that jitted code is reused.
+def _component_bucket(n_components: int) -> int:
+    """Number of component slots compiled for ``n_components`` (at least 4, then powers of
+    two), so that a search over ``n_components`` in one bucket compiles once."""
+    return padded_length(n_components, minimum=4)
 
-    Powers of two up to 4096 (at least 32), then multiples of 1/16 of the power of two below
-    ``n`` (at most 6.25 % padding). Padding rows get weight zero and change no result.
+
+# Starts are padded to a bucket only in the small regime, where compilation dominates; for
+# large data a padded start would cost as much run time as a real one.
+def _start_bucket(n_starts: int) -> int:
+    """Number of start slots compiled for ``n_starts`` starts (1, 2, 4, then multiples of 4)."""
+    return padded_length(n_starts, minimum=1) if n_starts <= 4 else -(-n_starts // 4) * 4
+
+
+def _initial_resp(rng, Xs, n_components: int, init_params: str) -> np.ndarray:
+    """Initial responsibilities of one start, shape (n, n_components), as scikit-learn's.
+
+    NumPy and scikit-learn's k-means on the standardised data: nothing here is compiled, so
+    every ``init_params`` shares the compiled EM.
     """
-    if n <= 4096:
-        return max(32, 1 << (n - 1).bit_length())
-    step = 1 << (n.bit_length() - 5)
-    return -(-n // step) * step
-
-
-def _pad_rows(X, n_pad: int):
-    return np.concatenate([X, np.zeros((n_pad - X.shape[0], X.shape[1]), X.dtype)])
-
-
-def _random_inputs(rng, n_starts, n, n_pad, n_components, init_params):
-    """Random numbers of the initialisations, one leading entry per start (NumPy, seeded)."""
-    if init_params in ("kmeans", "k-means++"):
-        return rng.random((n_starts, n_components, 2 + int(math.log(n_components))))
+    n = Xs.shape[0]
+    K = n_components
+    if K == 1:
+        return np.ones((n, 1))
     if init_params == "random":
-        return rng.random((n_starts, n_pad, n_components))
-    return np.stack([rng.choice(n, n_components, replace=False) for _ in range(n_starts)])
-
-
-def _initial_resp(rand, Xc, w, n_components: int, init_params: str):
-    """Initial responsibilities of one start, shape (n, K), from its random inputs."""
-    n = Xc.shape[0]
-    if n_components == 1:
-        return jnp.ones((n, 1), Xc.dtype)
+        resp = rng.random((n, K))
+        return resp / resp.sum(axis=1, keepdims=True)
+    seed = int(rng.integers(0, 2**31 - 1))
     if init_params == "kmeans":
-        _, labels = em.kmeans(Xc, w, rand)
-        return jax.nn.one_hot(labels, n_components, dtype=Xc.dtype)
-    if init_params == "random":
-        return rand / jnp.sum(rand, axis=1, keepdims=True)
+        from sklearn.cluster import KMeans
+
+        labels = KMeans(K, n_init=1, random_state=seed).fit(Xs).labels_
+        return np.eye(K)[labels]
     if init_params == "k-means++":
-        _, idx = em.kmeans_plusplus(Xc, w, rand)
-    else:  # random_from_data: row indices drawn beforehand
-        idx = rand
-    return jnp.zeros((n, n_components), Xc.dtype).at[idx, jnp.arange(n_components)].set(1.0)
+        from sklearn.cluster import kmeans_plusplus
+
+        idx = kmeans_plusplus(Xs, K, random_state=seed)[1]
+    else:  # random_from_data
+        idx = rng.choice(n, K, replace=False)
+    resp = np.zeros((n, K))
+    resp[idx, np.arange(K)] = 1.0
+    return resp
 
 
-def _init_core(rand, Xc, data, weights_init, means_init, precisions_init,
-               *, n_components, covariance_type, init_params):
-    """Initial parameters of ``S = len(rand)`` starts (vmapped), leaves with leading axis S."""
-    user_all = weights_init is not None and means_init is not None and precisions_init is not None
+def _fit_core(resp0, X, w, reg, n_components, n_starts, weights_init, means_init,
+              precisions_init, tol, max_iter, *, covariance_type, callback):
+    """Features, the initial M-step of every start (vmapped) and EM, in one program.
 
-    def init_one(r):
-        if user_all:  # nothing to estimate: any responsibilities give the parameter shapes
-            resp = jnp.full((Xc.shape[0], n_components), 1.0 / n_components, Xc.dtype)
-        else:
-            resp = _initial_resp(r, Xc, data.sample_weight, n_components, init_params)
+    ``resp0`` has shape ``(S, n, K_pad)``: only the first ``n_starts`` starts and
+    ``n_components`` components are real (both traced), so every count inside a bucket
+    shares the compiled program. Padding starts begin with NaN parameters, which
+    :func:`mixtures.em.run_em` marks as failed and never updates.
+    """
+    K_pad = resp0.shape[-1]
+    mask = jnp.arange(K_pad) < n_components
+    data = em.GaussianEMData(em.gaussian_features(X, covariance_type), w, reg, mask)
+
+    def init_one(resp):
         params = em.gaussian_params_from_resp(resp, data, covariance_type)
         return em.gaussian_params_from_init(
             params, weights_init, means_init, precisions_init, covariance_type
         )
 
-    return jax.vmap(init_one)(rand)
-
-
-def _em_core(params0, data, tol, max_iter, *, covariance_type, callback):
-    """All starts' EM in one loop (initialisation and EM are compiled apart, so that fits that
-    differ only in ``init_params`` share the compiled EM)."""
+    params0 = jax.vmap(init_one)(resp0)
+    real = jnp.arange(resp0.shape[0]) < n_starts
+    params0 = jax.tree_util.tree_map(
+        lambda a: jnp.where(real.reshape((-1,) + (1,) * (a.ndim - 1)), a, jnp.nan), params0
+    )
     e_step, m_step = em.gaussian_steps(covariance_type)
     return em.run_em(e_step, m_step, params0, data, tol, max_iter, callback)
 
 
 # Small problems are dominated by compilation, large ones by run time: the former are compiled
-# with XLA's backend optimisation off (about 40 % less compile time), the latter fully.
-_SMALL = 1 << 16  # padded rows x starts
-_FAST_COMPILE = {"xla_backend_optimization_level": 0}
-
-
-def _jit_pair(fun, static):
-    return (jax.jit(fun, static_argnames=static),
-            jax.jit(fun, static_argnames=static, compiler_options=_FAST_COMPILE))
-
-
-_INIT_JIT = _jit_pair(_init_core, ("n_components", "covariance_type", "init_params"))
-_EM_JIT = _jit_pair(_em_core, ("covariance_type", "callback"))
-_PREDICT_JIT = _jit_pair(lambda gmm, X: (gaussian.log_responsibilities(gmm, X),
-                                         gaussian.log_prob(gmm, X)), ())
-_PREC_CHOL_JIT = jax.jit(gaussian.precisions_cholesky, static_argnames="covariance_type",
-                         compiler_options=_FAST_COMPILE)
+# with XLA's backend optimisation off. XLA's CPU fusion emitters compile several times slower
+# than the classic elemental emitters and bring nothing to these small kernels, and splitting
+# the code generation into parallel parts costs more than it saves on a few cores, so both
+# variants turn them off.
+_SMALL = 1 << 18  # padded rows x starts (measured: below it, optimised code saves less run
+# time than its compilation costs)
+_FULL_COMPILE = {"xla_cpu_use_fusion_emitters": False,
+                 "xla_cpu_parallel_codegen_split_count": 1}
+_FAST_COMPILE = {"xla_backend_optimization_level": 0, **_FULL_COMPILE}
+_FIT_STATIC = ("covariance_type", "callback")
+_FIT_JIT = (jax.jit(_fit_core, static_argnames=_FIT_STATIC, compiler_options=_FULL_COMPILE),
+            jax.jit(_fit_core, static_argnames=_FIT_STATIC, compiler_options=_FAST_COMPILE))
 _SAMPLE_JIT = jax.jit(gaussian.sample, static_argnames="n")
 
+# The progress bar of the running verbose fit. The loop calls one module-level function (a
+# static argument), so verbose fits share their compiled program too.
+_PROGRESS: list = []
 
-class GaussianMixture(DensityMixin, BaseEstimator):
+
+def _progress(it, lower, done):
+    if _PROGRESS:
+        bar = _PROGRESS[-1]
+        bar.update(1)
+        # host copies first: NumPy reductions on JAX arrays would compile programs
+        lower, done = np.asarray(lower), np.asarray(done)
+        bar.set_postfix(best_lower_bound=float(lower.max()), done=int(done.sum()))
+
+
+# ---------------------------------------------------------------- NumPy evaluation
+# Prediction is a few matrix products: NumPy does it without compiling for each new size.
+def _precisions_cholesky(cov, covariance_type):
+    """Upper-triangular ``U`` with ``U U^T = inverse(cov)`` (full/tied), or
+    ``1/sqrt(variance)`` (diag/spherical), as scikit-learn's ``precisions_cholesky_``.
+
+    Raises
+    ------
+    DivergenceError
+        If a covariance is not positive definite.
+    """
+    if covariance_type in ("diag", "spherical"):
+        if not (cov > 0).all():
+            raise DivergenceError("a fitted variance is not positive.")
+        return 1.0 / np.sqrt(cov)
+    covs = cov[None] if covariance_type == "tied" else cov
+    out = np.empty_like(covs)
+    eye = np.eye(covs.shape[-1])
+    for k, S in enumerate(covs):
+        try:
+            L = np.linalg.cholesky(S)
+        except np.linalg.LinAlgError:
+            raise DivergenceError("a fitted covariance is not positive definite.") from None
+        out[k] = scipy.linalg.solve_triangular(L, eye, lower=True).T
+    return out[0] if covariance_type == "tied" else out
+
+
+def _log_gaussian_prob(X, means, prec_chol, covariance_type):
+    """``log N(x_n | mu_k, Sigma_k)``, shape (n, K), from the precision Cholesky factors."""
+    n, d = X.shape
+    K = means.shape[0]
+    if covariance_type in ("full", "tied"):
+        pcs = np.broadcast_to(prec_chol, (K, d, d))
+        log_det = np.log(np.diagonal(pcs, axis1=1, axis2=2)).sum(axis=1)
+        maha = np.empty((n, K))
+        for k in range(K):
+            y = X @ pcs[k] - means[k] @ pcs[k]
+            maha[:, k] = np.einsum("ij,ij->i", y, y)
+    elif covariance_type == "diag":
+        log_det = np.log(prec_chol).sum(axis=1)
+        maha = np.empty((n, K))
+        for k in range(K):
+            y = (X - means[k]) * prec_chol[k]
+            maha[:, k] = np.einsum("ij,ij->i", y, y)
+    else:
+        log_det = d * np.log(prec_chol)
+        maha = np.empty((n, K))
+        for k in range(K):
+            diff = X - means[k]
+            maha[:, k] = np.einsum("ij,ij->i", diff, diff) * prec_chol[k] ** 2
+    return -0.5 * (d * _LOG_2PI + maha) + log_det
+
+
+class GaussianMixture(DensityMixin, MixturesEstimator):
     """Gaussian mixture fitted by expectation-maximisation in JAX (float64).
 
     A drop-in for :class:`sklearn.mixture.GaussianMixture`: same parameters, methods and
     fitted attributes, same EM iteration (started from the same parameters it gives the same
-    lower bound to rounding). The ``n_init`` starts are initialised and iterated together
-    (``jax.vmap`` inside one ``lax.while_loop``, see :func:`mixtures.em.run_em`), and each
-    iteration is two matrix products with a feature matrix of the data, so the fit runs
-    without returning to Python between iterations.
+    lower bound to rounding, when scikit-learn's ``reg_covar`` is set to the absolute value
+    that ours stands for, see below). The ``n_init`` starts are initialised and iterated
+    together (``jax.vmap`` inside one ``lax.while_loop``, see :func:`mixtures.em.run_em`),
+    and each iteration is two matrix products with a feature matrix of the data, so the fit
+    runs without returning to Python between iterations.
+
+    **Units do not matter.** The fit runs on the data centred and divided by one scale
+    ``s = sqrt(mean per-feature variance of X)``, and the parameters are mapped back: with
+    ``X`` multiplied by ``c`` the means and the square roots of the covariances scale by
+    ``c``, the labels are the same, and the log-likelihoods shift by ``-d log c``.
 
     Parameters
     ----------
@@ -132,9 +211,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         a diagonal per component, or one variance per component.
     tol : float, default=1e-3
         EM stops when the lower bound (mean log-likelihood per sample, nats) changes by less.
+        A change of units shifts the lower bound by a constant, so it changes no decision.
     reg_covar : float, default=1e-6
-        Positive regularisation added to the diagonal of every covariance (units of
-        ``X**2``).
+        Positive regularisation added to the diagonal of every covariance, **relative to the
+        data's scale** (dimensionless): the ridge is ``reg_covar * mean(X.var(axis=0))`` in
+        units of ``X**2`` (population variances of the training data, averaged over the
+        features; the same definition as ``solvers.ila_sdp.ILASDP``). On data with unit mean
+        variance it is scikit-learn's absolute ``reg_covar``. If every feature is constant
+        the ridge is ``reg_covar`` itself.
     max_iter : int, default=100
         Maximum number of EM iterations per start.
     n_init : int, default=1
@@ -145,32 +229,35 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     weights_init : array of shape (n_components,), default=None
         Initial weights (non-negative, summing to one).
     means_init : array of shape (n_components, n_features), default=None
-        Initial means.
+        Initial means (units of X).
     precisions_init : array, default=None
-        Initial precision matrices (inverse covariances): ``(K, d, d)`` full, ``(d, d)`` tied,
-        ``(K, d)`` diag, ``(K,)`` spherical.
+        Initial precision matrices (inverse covariances, units of ``1/X**2``): ``(K, d, d)``
+        full, ``(d, d)`` tied, ``(K, d)`` diag, ``(K,)`` spherical.
     random_state : None, int, numpy.random.Generator or JAX key, default=None
         Seeds the initialisation and :meth:`sample`.
-    verbose : int, default=0
-        If positive, a tqdm progress bar over EM iterations shows the best lower bound.
+    verbose : bool, default=False
+        Show a tqdm progress bar over EM iterations with the best lower bound (of the
+        standardised data, in which the fit runs). Verbose fits share one compiled program.
 
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)
     means_ : ndarray of shape (n_components, n_features)
+        Units of X.
     covariances_ : ndarray
-        Shape by ``covariance_type`` as ``precisions_init``.
+        Shape by ``covariance_type`` as ``precisions_init``; units of ``X**2``.
     precisions_ : ndarray
         Inverses of ``covariances_``.
     precisions_cholesky_ : ndarray
         Cholesky factors of the precisions (upper triangular ``U`` with ``U U^T = P``), or
         ``1/sqrt(variance)`` for diag/spherical, as scikit-learn's.
     converged_ : bool
-        Whether the best start converged.
+        Whether the best start met the ``tol`` criterion (a ConvergenceWarning otherwise).
     n_iter_ : int
-        EM iterations of the best start.
+        EM iterations of the best start (at most ``max_iter``).
     lower_bound_ : float
-        Mean log-likelihood per sample of the best start at its last E-step.
+        Mean log-likelihood per sample (nats, density in units of X) of the best start at its
+        last E-step.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
@@ -178,13 +265,33 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     Notes
     -----
     Starts whose covariance becomes singular (not positive definite even with
-    ``reg_covar``) are dropped; if all do, :meth:`fit` raises ``ValueError``. The quadratic
-    features make the ``full``/``tied`` fit use ``O(n d^2)`` memory. Covariances are computed
-    from moments about the data mean, so a component collapsed onto points at distance ``r``
-    from that mean carries a rounding error of about ``1e-16 r^2``; keep ``reg_covar`` above
-    it (or scale the data). The first fit of each new shape and setting pays for JIT
-    compilation; ``verbose`` fits compile their own loop.
+    ``reg_covar``) are dropped; if all do, :meth:`fit` raises
+    :class:`mixtures.base.DivergenceError` (a ``ValueError``). The quadratic features make
+    the ``full``/``tied`` fit use ``O(n d^2)`` memory.
+
+    Compilation: the first fit of a shape pays for JIT compilation. Fits share a compiled
+    program when they have the same ``covariance_type``, ``init_params``, number of features,
+    sample bucket (:func:`mixtures.base.padded_length`), component bucket (1-4, 5-8, 9-16, ...:
+    padding components have weight zero and enter no sum) and, on small data, start bucket
+    (1, 2, 3-4, then multiples of 4); ``tol``, ``max_iter`` and ``reg_covar`` are traced.
+    So a grid search over ``n_components`` in 1-4 compiles once per data size bucket.
+    Prediction runs in NumPy and compiles nothing.
     """
+
+    _parameter_constraints = {
+        "n_components": Integer(low=1),
+        "covariance_type": Options(_COVARIANCE_TYPES),
+        "tol": Real(low=0.0),
+        "reg_covar": Real(low=0.0, low_open=True),
+        "max_iter": Integer(low=1),
+        "n_init": Integer(low=1),
+        "init_params": Options(_INIT_PARAMS),
+        "weights_init": None,  # arrays: checked in _check_inits
+        "means_init": None,
+        "precisions_init": None,
+        "random_state": None,  # checked by as_generator
+        "verbose": Bool(),
+    }
 
     def __init__(
         self,
@@ -200,7 +307,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         means_init=None,
         precisions_init=None,
         random_state=None,
-        verbose=0,
+        verbose=False,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -216,15 +323,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ validation
-    def _check_params(self, n_features):
-        K = check_scalar(self.n_components, "n_components", kind="int", low=1)
-        check_option(self.covariance_type, "covariance_type", _COVARIANCE_TYPES)
-        check_option(self.init_params, "init_params", _INIT_PARAMS)
-        check_scalar(self.tol, "tol", kind="float", low=0.0)
-        check_scalar(self.reg_covar, "reg_covar", kind="float", low=0.0, low_open=True)
-        check_scalar(self.max_iter, "max_iter", kind="int", low=1)
-        check_scalar(self.n_init, "n_init", kind="int", low=1)
-        check_scalar(self.verbose, "verbose", kind="int", low=0)
+    def _check_inits(self, K, n_features):
         weights = means = precisions = None
         if self.weights_init is not None:
             weights = check_array(self.weights_init, "weights_init", ndim=1)
@@ -244,7 +343,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 )
         if self.precisions_init is not None:
             precisions = self._check_precisions(K, n_features)
-        return K, weights, means, precisions
+        return weights, means, precisions
 
     def _check_precisions(self, K, d):
         shape = {"full": (K, d, d), "tied": (d, d), "diag": (K, d), "spherical": (K,)}[
@@ -265,12 +364,32 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             raise ValueError("precisions_init must be positive.")
         return P
 
-    def _validate_X(self, X, reset):
-        X = validate_data(
-            self, X, reset=reset, dtype=np.float64, ensure_all_finite=False,
-            ensure_min_samples=2 if reset else 1,
-        )
-        return check_array(X, "X")
+    def _check_X(self, X, reset: bool) -> np.ndarray:
+        """``X`` as a float64 table: TypeError for complex, sparse, string or object input;
+        ValueError (with scikit-learn's wording) for NaN, infinities, wrong shapes or too few
+        samples; sets or checks ``n_features_in_`` / ``feature_names_in_``."""
+        from sklearn.utils import check_array as sk_check_array
+
+        check_array(X, "X", ndim=None, min_rows=0, min_cols=0)
+        sk_check_array(X, dtype=np.float64, ensure_min_samples=2 if reset else 1)
+        return self._check_table(X, "X", reset=reset)
+
+    def _inits_in_fit_units(self, inits, center, scale, K_pad):
+        """User initial parameters in the standardised units of the fit, padded to K_pad."""
+        weights, means, precisions = inits
+        ct = self.covariance_type
+        if weights is not None:
+            weights = pad_axis(weights, K_pad)
+        if means is not None:
+            means = pad_axis((means - center) / scale, K_pad)
+        if precisions is not None:
+            precisions = precisions * scale**2
+            if ct == "full":
+                eye = np.broadcast_to(np.eye(precisions.shape[-1]), (K_pad,) + precisions.shape[1:])
+                precisions = np.concatenate([precisions, eye[len(precisions):]])
+            elif ct != "tied":
+                precisions = pad_axis(precisions, K_pad, value=1.0)
+        return weights, means, precisions
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None):
@@ -279,14 +398,107 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Finite data, at least two samples and at least ``n_components`` samples.
+            Finite real data (units of your choice), at least two samples and at least
+            ``n_components`` samples.
         y : ignored
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        TypeError
+            For complex, sparse, string or object input, or a hyper-parameter of a wrong
+            type (``verbose`` not a bool, for example).
+        ValueError
+            For bad values or shapes.
+        mixtures.base.DivergenceError
+            If every start's covariance became singular.
         """
-        self.fit_predict(X)
+        params = self._validate_params()
+        X = self._check_X(X, reset=True)
+        n, d = X.shape
+        K = params["n_components"]
+        ct, init_params = params["covariance_type"], params["init_params"]
+        if n < K:
+            raise ValueError(
+                f"X has n_samples={n}, fewer than n_components={K}; "
+                "expected n_samples >= n_components."
+            )
+        inits = self._check_inits(K, d)
+        rng = as_generator(self.random_state)
+
+        # fit in standardised units: one centre, one scale for all features (so every
+        # covariance type keeps its meaning); reg_covar is relative to that scale
+        center = X.mean(axis=0)
+        Xc = X - center
+        var = float(np.mean(Xc**2))
+        scale = math.sqrt(var) if var > 0 else 1.0
+
+        n_pad = padded_length(n)
+        K_pad = _component_bucket(K)
+        Xs = Xc / scale
+        if all(v is not None for v in inits):  # nothing random: one start from the given
+            n_starts = 1
+            resp0 = np.full((1, n, K), 1.0 / K)
+        else:
+            n_starts = params["n_init"]
+            resp0 = np.stack([_initial_resp(rng, Xs, K, init_params) for _ in range(n_starts)])
+        n_slots = _start_bucket(n_starts) if n_pad * n_starts <= _SMALL else n_starts
+        resp0 = pad_axis(pad_axis(pad_axis(resp0, n_slots, 0), n_pad, 1), K_pad, 2)
+        weights0, means0, precisions0 = self._inits_in_fit_units(inits, center, scale, K_pad)
+        small = int(n_pad * n_slots <= _SMALL)
+
+        bar = None
+        if params["verbose"]:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=params["max_iter"], desc="GaussianMixture EM", unit="it")
+            _PROGRESS.append(bar)
+        try:
+            with x64():  # NumPy arguments go in as they are (no transfer programs to compile)
+                res = _FIT_JIT[small](
+                    resp0, pad_axis(Xs, n_pad), pad_axis(np.ones(n), n_pad),
+                    np.float64(params["reg_covar"]), np.int32(K), np.int32(n_starts),
+                    weights0, means0, precisions0, np.float64(params["tol"]),
+                    np.int32(params["max_iter"]), covariance_type=ct,
+                    callback=_progress if bar is not None else None,
+                )
+                res = jax.tree_util.tree_map(np.asarray, res)
+        finally:
+            if bar is not None:
+                _PROGRESS.remove(bar)
+                bar.close()
+        failed = res.failed[:n_starts]
+        if np.all(failed):
+            raise DivergenceError(
+                "Fitting the mixture model failed: every start's covariance became singular "
+                "(for instance a component collapsed onto one point or duplicates). Try fewer "
+                "components or a larger reg_covar."
+            )
+        lower = np.where(failed, -np.inf, res.lower_bound[:n_starts])
+        # starts that reach the same optimum differ by rounding: take the first of them, so
+        # that rounding (a change of units, say) cannot switch to a permuted twin
+        top = lower.max()
+        best = int(np.flatnonzero(lower >= top - 1e-10 * max(1.0, abs(top)))[0])
+        p = jax.tree_util.tree_map(lambda a: a[best], res.params)
+        self.weights_ = np.array(p.weights[:K])
+        self.means_ = p.means[:K] * scale + center
+        cov = p.covariances if ct == "tied" else p.covariances[:K]
+        self.covariances_ = cov * scale**2
+        self.precisions_cholesky_ = _precisions_cholesky(self.covariances_, ct)
+        if ct in ("full", "tied"):
+            pc = self.precisions_cholesky_
+            self.precisions_ = pc @ np.swapaxes(pc, -1, -2)
+        else:
+            self.precisions_ = self.precisions_cholesky_**2
+        self.lower_bound_ = float(res.lower_bound[best]) - d * math.log(scale)
+        self._set_convergence(
+            bool(res.converged[best]), int(res.n_iter[best]), params["max_iter"],
+            hint="increase max_iter or tol, try other init parameters, or check for "
+            "degenerate data",
+        )
         return self
 
     def fit_predict(self, X, y=None):
@@ -301,108 +513,28 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         labels : ndarray of int, shape (n_samples,)
         """
-        X = self._validate_X(X, reset=True)
-        n, d = X.shape
-        K, weights, means, precisions = self._check_params(d)
-        if n < K:
-            raise ValueError(
-                f"X has n_samples={n}, fewer than n_components={K}; "
-                "expected n_samples >= n_components."
-            )
-        user_all = weights is not None and means is not None and precisions is not None
-        center = X.mean(axis=0)
-        n_pad = _padded_length(n)
-        Xc = _pad_rows(X - center, n_pad)
-        w = np.zeros(n_pad)
-        w[:n] = 1.0
-        bar, callback = None, None
-        if self.verbose:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=self.max_iter, desc="GaussianMixture EM", unit="it")
-
-            def callback(it, lower, done):
-                bar.update(1)
-                bar.set_postfix(best_lower_bound=float(np.max(lower)), done=int(np.sum(done)))
-
-        if user_all:  # nothing random: one start from the given parameters
-            rand = np.zeros((1, 1))
-        else:
-            rand = _random_inputs(as_generator(self.random_state), self.n_init, n, n_pad, K,
-                                  self.init_params)
-        small = int(n_pad * len(rand) <= _SMALL)
-        with x64():
-            Xc = jnp.asarray(Xc)
-            data = em.GaussianEMData(em.gaussian_features(Xc, self.covariance_type),
-                                     jnp.asarray(w), jnp.asarray(float(self.reg_covar)))
-            params0 = _INIT_JIT[small](
-                jnp.asarray(rand), Xc, data, weights,
-                None if means is None else means - center, precisions,
-                n_components=K, covariance_type=self.covariance_type,
-                init_params=self.init_params,
-            )
-            res = _EM_JIT[small](params0, data, float(self.tol), int(self.max_iter),
-                                 covariance_type=self.covariance_type, callback=callback)
-            res = jax.tree_util.tree_map(np.asarray, res)
-        if bar is not None:
-            bar.close()
-        lower = np.where(res.failed, -np.inf, res.lower_bound)
-        if np.all(res.failed):
-            raise ValueError(
-                "Fitting the mixture model failed because some components have ill-defined "
-                "empirical covariance (for instance caused by singleton or collapsed samples). "
-                "Try to decrease the number of components, increase reg_covar, or scale the "
-                "input data."
-            )
-        best = int(np.argmax(lower))
-        p = jax.tree_util.tree_map(lambda a: a[best], res.params)
-        self.weights_ = p.weights
-        self.means_ = p.means + center
-        self.covariances_ = p.covariances
-        with x64():
-            self.precisions_cholesky_ = np.asarray(
-                _PREC_CHOL_JIT(jnp.asarray(p.covariances), covariance_type=self.covariance_type)
-            )
-        if self.covariance_type in ("full", "tied"):
-            pc = self.precisions_cholesky_
-            self.precisions_ = pc @ np.swapaxes(pc, -1, -2)
-        else:
-            self.precisions_ = self.precisions_cholesky_**2
-        self.converged_ = bool(res.converged[best])
-        self.n_iter_ = int(res.n_iter[best])
-        self.lower_bound_ = float(res.lower_bound[best])
-        if not self.converged_:
-            warnings.warn(
-                "Best performing initialization did not converge "
-                f"(n_iter_={self.n_iter_}, max_iter={self.max_iter}). Try different init "
-                "parameters, or increase max_iter, tol, or check for degenerate data.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-        return self._log_resp_and_norm(X)[0].argmax(axis=1)
+        return self.fit(X).predict(X)
 
     # ------------------------------------------------------------------ prediction
     def _gmm(self):
         return gaussian.GMM(
-            jnp.log(jnp.asarray(self.weights_)), jnp.asarray(self.means_),
+            jnp.asarray(np.log(self.weights_)), jnp.asarray(self.means_),
             jnp.asarray(self.covariances_), self.covariance_type,
         )
 
     def _log_resp_and_norm(self, X):
         """Log responsibilities (n, K) and log-density (n,) of validated ``X`` (float64)."""
-        n = X.shape[0]
-        Xp = _pad_rows(X, _padded_length(n))
-        predict = _PREDICT_JIT[int(Xp.shape[0] <= _SMALL)]
-        with x64():
-            log_resp, log_norm = predict(self._gmm(), jnp.asarray(Xp))
-            return np.asarray(log_resp)[:n], np.asarray(log_norm)[:n]
+        joint = _log_gaussian_prob(X, self.means_, self.precisions_cholesky_,
+                                   self.covariance_type) + np.log(self.weights_)
+        norm = logsumexp(joint, axis=1)
+        return joint - norm[:, None], norm
 
     def _predict_input(self, X):
-        check_is_fitted(self)
-        return self._validate_X(X, reset=False)
+        self._check_fitted()
+        return self._check_X(X, reset=False)
 
     def score_samples(self, X):
-        """Log-density ``log p(x)`` of every sample (nats).
+        """Log-density ``log p(x)`` of every sample (nats, density in units of X).
 
         Parameters
         ----------
@@ -415,7 +547,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return self._log_resp_and_norm(self._predict_input(X))[1]
 
     def score(self, X, y=None):
-        """Mean log-likelihood per sample of ``X`` (nats).
+        """Mean log-likelihood per sample of ``X`` (nats; higher is better).
 
         Parameters
         ----------
@@ -468,7 +600,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         labels : ndarray of int, shape (n_samples,)
             Component of each sample.
         """
-        check_is_fitted(self)
+        self._check_fitted()
         n_samples = check_scalar(n_samples, "n_samples", kind="int", low=1)
         with x64():
             X, labels = _SAMPLE_JIT(self._gmm(), as_key(self.random_state), n=n_samples)

@@ -198,3 +198,28 @@ def test_kmeans_plusplus_ignores_zero_weight_rows(blobs):
     u = np.random.default_rng(1).random((3, 3))
     _, idx = em.kmeans_plusplus(jnp.asarray(blobs), jnp.asarray(w), jnp.asarray(u))
     assert (np.asarray(idx) >= 100).all() and len(set(np.asarray(idx).tolist())) == 3
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_masked_components_are_exact_padding(blobs, covariance_type):
+    """Padding components (component_mask False) get weight exactly zero and change neither
+    the lower bound nor the real components' EM step (compared with the unpadded data)."""
+    labels = np.repeat([0, 1, 2], [60, 50, 40])
+    resp = np.eye(3)[labels]
+    plain = _data(blobs, covariance_type)
+    masked = plain._replace(component_mask=jnp.arange(5) < 3)
+    p3 = em.gaussian_params_from_resp(jnp.asarray(resp), plain, covariance_type)
+    p5 = em.gaussian_params_from_resp(jnp.asarray(np.pad(resp, ((0, 0), (0, 2)))), masked,
+                                      covariance_type)
+    assert np.all(np.asarray(p5.weights[3:]) == 0.0)
+    lb3, s3 = em.gaussian_e_step(p3, plain, covariance_type)
+    lb5, s5 = em.gaussian_e_step(p5, masked, covariance_type)
+    np.testing.assert_allclose(lb5, lb3, rtol=1e-13)
+    assert np.all(np.asarray(s5[3:]) == 0.0)
+    q3 = em.gaussian_m_step(s3, plain, covariance_type)
+    q5 = em.gaussian_m_step(s5, masked, covariance_type)
+    np.testing.assert_allclose(q5.weights[:3], q3.weights, rtol=1e-13)
+    np.testing.assert_allclose(q5.means[:3], q3.means, rtol=1e-12, atol=1e-14)
+    cov5 = q5.covariances if covariance_type == "tied" else q5.covariances[:3]
+    np.testing.assert_allclose(cov5, q3.covariances, rtol=1e-12, atol=1e-13)
+    assert np.all(np.isfinite(np.asarray(q5.precisions)))
