@@ -22,7 +22,6 @@ so the ADMM below alternates the two projections (with residual-balancing of the
 
 from __future__ import annotations
 
-from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -73,13 +72,16 @@ class AdmmResult(NamedTuple):
     converged: jax.Array
 
 
-def project_simplex(v, total):
+def project_simplex(v, total, mask=None):
     """Euclidean projection of each row of ``v`` onto ``{x >= 0, sum(x) = total}``.
 
     Parameters
     ----------
     v : (..., m) array
     total : scalar, positive
+    mask : (..., m) bool array or None
+        Entries that take part (broadcast against ``v``); the others are returned as zero and
+        do not count, so a padded row gives the projection of its unpadded part.
 
     Returns
     -------
@@ -90,7 +92,9 @@ def project_simplex(v, total):
     # set only loses entries, so it ends (exactly) in at most m rounds, in practice a few. No
     # sort: XLA's CPU sort made the sort-based projection the most expensive step of the ADMM.
     m = v.shape[-1]
-    theta0 = (jnp.sum(v, axis=-1, keepdims=True) - total) / m
+    mask = jnp.ones(v.shape, bool) if mask is None else jnp.broadcast_to(mask, v.shape)
+    count0 = jnp.maximum(jnp.sum(mask, axis=-1, keepdims=True), 1).astype(v.dtype)
+    theta0 = (jnp.sum(jnp.where(mask, v, 0.0), axis=-1, keepdims=True) - total) / count0
 
     def cond(state):
         _, changed, it = state
@@ -98,16 +102,21 @@ def project_simplex(v, total):
 
     def body(state):
         theta, _, it = state
-        active = v > theta
+        active = (v > theta) & mask
         count = jnp.maximum(jnp.sum(active, axis=-1, keepdims=True), 1).astype(v.dtype)
         new = (jnp.sum(jnp.where(active, v, 0.0), axis=-1, keepdims=True) - total) / count
         return new, jnp.any(new > theta), it + 1
 
     theta, _, _ = jax.lax.while_loop(cond, body, (theta0, jnp.asarray(True), 0))
-    return jnp.maximum(v - theta, 0.0)
+    return jnp.where(mask, jnp.maximum(v - theta, 0.0), 0.0)
 
 
-def project_spectraplex(M, trace):
+def _valid(n, n_valid):
+    """Boolean mask of the first ``n_valid`` of ``n`` points (all when ``n_valid`` is None)."""
+    return jnp.arange(n) < (n if n_valid is None else n_valid)
+
+
+def project_spectraplex(M, trace, n_valid=None):
     """Project each symmetric block onto ``{Z PSD, tr Z = trace}`` (Frobenius norm).
 
     Parameters
@@ -115,31 +124,49 @@ def project_spectraplex(M, trace):
     M : (B, n, n) array
         Blocks; symmetrised before the eigen-decomposition.
     trace : scalar
+    n_valid : int scalar or None
+        Only the leading ``n_valid x n_valid`` sub-block of each block is projected (the rest
+        is padding and is returned as zero); None: all of it.
 
     Returns
     -------
     (B, n, n) array
     """
-    sym = 0.5 * (M + jnp.swapaxes(M, -1, -2))
-    w, V = jnp.linalg.eigh(sym)
-    w = project_simplex(w, trace)
-    return jnp.einsum("bij,bj,bkj->bik", V, w, V)
+    n = M.shape[-1]
+    valid = _valid(n, n_valid)
+    inside = valid[:, None] & valid[None, :]
+    sym = jnp.where(inside, 0.5 * (M + jnp.swapaxes(M, -1, -2)), 0.0)
+    # The padding gets a diagonal below the valid block's spectrum (the Frobenius norm bounds
+    # it), so its eigenvalues come first in eigh's ascending order, far from the others, and
+    # no eigenvector mixes the two blocks; they are then left out of the simplex projection.
+    bound = 2.0 * jnp.sqrt(jnp.sum(sym**2, axis=(-2, -1))) + 1.0  # (B,)
+    diag = jnp.where(valid, 0.0, -bound[:, None])  # (B, n)
+    w, V = jnp.linalg.eigh(sym + diag[:, :, None] * jnp.eye(n, dtype=M.dtype))
+    n_pad = n - jnp.sum(valid)
+    w = project_simplex(w, trace, jnp.arange(n) >= n_pad)
+    out = jnp.einsum("bij,bj,bkj->bik", V, w, V)
+    return jnp.where(inside, out, 0.0)
 
 
-def project_row_simplex(M):
+def project_row_simplex(M, n_valid=None):
     """Project so that every row of ``[M_1, ..., M_B]`` lies on the unit simplex.
 
     Parameters
     ----------
     M : (B, n, n) array
+    n_valid : int scalar or None
+        Only the first ``n_valid`` rows and columns of each block take part (the rest is
+        padding and is returned as zero); None: all.
 
     Returns
     -------
-    (B, n, n) array, non-negative, with ``sum_b M_b 1 = 1``.
+    (B, n, n) array, non-negative, with ``sum_b M_b 1 = 1`` on the valid rows.
     """
     B, n, _ = M.shape
+    valid = _valid(n, n_valid)
     rows = jnp.transpose(M, (1, 0, 2)).reshape(n, B * n)
-    rows = project_simplex(rows, 1.0)
+    mask = valid[:, None] & jnp.tile(valid, B)[None, :]
+    rows = project_simplex(rows, 1.0, mask)
     return jnp.transpose(rows.reshape(n, B, n), (1, 0, 2))
 
 
@@ -148,17 +175,22 @@ def sdp_objective(C, Z):
     return jnp.sum(C * Z)
 
 
-def _normalise_cost(C):
+def _normalise_cost(C, n_valid=None):
     # Shifting every block by the same constant changes the objective by a constant (the
     # entries of sum_b Z_b sum to n), and scaling does not move the minimiser: work with a
-    # centred, unit-scale cost so that one penalty rho fits every problem.
-    Cn = C - jnp.mean(C)
-    scale = jnp.sqrt(jnp.mean(Cn**2)) * C.shape[-1]
+    # centred, unit-scale cost so that one penalty rho fits every problem. Padding is ignored.
+    B, n, _ = C.shape
+    valid = _valid(n, n_valid)
+    inside = valid[:, None] & valid[None, :]
+    m = jnp.sum(valid).astype(C.dtype)
+    count = B * m * m
+    Cn = jnp.where(inside, C - jnp.sum(jnp.where(inside, C, 0.0)) / count, 0.0)
+    scale = jnp.sqrt(jnp.sum(Cn**2) / count) * m
     return Cn / jnp.where(scale > 0, scale, 1.0)
 
 
-@partial(jax.jit, static_argnames=("max_iter",))
-def admm_solve(C, trace, Z0, U0, rho0, *, max_iter=5000, tol=1e-6):
+@jax.jit
+def admm_solve(C, trace, Z0, U0, rho0, n_valid=None, *, max_iter=5000, tol=1e-6):
     """Solve the block SDP of the module docstring by ADMM (two projections).
 
     Parameters
@@ -174,8 +206,12 @@ def admm_solve(C, trace, Z0, U0, rho0, *, max_iter=5000, tol=1e-6):
         Starting scaled dual (zeros, or a previous :attr:`AdmmResult.dual`).
     rho0 : scalar
         Starting penalty (1.0, or a previous :attr:`AdmmResult.rho`).
+    n_valid : int scalar or None
+        Number of real points: the SDP is over the leading ``n_valid x n_valid`` sub-blocks
+        and the rest of every block is padding (returned as zero), so that problems of
+        several sizes share one compiled program. None: no padding.
     max_iter : int
-        Maximum number of iterations (static).
+        Maximum number of iterations (traced: changing it compiles nothing).
     tol : float
         Relative tolerance on the primal and dual residuals.
 
@@ -183,7 +219,7 @@ def admm_solve(C, trace, Z0, U0, rho0, *, max_iter=5000, tol=1e-6):
     -------
     AdmmResult
     """
-    Cn = _normalise_cost(C)
+    Cn = _normalise_cost(C, n_valid)
     dtype = Cn.dtype
     eps = jnp.asarray(1e-30, dtype)
 
@@ -193,8 +229,8 @@ def admm_solve(C, trace, Z0, U0, rho0, *, max_iter=5000, tol=1e-6):
 
     def body(state):
         X, Y, U, rho, it, _, _ = state
-        X = project_spectraplex(Y - U - Cn / rho, trace)
-        Y_new = project_row_simplex(X + U)
+        X = project_spectraplex(Y - U - Cn / rho, trace, n_valid)
+        Y_new = project_row_simplex(X + U, n_valid)
         U = U + X - Y_new
         r = jnp.linalg.norm(X - Y_new) / jnp.maximum(
             jnp.maximum(jnp.linalg.norm(X), jnp.linalg.norm(Y_new)), eps
@@ -208,9 +244,11 @@ def admm_solve(C, trace, Z0, U0, rho0, *, max_iter=5000, tol=1e-6):
         return X, Y_new, U / factor, rho * factor, it + 1, r, s
 
     inf = jnp.asarray(jnp.inf, dtype)
-    X0 = project_spectraplex(Z0, trace)
-    state = (X0, project_row_simplex(Z0), U0.astype(dtype), jnp.asarray(rho0, dtype),
-             jnp.asarray(0), inf, inf)
+    valid = _valid(C.shape[-1], n_valid)
+    inside = valid[:, None] & valid[None, :]
+    X0 = project_spectraplex(Z0, trace, n_valid)
+    state = (X0, project_row_simplex(Z0, n_valid), jnp.where(inside, U0, 0.0).astype(dtype),
+             jnp.asarray(rho0, dtype), jnp.asarray(0), inf, inf)
     X, Y, U, rho, it, r, s = jax.lax.while_loop(cond, body, state)
     return AdmmResult(Y, X, U, rho, it, r, s, (r <= tol) & (s <= tol))
 

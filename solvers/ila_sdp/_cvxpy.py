@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import warnings
-
-import cvxpy as cp
 import numpy as np
 
-from mixtures._validation import ConvergenceWarning
+from mixtures.base import ConvergenceWarning, warn
 
 # Clarabel (interior point) is accurate but its cost grows quickly with n; SCS (first order)
 # is used above this size.
 _CLARABEL_MAX_N = 60
 
 
-def cvxpy_solve(C, trace, *, solver=None, eps=1e-7, max_iters=100_000):
+def cvxpy_solve(C, trace, *, solver=None, eps=1e-7, max_iters=100_000,
+                warn_inaccurate=True):
     """Solve ``min sum_b <C_b, Z_b>`` over the block constraint set with cvxpy.
 
     Parameters
@@ -29,6 +27,9 @@ def cvxpy_solve(C, trace, *, solver=None, eps=1e-7, max_iters=100_000):
         SCS accuracy (``eps_abs`` and ``eps_rel``).
     max_iters : int
         SCS iteration limit.
+    warn_inaccurate : bool
+        Warn when the status is ``optimal_inaccurate`` (callers that report it otherwise
+        turn this off).
 
     Returns
     -------
@@ -44,8 +45,10 @@ def cvxpy_solve(C, trace, *, solver=None, eps=1e-7, max_iters=100_000):
     Warns
     -----
     ConvergenceWarning
-        If the status is ``optimal_inaccurate``.
+        If the status is ``optimal_inaccurate`` (and ``warn_inaccurate``).
     """
+    import cvxpy as cp  # slow to import: only when this reference solver is used
+
     C = np.asarray(C, dtype=np.float64)
     B, n, _ = C.shape
     if solver is None:
@@ -63,10 +66,7 @@ def cvxpy_solve(C, trace, *, solver=None, eps=1e-7, max_iters=100_000):
     status = problem.status
     if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
         raise RuntimeError(f"cvxpy/{solver} did not solve the SDP: status {status!r}")
-    if status == cp.OPTIMAL_INACCURATE:
-        warnings.warn(
-            f"cvxpy/{solver} returned status {status!r}; the SDP solution may be inaccurate",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
+    if status == cp.OPTIMAL_INACCURATE and warn_inaccurate:
+        warn(f"cvxpy/{solver} returned status {status!r}; the SDP solution may be inaccurate",
+             ConvergenceWarning)
     return np.stack([np.asarray(Z.value) for Z in Zs]), status

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mixtures._config import as_generator
-from mixtures._validation import check_option, check_scalar
+from mixtures import as_generator
+from mixtures.base import check_option, check_scalar
 
 __all__ = ["make_heterogeneous", "make_adversarial", "make_high_dim", "make_design", "DESIGNS"]
 

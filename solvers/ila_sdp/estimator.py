@@ -2,41 +2,77 @@
 
 from __future__ import annotations
 
-import warnings
+import bisect
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from sklearn.base import BaseEstimator, ClusterMixin
-from sklearn.cluster import KMeans
-from sklearn.utils.validation import check_is_fitted, validate_data
-from tqdm.auto import tqdm
+from sklearn.base import ClusterMixin
 
-from mixtures import gaussian
-from mixtures._config import as_generator, x64
-from mixtures._validation import ConvergenceWarning, check_option, check_scalar
+from mixtures import as_generator, gaussian, x64
+from mixtures.base import (
+    Bool,
+    DivergenceError,
+    Integer,
+    MixturesEstimator,
+    Options,
+    Real,
+    pad_axis,
+    padded_length,
+)
 from solvers.ila_sdp import _core
-from solvers.ila_sdp._cvxpy import cvxpy_solve
 
 __all__ = ["SDPKMeans", "ILASDP"]
 
 SOLVERS = ("auto", "admm", "cvxpy")
 # "auto": the ADMM on all points up to this many samples, above it sketch-and-lift with a
-# subsample of this size.
+# subsample of this size (the ADMM costs O(K n^3) per iteration).
 AUTO_SKETCH_SIZE = 200
 # ADMM settings (module level so that tests can shrink them). A relative residual of 1e-4 is
-# ample for rounding: on the heterogeneous design (n = 2,000, 200-point sketch) it gave the same
-# labels as 1e-5 in half the time (47 s vs 104 s, 2-core machine with a second job running).
+# ample for rounding the solution to labels.
 ADMM_MAX_ITER = 5000
 ADMM_TOL = 1e-4
 # iLA iterations solve to this looser tolerance until their rounded labels repeat, then to
 # ADMM_TOL: the early solves only have to move the labels.
 ADMM_TOL_EARLY = 1e-3
 
+# Shape buckets of the SDP's sample axis: a quarter-octave ladder (ceil(2^(k/4)) rounded up
+# to a multiple of 8). An ADMM iteration costs O(n^3) (eigen-decompositions), so the power-of-
+# two buckets of `padded_length` would cost up to 8x; this ladder costs at most about 1.7x
+# and still compiles only four programs per doubling of n. Above 4096, `padded_length`.
+_LADDER = sorted({16} | {8 * -(-int(np.ceil(2 ** (k / 4))) // 8) for k in range(16, 49)})
+# Tests set this to False to compare with the unpadded computation.
+_PAD = True
 
-def _membership(labels, n_clusters):
-    """Membership matrices ``Z_k = 1_{G_k} 1_{G_k}^T / |G_k|``, shape (K, n, n)."""
+
+def _sdp_length(n):
+    """Padded length of the SDP's sample axis for ``n`` points."""
+    if not _PAD:
+        return int(n)
+    if n > _LADDER[-1]:
+        return padded_length(n)
+    return _LADDER[bisect.bisect_left(_LADDER, n)]
+
+
+def _standardise(X):
+    """Centre and the scalar scale ``sqrt(mean_j var(X[:, j]))`` of X (n, p).
+
+    One scale for all features: the clustering of K-means depends on the relative scale of the
+    features, so only a common factor may be removed.
+    """
+    center = X.mean(axis=0)
+    scale = float(np.sqrt(np.mean(np.var(X, axis=0))))
+    return center, (scale if scale > 0 else 1.0)
+
+
+def _membership(labels, n_clusters, length=None):
+    """Membership matrices ``Z_k = 1_{G_k} 1_{G_k}^T / |G_k|``, shape (K, L, L).
+
+    ``L = length`` (zero padding beyond the ``len(labels)`` points) or ``len(labels)``.
+    """
     onehot = (labels[None, :] == np.arange(n_clusters)[:, None]).astype(np.float64)
+    if length is not None:
+        onehot = pad_axis(onehot, length, axis=1)
     sizes = np.maximum(onehot.sum(axis=1), 1.0)
     return onehot[:, :, None] * onehot[:, None, :] / sizes[:, None, None]
 
@@ -75,67 +111,104 @@ def _local_covariances(X, n_clusters, rng):
 
 def _spectral_round(Z, n_clusters, random_state):
     """Labels from the top-``n_clusters`` eigenvectors of ``Z`` (n, n) by K-means."""
+    from sklearn.cluster import KMeans
+
     w, V = np.linalg.eigh(0.5 * (Z + Z.T))
     emb = V[:, -n_clusters:] * np.sqrt(np.maximum(w[-n_clusters:], 0.0))
     km = KMeans(n_clusters, n_init=10, random_state=random_state).fit(emb)
     return km.labels_.astype(np.int64)
 
 
+@jax.jit
+def _log_joint(gmm, X):
+    """``log pi_k + log N(x_i | mu_k, Sigma_k)``, shape (n, K)."""
+    return gaussian.component_log_prob(gmm, X) + gmm.log_weights
+
+
+class _NoBar:
+    def update(self, *_):
+        pass
+
+    def set_postfix(self, **_):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total, desc, verbose):
+    if not verbose:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc)
+
+
 class _SDPSolverMixin:
     """Validation and SDP dispatch shared by the two estimators."""
 
-    def _check_common(self, X, reset=True):
-        X = validate_data(self, X, reset=reset, dtype=np.float64, ensure_min_samples=1)
-        n_clusters = check_scalar(self.n_clusters, "n_clusters", kind="int", low=1)
-        check_option(self.solver, "solver", SOLVERS)
+    def _check_sizes(self, X, n_clusters):
         if X.shape[0] == 1:
             raise ValueError(
                 f"X has n_samples=1; clustering needs at least n_clusters={n_clusters} samples."
             )
         if X.shape[0] < n_clusters:
+            raise ValueError(f"n_clusters={n_clusters} must be <= n_samples={X.shape[0]}.")
+        if self.sketch_size is not None and self.sketch_size < n_clusters:
             raise ValueError(
-                f"n_clusters={n_clusters} must be <= n_samples={X.shape[0]}."
+                f"sketch_size={self.sketch_size} must be >= n_clusters={n_clusters}."
             )
-        return X, n_clusters
 
     def _sketch_size(self, n):
-        sketch = getattr(self, "sketch_size", None)
-        if sketch is None:
+        if self.sketch_size is None:
             return n if (self.solver != "auto" or n <= AUTO_SKETCH_SIZE) else AUTO_SKETCH_SIZE
-        sketch = check_scalar(sketch, "sketch_size", kind="int", low=self.n_clusters)
-        return min(n, sketch)
+        return min(n, int(self.sketch_size))
 
-    def _solve(self, C, trace, warm=None, tol=None):
-        """Solve the block SDP (ADMM to ``tol``, default ADMM_TOL); return ``(Z, warm)``."""
+    def _solve(self, C, trace, m, warm=None, tol=None):
+        """Solve the block SDP on the first ``m`` points of the padded cost ``C`` (B, L, L).
+
+        ADMM to ``tol`` (default ADMM_TOL), warm-started from ``warm``. Returns
+        ``(Z, warm, status)``: Z (B, L, L) zero on the padding, the next warm start, and a
+        dict with ``converged``, ``n_iter`` and the final residuals.
+        """
         tol = ADMM_TOL if tol is None else tol
+        B, L, _ = C.shape
         if self.solver == "cvxpy":
-            Z, _ = cvxpy_solve(np.asarray(C), trace)
-            return Z, None
-        B, n, _ = C.shape
+            from solvers.ila_sdp._cvxpy import cvxpy_solve
+
+            Z, status = cvxpy_solve(np.asarray(C)[:, :m, :m], trace, warn_inaccurate=False)
+            Z = pad_axis(pad_axis(Z, L, axis=1), L, axis=2)
+            info = dict(converged=status == "optimal", n_iter=1, primal_residual=np.nan,
+                        dual_residual=np.nan, status=status)
+            return Z, None, info
         if warm is None:
-            warm = (np.full((B, n, n), trace / (B * n)), np.zeros((B, n, n)), 1.0)
+            Z0 = pad_axis(pad_axis(np.full((B, m, m), trace / (B * m)), L, 1), L, 2)
+            warm = (Z0, np.zeros((B, L, L)), 1.0)
         with x64():
             res = _core.admm_solve(
-                jnp.asarray(C), trace, jnp.asarray(warm[0]), jnp.asarray(warm[1]), warm[2],
+                jnp.asarray(C), trace, jnp.asarray(warm[0]), jnp.asarray(warm[1]), warm[2], m,
                 max_iter=ADMM_MAX_ITER, tol=tol,
             )
             res = jax.tree_util.tree_map(np.asarray, res)
-        if not bool(res.converged):
-            warnings.warn(
-                f"ADMM did not reach tol={tol:g} in {int(res.n_iter)} iterations "
-                f"(status: max_iter reached, primal residual {float(res.primal_residual):.2e}, "
-                f"dual residual {float(res.dual_residual):.2e}); the SDP solution is "
-                "approximate.",
-                ConvergenceWarning,
-                stacklevel=3,
+        if not np.all(np.isfinite(res.Z)):
+            raise DivergenceError(
+                f"{type(self).__name__}: the ADMM iterate of the SDP is not finite "
+                "(a singular covariance? increase reg_covar)."
             )
-        Z = res.Z
-        if not np.all(np.isfinite(Z)):
-            raise RuntimeError("ADMM diverged: the SDP iterate is not finite.")
-        return Z, (Z, res.dual, float(res.rho))
+        info = dict(converged=bool(res.converged), n_iter=int(res.n_iter),
+                    primal_residual=float(res.primal_residual),
+                    dual_residual=float(res.dual_residual), status="max_iter reached")
+        return res.Z, (res.Z, res.dual, float(res.rho)), info
 
 
-class SDPKMeans(_SDPSolverMixin, ClusterMixin, BaseEstimator):
+def _admm_hint(info):
+    if np.isnan(info["primal_residual"]):  # cvxpy
+        return f"the SDP solution is approximate (cvxpy status: {info['status']})"
+    return (f"the SDP solution is approximate (ADMM status: {info['status']}, primal residual "
+            f"{info['primal_residual']:.2e}, dual residual {info['dual_residual']:.2e})")
+
+
+class SDPKMeans(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
     """K-means clustering by the Peng-Wei semidefinite relaxation.
 
     Solves
@@ -146,22 +219,26 @@ class SDPKMeans(_SDPSolverMixin, ClusterMixin, BaseEstimator):
         Z \\ge 0,\\ Z \\mathbf 1 = \\mathbf 1,\\ \\operatorname{tr} Z = K
 
     (equivalently minimises :math:`\\frac12 \\sum_{ij} \\|x_i - x_j\\|^2 Z_{ij}`) and rounds
-    :math:`Z` to labels by K-means on its top-:math:`K` eigenvectors.
+    :math:`Z` to labels by K-means on its top-:math:`K` eigenvectors. X is centred and divided
+    by one common scale internally, so the labels do not depend on the units of X.
 
     Parameters
     ----------
     n_clusters : int
-        Number of clusters :math:`K`.
-    solver : {"auto", "admm", "cvxpy"}
+        Number of clusters :math:`K` (no default: the SDP has no way to choose it).
+    solver : {"auto", "admm", "cvxpy"}, default="auto"
         ``"cvxpy"``: the SDP in cvxpy (Clarabel for n <= 60, SCS above; reference, small n).
         ``"admm"``: the specialised first-order solver in JAX on all points.
-        ``"auto"``: ``"admm"`` on all points for ``n <= 200``; above, sketch-and-lift: the
-        SDP on a random subsample of 200 points, the rest assigned to the nearest centroid.
-    random_state : None, int, numpy.random.Generator or JAX key
+        ``"auto"`` (default: the exact SDP while it is affordable): ``"admm"`` on all points
+        for ``n <= 200``; above, sketch-and-lift: the SDP on a random subsample of 200
+        points, the rest assigned to the nearest centroid.
+    random_state : None, int, numpy.random.Generator or JAX key, default=None
         Seeds the subsample (sketch-and-lift) and the K-means rounding.
-    sketch_size : int or None
+    sketch_size : int or None, default=None
         Subsample size for sketch-and-lift with any solver; None: only ``"auto"`` sketches
         (above 200 samples).
+    verbose : bool, default=False
+        Show a tqdm progress bar over the stages of the fit.
 
     Attributes
     ----------
@@ -181,41 +258,68 @@ class SDPKMeans(_SDPSolverMixin, ClusterMixin, BaseEstimator):
     relaxation_gap_ : float
         ``(inertia_ - objective_) / inertia_``: zero (to solver accuracy) certifies that the
         rounded partition is the global K-means optimum of the SDP points.
+    n_iter_ : int
+        ADMM iterations of the SDP solve (1 with ``solver="cvxpy"``).
+    converged_ : bool
+        Whether the SDP solve reached its tolerance.
     n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when X had string column names.
     """
 
-    def __init__(self, n_clusters, solver="auto", random_state=None, sketch_size=None):
+    _parameter_constraints = {
+        "n_clusters": Integer(low=1),
+        "solver": Options(SOLVERS),
+        "random_state": None,
+        "sketch_size": Integer(low=1, allow_none=True),
+        "verbose": Bool(),
+    }
+
+    def __init__(self, n_clusters, solver="auto", random_state=None, sketch_size=None,
+                 verbose=False):
         self.n_clusters = n_clusters
         self.solver = solver
         self.random_state = random_state
         self.sketch_size = sketch_size
+        self.verbose = verbose
 
     def fit(self, X, y=None):
         """Cluster ``X`` of shape (n_samples, n_features); return ``self``."""
-        X, K = self._check_common(X)
+        params = self._validate_params()
+        X = self._check_table(X, "X", reset=True)
+        K = params["n_clusters"]
+        self._check_sizes(X, K)
         rng = as_generator(self.random_state)
         n = X.shape[0]
         m = self._sketch_size(n)
         idx = np.sort(rng.choice(n, m, replace=False)) if m < n else np.arange(n)
         seed = int(rng.integers(0, 2**31 - 1))
-        scale = float(np.sqrt(np.mean(np.var(X, axis=0)))) or 1.0
-        Xs = (X[idx] - X[idx].mean(axis=0)) / scale
+        center, scale = _standardise(X)
+        L = _sdp_length(m)
+        Xs = pad_axis((X[idx] - center) / scale, L)
+        bar = _progress(2, "SDP K-means", params["verbose"])
         with x64():
             C = np.asarray(_core.kmeans_cost(jnp.asarray(Xs)))
-            Z, _ = self._solve(C, float(K))
-        labels = _spectral_round(Z[0], K, seed)
+        Z, _, info = self._solve(C, float(K), m)
+        bar.update(1)
+        Z = Z[0, :m, :m]
+        labels = _spectral_round(Z, K, seed)
+        bar.update(1)
+        bar.close()
         centers = np.stack([
             X[idx][labels == k].mean(axis=0) if np.any(labels == k) else X[idx][0]
             for k in range(K)
         ])
         inertia = float(np.sum((X[idx] - centers[labels]) ** 2))
-        self.membership_ = Z[0]
+        self.membership_ = Z
         self.sample_indices_ = idx
-        self.objective_ = float(np.sum(C * Z)) * scale**2
+        self.objective_ = float(np.sum(C[0, :m, :m] * Z)) * scale**2
         self.inertia_ = inertia
         self.relaxation_gap_ = (inertia - self.objective_) / inertia if inertia > 0 else 0.0
         self.cluster_centers_ = centers
         self.labels_ = self._assign(X) if m < n else labels
+        self._set_convergence(info["converged"], info["n_iter"], ADMM_MAX_ITER,
+                              hint=_admm_hint(info))
         return self
 
     def _assign(self, X):
@@ -224,12 +328,12 @@ class SDPKMeans(_SDPSolverMixin, ClusterMixin, BaseEstimator):
 
     def predict(self, X):
         """Nearest-centroid labels for X of shape (n, n_features), shape (n,)."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        self._check_fitted()
+        X = self._check_table(X, "X", reset=False)
         return self._assign(X)
 
 
-class ILASDP(_SDPSolverMixin, ClusterMixin, BaseEstimator):
+class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
     """Iterative likelihood-adjusted SDP (iLA-SDP) clustering of heterogeneous Gaussian data.
 
     Alternates (1) the LA-SDP
@@ -247,37 +351,57 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, BaseEstimator):
     has the largest classification likelihood is kept.
     Labels: the cluster with the largest row mass :math:`(Z_k \\mathbf 1)_i`.
 
+    X is centred and divided by the common scale :math:`s = \\sqrt{\\operatorname{mean}_j
+    \\operatorname{var}(X_{:, j})}` internally, so a change of units of X changes no label:
+    means scale with the units, covariances with their square.
+
     Parameters
     ----------
     n_clusters : int
-        Number of clusters :math:`K`.
-    covariance_type : {"full", "diag", "spherical"}
-        Structure of the cluster covariances :math:`\\Sigma_k`.
-    max_iter : int
-        Maximum number of iLA iterations (SDP solves after the initial SDP K-means) per
-        start, and again for the final solves of the selected start.
-    tol : float
-        Stop when the labels repeat and the SDP objective changes by less than
-        ``tol * |objective|``.
-    solver : {"auto", "admm", "cvxpy"}
+        Number of clusters :math:`K` (no default: the SDP has no way to choose it).
+    covariance_type : {"full", "diag", "spherical"}, default="full"
+        Structure of the cluster covariances :math:`\\Sigma_k`. Default ``"full"``: the
+        method exists for clusters of different shapes and orientations; use ``"diag"`` or
+        ``"spherical"`` for clusters of few points in many dimensions.
+    max_iter : int, default=30
+        Maximum number of iLA iterations (LA-SDP solves after the initial SDP K-means) per
+        start, counting both the loose solves and the final full-accuracy solves of the
+        selected start; ``n_iter_ <= max_iter``. Well-separated clusters take 3-7
+        iterations, overlapping ones (iris) about 15; 30 leaves room for harder problems at
+        a bounded cost (each iteration is a full SDP solve).
+    tol : float, default=1e-3
+        Convergence when the rounded labels repeat and the classification log-likelihood per
+        SDP point (nats; ``objective_ / (-2 m)`` up to a constant) changes by at most
+        ``tol`` between two full-accuracy solves: the same quantity, and the same default,
+        as ``GaussianMixture``'s ``tol``, and unchanged by the units of X.
+    solver : {"auto", "admm", "cvxpy"}, default="auto"
         As in :class:`SDPKMeans`; with sketch-and-lift the remaining points are assigned by
         the fitted likelihood (:meth:`predict`). The ADMM is warm-started across iterations.
-    random_state : None, int, numpy.random.Generator or JAX key
-        Seeds the subsample and the K-means rounding of the initial SDP.
-    verbose : bool
+    random_state : None, int, numpy.random.Generator or JAX key, default=None
+        Seeds the subsample, the K-means rounding of the initial SDP and the further starts.
+    verbose : bool, default=False
         Show a tqdm progress bar over the iterations.
-    reg_covar : float
-        Ridge added to every covariance, relative to the mean feature variance of X.
-    sketch_size : int or None
+    reg_covar : float, default=1e-3
+        Ridge added to the diagonal of every cluster covariance, as a dimensionless fraction
+        of the mean per-feature variance of X (``reg_covar * mean_j var(X[:, j])`` in squared
+        units of X; the same definition as ``GaussianMixture``'s ``reg_covar``). The LA-SDP
+        cost contains :math:`\\log\\det\\Sigma_k`, which rewards clusters collapsing onto a
+        few points; the default bounds it for any data (clusters whose spread is below about
+        3 % of the data's standard deviation are the only ones it changes noticeably), where
+        a ridge as small as EM's default lets the relaxed :math:`Z_k` concentrate on
+        near-degenerate groups.
+    sketch_size : int or None, default=None
         As in :class:`SDPKMeans`.
-    n_init : int
+    n_init : int, default=4
         Number of starts of the iLA iterations; the fit with the largest classification
         likelihood of its rounded partition is kept. The first start is the SDP K-means
         partition; each further start takes the covariances of the neighbourhoods of
         ``n_clusters`` spread-out random points (k-means++ seeding) as the cluster shapes.
         The alternation between the convex LA-SDP and the covariance update is not convex:
         on the ``adversarial`` design SDP K-means merges two tight clusters, and the iLA
-        iterations from that start alone keep the merge (see ``docs/benchmarks.md``).
+        iterations from that start alone keep the merge. Four starts escape it on the designs
+        of :mod:`solvers.ila_sdp.datasets` at 2-3 times the cost of one, because a start
+        stops as soon as it reaches the partition of an earlier one.
 
     Attributes
     ----------
@@ -306,19 +430,34 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, BaseEstimator):
         first entry is the SDP K-means start); ``inf`` for a partition with a cluster of
         fewer than ``n_features + 1`` points, which is never selected over a finite one.
     n_iter_ : int
-        iLA iterations of the selected start (with loose ADMM solves until its labels
-        repeat, then to full accuracy).
+        iLA iterations of the selected start (loose ADMM solves until its labels repeat,
+        then full-accuracy solves), at most ``max_iter``.
     converged_ : bool
-        Whether the selected start converged.
+        Whether the selected start met the ``tol`` criterion with full-accuracy solves.
     n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when X had string column names.
     """
+
+    _parameter_constraints = {
+        "n_clusters": Integer(low=1),
+        "covariance_type": Options(("full", "diag", "spherical")),
+        "max_iter": Integer(low=1),
+        "tol": Real(low=0),
+        "solver": Options(SOLVERS),
+        "random_state": None,
+        "verbose": Bool(),
+        "reg_covar": Real(low=0),
+        "sketch_size": Integer(low=1, allow_none=True),
+        "n_init": Integer(low=1),
+    }
 
     def __init__(
         self,
         n_clusters,
         covariance_type="full",
-        max_iter=20,
-        tol=1e-4,
+        max_iter=30,
+        tol=1e-3,
         solver="auto",
         random_state=None,
         verbose=False,
@@ -351,25 +490,31 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, BaseEstimator):
         Returns the structured covariances and their full (K, p, p) form.
         """
         K, p, _ = covs.shape
+        eye = np.eye(p)
         if self.covariance_type == "diag":
             structured = np.diagonal(covs, axis1=1, axis2=2) + reg
+            full = structured[:, :, None] * eye
         elif self.covariance_type == "spherical":
             structured = np.trace(covs, axis1=1, axis2=2) / p + reg
+            full = structured[:, None, None] * eye
         else:
-            structured = 0.5 * (covs + np.swapaxes(covs, 1, 2)) + reg * np.eye(p)
-        with x64():
-            gmm = gaussian.GMM(jnp.zeros(K), jnp.zeros((K, p)), jnp.asarray(structured),
-                               self.covariance_type)
-            full = np.asarray(gaussian.to_full(gmm).covariances)
+            structured = 0.5 * (covs + np.swapaxes(covs, 1, 2)) + reg * eye
+            full = structured
         return structured, full
 
-    def _round(self, Z, K, seed):
-        mass = Z.sum(axis=2)  # (K, m)
+    def _cost(self, Xs, full, weights):
+        with x64():
+            C = np.asarray(_core.la_cost(jnp.asarray(Xs), jnp.asarray(full),
+                                         jnp.log(jnp.asarray(weights))))
+        return C
+
+    def _round(self, Z, K, seed, m):
+        mass = Z[:, :m, :m].sum(axis=2)  # (K, m)
         labels = np.argmax(mass, axis=0).astype(np.int64)
         if len(np.unique(labels)) < K:
             # symmetric (equal-covariance) solutions spread each point over the Z_k equally:
             # fall back to spectral rounding of sum_k Z_k
-            labels = _spectral_round(Z.sum(axis=0), K, seed)
+            labels = _spectral_round(Z[:, :m, :m].sum(axis=0), K, seed)
         return labels
 
     def _profile_objective(self, Xs, labels, K, reg):
@@ -380,36 +525,35 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, BaseEstimator):
         """
         if np.min(np.bincount(labels, minlength=K)) < Xs.shape[1] + 1:
             return np.inf
-        Zr = _membership(labels, K)
+        Zr = _membership(labels, K, Xs.shape[0])
         weights, _, _, full = self._params_from_membership(Xs, Zr, reg)
-        with x64():
-            C = np.asarray(_core.la_cost(jnp.asarray(Xs), jnp.asarray(full),
-                                         jnp.log(jnp.asarray(weights))))
-        return float(np.sum(C * Zr))
+        return float(np.sum(self._cost(Xs, full, weights) * Zr))
 
-    def _run(self, Xs, K, state, max_iter, tol, reg, seed, bar, admm_tol=None, seen=()):
+    def _run(self, Xs, m, K, state, max_iter, tol, reg, seed, bar, admm_tol=None, seen=()):
         """iLA iterations from ``state`` (a dict with weights, full, warm, labels, n_iter).
 
-        Stops when the rounded labels repeat and, if ``tol`` is not None, the SDP objective
-        changed by at most ``tol * |objective|``; or after ``max_iter`` iterations in all;
-        or when the partition equals one in ``seen`` (canonical form), from where the run
+        ``Xs`` (L, p) holds the ``m`` standardised SDP points followed by zero padding. Stops
+        when the rounded labels repeat and, if ``tol`` is not None, the objective changed by
+        at most ``2 m tol`` with a converged ADMM solve; or after ``max_iter`` iterations in
+        all; or when the partition equals one in ``seen`` (canonical form), from where the run
         would retrace an earlier start. Returns the new state.
         """
         weights, full, warm, labels = (state[k] for k in ("weights", "full", "warm", "labels"))
         objective = state.get("objective", np.inf)
-        n_iter, converged = state.get("n_iter", 0), False
+        n_iter, converged, C = state.get("n_iter", 0), False, None
         while n_iter < max_iter:
             n_iter += 1
-            with x64():
-                C = np.asarray(_core.la_cost(jnp.asarray(Xs), jnp.asarray(full),
-                                             jnp.log(jnp.asarray(weights))))
-            Z, warm = self._solve(C, 1.0, warm, admm_tol)
+            C = self._cost(Xs, full, weights)
+            Z, warm, info = self._solve(C, 1.0, m, warm, admm_tol)
             new_obj = float(np.sum(C * Z))
-            new_labels = self._round(Z, K, seed)
             if not np.isfinite(new_obj):
-                raise RuntimeError("iLA-SDP diverged: the LA-SDP objective is not finite.")
+                raise DivergenceError(
+                    "ILASDP diverged: the LA-SDP objective is not finite (increase reg_covar)."
+                )
+            new_labels = self._round(Z, K, seed, m)
             converged = labels is not None and np.array_equal(new_labels, labels) and (
-                tol is None or abs(new_obj - objective) <= tol * abs(new_obj)
+                tol is None
+                or (info["converged"] and abs(new_obj - objective) <= 2.0 * m * tol)
             )
             labels, objective = new_labels, new_obj
             weights, _, _, full = self._params_from_membership(Xs, Z, reg)
@@ -417,20 +561,21 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, BaseEstimator):
             bar.set_postfix(objective=f"{objective:.4g}")
             if converged or _canonical(labels) in seen:
                 break
-        rounded = float(np.sum(C * _membership(labels, K)))
+        if C is None:  # no iteration left
+            return dict(state, converged=False)
+        rounded = float(np.sum(C * _membership(labels, K, Xs.shape[0])))
         return dict(labels=labels, Z=Z, objective=objective, n_iter=n_iter, warm=warm,
-                    converged=converged, weights=weights, full=full,
+                    converged=converged, weights=weights, full=full, admm=info,
                     gap=max(rounded - objective, 0.0) / max(abs(rounded), 1e-300),
                     profile=self._profile_objective(Xs, labels, K, reg))
 
     def fit(self, X, y=None):
         """Cluster ``X`` of shape (n_samples, n_features); return ``self``."""
-        X, K = self._check_common(X)
-        check_option(self.covariance_type, "covariance_type", ("full", "diag", "spherical"))
-        max_iter = check_scalar(self.max_iter, "max_iter", kind="int", low=1)
-        n_init = check_scalar(self.n_init, "n_init", kind="int", low=1)
-        tol = check_scalar(self.tol, "tol", kind="float", low=0.0)
-        reg_rel = check_scalar(self.reg_covar, "reg_covar", kind="float", low=0.0)
+        params = self._validate_params()
+        X = self._check_table(X, "X", reset=True)
+        K, max_iter, n_init = params["n_clusters"], params["max_iter"], params["n_init"]
+        tol, reg = params["tol"], params["reg_covar"]
+        self._check_sizes(X, K)
         const = np.flatnonzero(np.ptp(X, axis=0) == 0)
         if const.size:
             raise ValueError(
@@ -442,22 +587,23 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, BaseEstimator):
         m = self._sketch_size(n)
         idx = np.sort(rng.choice(n, m, replace=False)) if m < n else np.arange(n)
         seed = int(rng.integers(0, 2**31 - 1))
-        center = X[idx].mean(axis=0)
-        scale = float(np.sqrt(np.mean(np.var(X[idx], axis=0))))
+        # in these units the mean per-feature variance of X is 1, so the ridge is reg_covar
+        center, scale = _standardise(X)
         Xs = (X[idx] - center) / scale
-        reg = reg_rel  # relative to the mean feature variance, which is 1 for Xs
+        L = _sdp_length(m)
+        Xp = pad_axis(Xs, L)
 
-        bar = tqdm(total=max_iter * (n_init + 1), desc="iLA-SDP", disable=not self.verbose)
+        bar = _progress(max_iter * (n_init + 1), "iLA-SDP", params["verbose"])
         # Each start runs with loose ADMM solves (ADMM_TOL_EARLY) until its labels repeat;
         # the best one is then polished with ADMM_TOL until the objective settles too.
         # Start 1: the SDP K-means partition on the same points (the first LA-SDP is
         # warm-started from it, later ones from the last solve).
         with x64():
-            C0 = np.asarray(_core.kmeans_cost(jnp.asarray(Xs)))
-            Z0, _ = self._solve(C0, float(K))
-        labels = _spectral_round(Z0[0], K, seed)
-        Z = _membership(labels, K)
-        weights, _, _, full = self._params_from_membership(Xs, Z, reg)
+            C0 = np.asarray(_core.kmeans_cost(jnp.asarray(Xp)))
+        Z0, _, _ = self._solve(C0, float(K), m)
+        labels = _spectral_round(Z0[0, :m, :m], K, seed)
+        Z = _membership(labels, K, L)
+        weights, _, _, full = self._params_from_membership(Xp, Z, reg)
         states = [dict(weights=weights, full=full, warm=(Z, np.zeros_like(Z), 1.0),
                        labels=labels)]
         # further starts: covariances of the neighbourhoods of K spread-out seed points
@@ -468,37 +614,26 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, BaseEstimator):
         runs = []
         for state in states:
             seen = {_canonical(r["labels"]) for r in runs}
-            runs.append(self._run(Xs, K, state, max_iter, None, reg, seed, bar,
+            runs.append(self._run(Xp, m, K, state, max_iter, None, reg, seed, bar,
                                   ADMM_TOL_EARLY, seen))
         # the best partition (the first start that reached it: later ones stopped there)
         pmin = min(r["profile"] for r in runs)
         best = (runs[0] if not np.isfinite(pmin) else
                 next(r for r in runs if _at_most(r["profile"], pmin)))
-        polished = self._run(Xs, K, best, best["n_iter"] + max_iter, tol, reg, seed, bar)
+        # the full-accuracy solves share the start's budget of max_iter iterations
+        polished = self._run(Xp, m, K, best, max_iter, tol, reg, seed, bar)
         bar.close()
+        hint = "increase max_iter"
         if not _at_most(polished["profile"], best["profile"]):
-            warnings.warn(
-                "iLA-SDP: the full-accuracy solves moved the selected start to a partition of "
-                "lower likelihood; keeping the partition of its loose solves (converged_ is "
-                "False).",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
+            hint = ("the full-accuracy solves moved the selected start to a partition of lower "
+                    "likelihood; the partition of its loose solves is kept")
             best = dict(best, converged=False)
-        elif not polished["converged"]:
-            best = polished
-            warnings.warn(
-                f"iLA-SDP did not converge in max_iter={max_iter} iterations; increase "
-                "max_iter or tol.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
         else:
             best = polished
-        self.n_iter_ = best["n_iter"]
-        self.converged_ = best["converged"]
+            if best["converged"] is False and not best["admm"]["converged"]:
+                hint = "increase max_iter; " + _admm_hint(best["admm"])
         self.sample_indices_ = idx
-        self.membership_ = best["Z"]
+        self.membership_ = best["Z"][:, :m, :m]
         # back to the units of X: Mahalanobis terms are invariant, log det grows by p log s^2
         shift = m * p * np.log(scale**2)
         self.objective_ = best["objective"] + shift
@@ -507,22 +642,41 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, BaseEstimator):
         # the parameters of the rounded partition (what the selection scored), not of the
         # relaxed Z_k: predict() then agrees with labels_ on the SDP points
         weights, means, structured, _ = self._params_from_membership(
-            Xs, _membership(best["labels"], K), reg)
+            Xp, _membership(best["labels"], K, L), reg)
         self.weights_ = weights
         self.means_ = means * scale + center
         self.covariances_ = structured * scale**2
         self.labels_ = self._predict(X) if m < n else best["labels"]
+        self._set_convergence(best["converged"], best["n_iter"], max_iter, hint=hint)
         return self
 
-    def _predict(self, X):
+    def _log_joint(self, X):
+        """``log pi_k + log N(x | mu_k, Sigma_k)`` for X (n, p), shape (n, K)."""
+        n = X.shape[0]
+        # padded to a bucket so that a new number of rows reuses the compiled program
+        Xp = pad_axis(X, padded_length(n))
         with x64():
             gmm = gaussian.GMM(jnp.log(jnp.asarray(self.weights_)), jnp.asarray(self.means_),
                                jnp.asarray(self.covariances_), self.covariance_type)
-            logp = np.asarray(gaussian.component_log_prob(gmm, jnp.asarray(X)))
-        return np.argmax(logp + np.log(self.weights_), axis=1).astype(np.int64)
+            out = np.asarray(_log_joint(gmm, jnp.asarray(Xp)))
+        return out[:n]
+
+    def _predict(self, X):
+        return np.argmax(self._log_joint(X), axis=1).astype(np.int64)
 
     def predict(self, X):
         """Assign X (n, n_features) to the cluster of largest weighted likelihood, shape (n,)."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        self._check_fitted()
+        X = self._check_table(X, "X", reset=False)
         return self._predict(X)
+
+    def score(self, X, y=None):
+        """Mean classification log-likelihood of X (n, n_features) (nats per sample).
+
+        ``mean_i max_k [log pi_k + log N(x_i | mu_k, Sigma_k)]`` under the fitted clusters:
+        the criterion iLA-SDP maximises, higher is better. Changing the units of X by a
+        factor ``c`` shifts it by ``-n_features log c``.
+        """
+        self._check_fitted()
+        X = self._check_table(X, "X", reset=False)
+        return float(np.mean(np.max(self._log_joint(X), axis=1)))

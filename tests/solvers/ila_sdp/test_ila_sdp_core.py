@@ -95,3 +95,31 @@ def test_cvxpy_failure_raises_with_status(data):
     C = np.zeros((1, 4, 4))
     with pytest.raises(RuntimeError, match="status 'infeasible'"):
         cvxpy_solve(C, -1.0)
+
+
+@pytest.mark.parametrize("kind", ["kmeans", "la"])
+def test_padded_admm_equals_unpadded(data, kind):
+    # padding rows/columns, even with garbage cost entries, change nothing but rounding
+    X, y = data
+    n, N = len(X), 40
+    with x64():
+        if kind == "kmeans":
+            C, t = np.asarray(_core.kmeans_cost(jnp.asarray(X))), 3.0
+        else:
+            covs = np.stack([np.cov(X[y == k].T, bias=True) for k in range(3)])
+            logw = jnp.log(np.ones(3) / 3)
+            C, t = np.asarray(_core.la_cost(jnp.asarray(X), jnp.asarray(covs), logw)), 1.0
+        B = C.shape[0]
+        Z0 = np.full((B, n, n), t / (B * n))
+        ref = _core.admm_solve(jnp.asarray(C), t, jnp.asarray(Z0), jnp.zeros((B, n, n)), 1.0,
+                               tol=1e-7)
+        Cp = np.full((B, N, N), 5.0)
+        Cp[:, :n, :n] = C
+        Zp = np.zeros((B, N, N))
+        Zp[:, :n, :n] = Z0
+        got = _core.admm_solve(jnp.asarray(Cp), t, jnp.asarray(Zp), jnp.zeros((B, N, N)), 1.0, n,
+                               tol=1e-7)
+    assert int(got.n_iter) == int(ref.n_iter) and bool(got.converged)
+    Z = np.asarray(got.Z)
+    np.testing.assert_allclose(Z[:, :n, :n], np.asarray(ref.Z), atol=1e-12)
+    assert not Z[:, n:, :].any() and not Z[:, :, n:].any()
