@@ -7,7 +7,10 @@ Three parts, printed as tables from one run:
    model SE, RMSE and 95 % Wald coverage over replications, and classification accuracy.
 2. Model selection: how often BIC picks the true number of classes and the true covariate
    placement (``compare_models`` over K = 1..3 and the four placements).
-3. Peers on the same data: statsmodels MixedLM (one class, linear curve and the bilinear
+3. Units and latency: the same fit with times x 1000 and Y x 1e6 (log-likelihood shift and
+   parameter maps), and the first fit against a refit at another number of persons in the
+   same shape bucket (CPU time and number of XLA compilations).
+4. Peers on the same data: statsmodels MixedLM (one class, linear curve and the bilinear
    spline at our estimated knot) and, when ``Rscript`` with OpenMx is installed, an OpenMx
    FIML latent growth curve with definition variables; equal log-likelihood at the optimum and
    wall times side by side. The R part is skipped (with a message) when R is absent.
@@ -223,13 +226,64 @@ def peers(seed):
     print(f"| R OpenMx (FIML, definition variables) | {float(ll):.6f} | {float(el):.2f} |")
 
 
+def _count_compilations():
+    import jax
+
+    counter = {"n": 0}
+
+    def listener(name, duration, **kwargs):
+        if name == "/jax/core/compile/backend_compile_duration":
+            counter["n"] += 1
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    return counter
+
+
+def units_and_latency(seed):
+    counter = _count_compilations()
+    d = datasets.simulate(n=120, random_state=seed)
+    d2 = datasets.simulate(n=100, random_state=seed + 1)
+    make = lambda: GrowthMixtureMoE(2, curve="linear", n_init=2, random_state=0)  # noqa: E731
+    print("\n## Latency (linear curve, K = 2, two covariates, n_init = 2)\n")
+    print("| fit | persons | CPU time (s) | wall time (s) | compilations |")
+    print("|---|---|---|---|---|")
+    fits = {}
+    for label, data in (("first fit", d), ("refit, same bucket", d2)):
+        c0, t0, w0 = counter["n"], time.process_time(), time.perf_counter()
+        fits[label] = make().fit(data.Y, data.times, data.X)
+        print(
+            f"| {label} | {len(data.Y)} | {time.process_time() - t0:.2f} | "
+            f"{time.perf_counter() - w0:.2f} | {counter['n'] - c0} |"
+        )
+    ref = fits["first fit"]
+    print("\n## Units (same data; parameters mapped back to the data's units)\n")
+    print("| data | log-likelihood | expected | class intercepts | class slopes |")
+    print("|---|---|---|---|---|")
+    n_obs = int(np.sum(~np.isnan(d.Y)))
+    for label, Y, times, shift in (
+        ("as given", d.Y, d.times, 0.0),
+        ("times x 1000", d.Y, d.times * 1000, 0.0),
+        ("Y x 1e6", d.Y * 1e6, d.times, -n_obs * np.log(1e6)),
+    ):
+        m = make().fit(Y, times, d.X)
+        cm = m.class_means_
+        print(
+            f"| {label} | {m.loglik_:.4f} | {ref.loglik_ + shift:.4f} | "
+            f"{np.array2string(cm[:, 0], precision=6)} | "
+            f"{np.array2string(cm[:, 1], precision=6)} |"
+        )
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a short run")
     ap.add_argument("--reps", type=int, default=None, help="recovery replications")
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument(
-        "--only", choices=("recovery", "selection", "peers"), default=None, help="run one part only"
+        "--only",
+        choices=("recovery", "selection", "units", "peers"),
+        default=None,
+        help="run one part only",
     )
     ap.add_argument("--selection-reps", type=int, default=None)
     args = ap.parse_args()
@@ -246,6 +300,8 @@ def main():
             seed=args.seed + 1,
             n_classes=(1, 2) if args.quick else (1, 2, 3),
         )
+    if args.only in (None, "units"):
+        units_and_latency(args.seed + 3)
     if args.only in (None, "peers"):
         peers(args.seed + 2)
 

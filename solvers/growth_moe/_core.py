@@ -13,7 +13,13 @@ growth factors and nonlinear only in the class-level curve parameter ``g_k`` (th
 bilinear spline, the rate of the negative exponential, the Jenss-Bayley acceleration), so the
 marginal likelihood is an exact Gaussian mixture: no linearisation is needed. Missing occasions
 are handled exactly (full information) by zeroing their rows of ``Lambda`` and giving them unit
-variance, then removing the ``N(0 | 0, 1)`` factor they contribute.
+variance, then removing the ``N(0 | 0, 1)`` factor they contribute. The persons axis may carry
+padding rows (``weight`` 0, every occasion missing) so that one compiled program serves every
+number of persons in a shape bucket.
+
+The estimator fits in standardised units (times, outcomes and covariates centred and scaled);
+:func:`to_original` maps the parameters back exactly, since every curve family is closed under
+an affine change of the time axis (``Lambda(c + s t'; g) eta = Lambda(t'; g') M(g) eta``).
 
 Estimation maximises the exact log-likelihood with L-BFGS over an unconstrained flat
 parameterisation (log-Cholesky for covariances, log for variances, a logistic map that keeps
@@ -68,7 +74,8 @@ class Params(NamedTuple):
 class Data(NamedTuple):
     """Observed data: ``Y0``/``times0`` (n, T) with zeros at missing entries, ``mask`` (n, T)
     1.0 where observed, gating covariates ``Xg`` (n, pg), expert covariates ``Xe`` (n, pe),
-    covariates with a class-specific density ``Xj`` (n, pej), time range ``lo``/``hi``."""
+    covariates with a class-specific density ``Xj`` (n, pej), time range ``lo``/``hi``,
+    ``weight`` (n,) 1.0 for a person and 0.0 for a padding row."""
 
     Y0: jax.Array
     mask: jax.Array
@@ -78,9 +85,27 @@ class Data(NamedTuple):
     Xj: jax.Array
     lo: jax.Array
     hi: jax.Array
+    weight: jax.Array
 
 
-def basis(t, g, curve):
+class Scaling(NamedTuple):
+    """Standardisation of the data: ``t' = (t - tc) / ts``, ``y' = (y - yc) / ys`` and
+    ``x' = (x - c) / s`` per covariate column (gating ``gc``/``gs`` (pg,), expert ``ec``/``es``
+    (pe,), density ``jc``/``js`` (pej,))."""
+
+    tc: jax.Array
+    ts: jax.Array
+    yc: jax.Array
+    ys: jax.Array
+    gc: jax.Array
+    gs: jax.Array
+    ec: jax.Array
+    es: jax.Array
+    jc: jax.Array
+    js: jax.Array
+
+
+def basis(t, g, curve, xp=jnp):
     """Growth-curve basis ``Lambda`` at times ``t``.
 
     Parameters
@@ -91,26 +116,28 @@ def basis(t, g, curve):
         Curve parameters broadcastable against ``t[..., :1]`` (knot / rate / acceleration).
     curve : str
         One of :data:`CURVES`.
+    xp : module
+        ``jax.numpy`` (default) or ``numpy`` (eager start values, no compilation per shape).
 
     Returns
     -------
     array, shape (..., T, q)
     """
-    one = jnp.ones_like(t)
+    one = xp.ones_like(t)
     if curve == "linear":
         cols = (one, t)
     elif curve == "quadratic":
         cols = (one, t, t * t)
     elif curve == "bilinear_spline":
         knot = g[..., 0:1]
-        cols = (one, jnp.minimum(t, knot), jnp.maximum(t - knot, 0.0))
+        cols = (one, xp.minimum(t, knot), xp.maximum(t - knot, 0.0))
     elif curve == "negative_exponential":
-        cols = (one, 1.0 - jnp.exp(-g[..., 0:1] * t))
+        cols = (one, 1.0 - xp.exp(-g[..., 0:1] * t))
     elif curve == "jenss_bayley":
-        cols = (one, t, jnp.expm1(g[..., 0:1] * t))
+        cols = (one, t, xp.expm1(g[..., 0:1] * t))
     else:  # pragma: no cover - validated by the estimator
         raise ValueError(curve)
-    return jnp.stack(jnp.broadcast_arrays(*cols), axis=-1)
+    return xp.stack(xp.broadcast_arrays(*cols), axis=-1)
 
 
 def class_means(params: Params, times, Xe, curve):
@@ -152,8 +179,8 @@ def loglik_per_person(params: Params, data: Data, curve):
 
 
 def loglik(params: Params, data: Data, curve):
-    """Total marginal log-likelihood (scalar)."""
-    return jnp.sum(loglik_per_person(params, data, curve))
+    """Total marginal log-likelihood of the persons (padding rows have weight 0; scalar)."""
+    return jnp.sum(data.weight * loglik_per_person(params, data, curve))
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,24 +339,97 @@ def nll_and_grad(w, data: Data, dims, curve):
 
     def f(w):
         p = params_from_unconstrained(w, data.lo, data.hi, dims, curve)
-        return -loglik(p, data, curve) / data.Y0.shape[0]
+        return -loglik(p, data, curve) / jnp.sum(data.weight)
 
     return jax.value_and_grad(f)(w)
 
 
+def time_map(g, s: Scaling, curve):
+    """Matrices ``M(g)`` (K, q, q) with ``Lambda(tc + ts t'; g) eta = Lambda(t'; g') M(g) eta``
+    for the class curve parameters ``g`` (K, c) on the original time axis."""
+    tc, ts = s.tc, s.ts
+    K = g.shape[0]
+    one, zero = jnp.ones((K,)), jnp.zeros((K,))
+    if curve == "linear":
+        rows = ((one, tc * one), (zero, ts * one))
+    elif curve == "quadratic":
+        rows = (
+            (one, tc * one, tc * tc * one),
+            (zero, ts * one, 2.0 * tc * ts * one),
+            (zero, zero, ts * ts * one),
+        )
+    elif curve == "bilinear_spline":
+        rows = ((one, tc * one, zero), (zero, ts * one, zero), (zero, zero, ts * one))
+    elif curve == "negative_exponential":
+        e = jnp.exp(-g[:, 0] * tc)
+        rows = ((one, 1.0 - e), (zero, e))
+    elif curve == "jenss_bayley":
+        e = jnp.exp(g[:, 0] * tc)
+        rows = ((one, tc * one, e - 1.0), (zero, ts * one, zero), (zero, zero, e))
+    else:  # pragma: no cover - validated by the estimator
+        raise ValueError(curve)
+    return jnp.stack([jnp.stack(r, axis=-1) for r in rows], axis=-2)
+
+
+def curve_to_original(g_std, s: Scaling, curve):
+    """Curve parameters on the standardised time axis -> original time units."""
+    if curve == "bilinear_spline":
+        return s.tc + s.ts * g_std  # a knot is a time
+    if curve in ("negative_exponential", "jenss_bayley"):
+        return g_std / s.ts  # a rate is per unit time
+    return g_std
+
+
+def to_original(p: Params, s: Scaling, curve) -> Params:
+    """Parameters fitted in standardised units -> the same model in the data's units.
+
+    Undoes, in turn, the covariate scaling (``x' = (x - c) / s``), the outcome scaling
+    (``y = yc + ys y'``: growth factors scale by ``ys`` and the intercept factor shifts by
+    ``yc``) and the time scaling (``eta = M(g)^{-1} eta''``, see :func:`time_map`)."""
+    g = curve_to_original(p.curve, s, curve)
+    # expert covariates: eta' = alpha' + B' (x - ec) / es
+    beta1 = p.beta / s.es[None, None, :]
+    alpha1 = p.alpha - jnp.einsum("kqp,p->kq", beta1, s.ec)
+    # outcome: y = yc + ys y' (the first basis column is the constant 1 for every curve)
+    alpha2 = s.ys * alpha1 + s.yc * jnp.zeros_like(alpha1).at[:, 0].set(1.0)
+    beta2, psi2 = s.ys * beta1, s.ys**2 * p.psi
+    # time axis
+    M = time_map(g, s, curve)
+    solve = jax.vmap(lambda m, b: jax.scipy.linalg.solve_triangular(m, b, lower=False))
+    alpha = solve(M, alpha2[..., None])[..., 0]
+    beta = solve(M, beta2)
+    Minv = solve(M, jnp.broadcast_to(jnp.eye(M.shape[-1]), M.shape))
+    psi = Minv @ psi2 @ jnp.swapaxes(Minv, -1, -2)
+    gate_coef = p.gate_coef / s.gs[None, :]
+    gate_intercept = p.gate_intercept - gate_coef @ s.gc
+    mux = s.jc[None, :] + s.js[None, :] * p.mux
+    phi = p.phi * s.js[None, :, None] * s.js[None, None, :]
+    return Params(gate_intercept, gate_coef, alpha, beta, psi, s.ys**2 * p.theta, g, mux, phi)
+
+
 @partial(jax.jit, static_argnames=("dims", "curve"))
-def natural_jacobian(w, lo, hi, dims, curve):
-    """Natural vector ``v(w)`` and its Jacobian ``dv/dw`` (m, m), for the delta method."""
-    f = lambda w: params_to_vector(params_from_unconstrained(w, lo, hi, dims, curve))
-    return f(w), jax.jacfwd(f)(w)
+def natural_params(w, lo, hi, s: Scaling, dims, curve):
+    """Unconstrained standardised vector ``w`` -> standardised and original-unit
+    :class:`Params`, and the Jacobian ``dv/dw`` (m, m) of the original-unit natural vector
+    ``v`` (:func:`params_to_vector`) for the delta method (one program serves both uses)."""
+
+    def f(w):
+        p = params_from_unconstrained(w, lo, hi, dims, curve)
+        return params_to_vector(to_original(p, s, curve))
+
+    p = params_from_unconstrained(w, lo, hi, dims, curve)
+    return p, to_original(p, s, curve), jax.jacfwd(f)(w)
 
 
 @partial(jax.jit, static_argnames=("curve",))
 def posterior(params: Params, data: Data, curve):
-    """Log posterior class probabilities (n, K) and per-person log-likelihoods (n,)."""
-    lj = log_joint(params, data, curve)
+    """Log posterior class probabilities (n, K), per-person log-likelihoods (n,) and the class
+    proportions (K,): the gate's probabilities averaged over the persons of weight 1."""
+    lg = gating.log_gate(data.Xg, params.gate_intercept, params.gate_coef)
+    lj = lg + component_loglik(params, data, curve)
     lpp = jax.nn.logsumexp(lj, axis=1)
-    return lj - lpp[:, None], lpp
+    weights = data.weight @ jnp.exp(lg) / jnp.sum(data.weight)
+    return lj - lpp[:, None], lpp, weights
 
 
 @partial(jax.jit, static_argnames=("curve",))

@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from mixtures._validation import check_array, check_same_length
+from mixtures.base import check_array, check_same_length
 
 
 def check_longitudinal(Y, times, X=None):

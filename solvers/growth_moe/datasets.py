@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import Bunch
 
-from mixtures._validation import check_option, check_random_state, check_scalar
+from mixtures.base import check_option, check_random_state, check_scalar
 
 __all__ = ["simulate", "true_parameters", "load_egsingle"]
 

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import warnings
-
-import jax.numpy as jnp
+import jax
 import numpy as np
-from scipy import optimize, stats
-from sklearn.base import BaseEstimator
-from sklearn.cluster import KMeans
-from tqdm.auto import tqdm
 
-from mixtures._config import x64
-from mixtures._validation import (
-    ConvergenceWarning,
+from mixtures import x64
+from mixtures.base import (
+    Bool,
+    DivergenceError,
+    Integer,
+    MixturesEstimator,
+    Options,
+    Real,
     check_array,
-    check_option,
     check_random_state,
-    check_scalar,
+    pad_axis,
+    padded_length,
+    warn,
 )
 from solvers.growth_moe import _core
 from solvers.growth_moe._data import check_longitudinal, covariate_columns
@@ -38,10 +38,23 @@ _CURVE_PARAM_NAMES = {
     "linear": (),
     "quadratic": (),
 }
-_CHUNK = 50
+# curves whose time origin is part of the model (the basis vanishes at t = 0): their times are
+# scaled but not centred, so the fitted rate keeps its meaning and exp(g * tc) cannot overflow
+_ORIGIN_CURVES = ("negative_exponential", "jenss_bayley")
 
 
-class GrowthMixtureMoE(BaseEstimator):
+def _dev(a):
+    """NumPy float64 array -> JAX array (a transfer; ``jnp.asarray`` would compile a small
+    program per new shape)."""
+    return jax.device_put(np.asarray(a, dtype=float))
+
+
+def _bucket(n):
+    """Padded length of the persons axis (one compiled program per bucket)."""
+    return padded_length(n)
+
+
+class GrowthMixtureMoE(MixturesEstimator):
     r"""Growth mixture model with covariates in the gating network, the experts, or both.
 
     Person :math:`i` with observed occasions at individual times :math:`t_{ij}` belongs to
@@ -56,6 +69,11 @@ class GrowthMixtureMoE(BaseEstimator):
     gradient from ``n_init`` starts (per-person least-squares fits clustered by k-means, then
     jittered); solutions are put in a canonical class order (label switching), and standard
     errors come from the inverse observed information.
+
+    The fit runs in standardised units (times, outcomes and covariates centred and scaled) and
+    the parameters are mapped back exactly, so changing the units of ``Y``, ``times`` or ``X``
+    changes only the parameters' units and shifts the log-likelihood by the log-Jacobian
+    (``-N_obs log c`` for ``Y`` times ``c`` over ``N_obs`` observed values).
 
     Parameters
     ----------
@@ -88,8 +106,10 @@ class GrowthMixtureMoE(BaseEstimator):
         Maximum L-BFGS iterations per start.
     tol : float, default=1e-6
         Convergence when the largest entry of the gradient of the mean negative
-        log-likelihood per person (in the unconstrained parameterisation) is below ``tol``, or
-        when L-BFGS-B reports convergence (no further relative decrease of the objective).
+        log-likelihood per person (in the unconstrained parameterisation, in the fit's
+        standardised units, so ``tol`` does not depend on the data's units) is below ``tol``,
+        or when L-BFGS-B reports no further relative decrease of the objective after at least
+        two iterations.
     random_state : None, int, numpy.random.Generator or JAX key, default=None
         Seeds the k-means starts and their jitter.
     verbose : bool, default=False
@@ -138,12 +158,17 @@ class GrowthMixtureMoE(BaseEstimator):
         Final log-likelihood of every start; ``n_best_starts_`` of them reach the best value
         (to 1e-3).
     n_iter_ : int
-        L-BFGS iterations of the best start.
+        L-BFGS iterations of the best start (at most ``max_iter``).
     converged_ : bool
+        Whether the best start met the convergence criterion (see ``tol``); a
+        :class:`~sklearn.exceptions.ConvergenceWarning` is emitted otherwise.
     gating_columns_, expert_columns_, density_columns_ : ndarray of int
         Columns of ``X`` used by the gate, by the experts, and given a class-specific density.
     n_features_in_ : int
         Number of columns of ``X`` seen in ``fit`` (0 when ``X`` was None).
+    feature_names_in_ : ndarray of str, shape (n_features_in_,)
+        Column names of ``X`` when it was a DataFrame with string column names (also used in
+        ``param_names_``).
     time_range_ : ndarray, shape (2,)
         Smallest and largest observed time in ``fit``.
     """
@@ -172,9 +197,27 @@ class GrowthMixtureMoE(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    _parameter_constraints = {
+        "n_classes": Integer(low=1),
+        "curve": Options(_core.CURVES),
+        "gating_covariates": None,  # bool or column indices: resolved against X in fit
+        "expert_covariates": None,
+        "covariate_density": Options(("joint", "conditional")),
+        "n_init": Integer(low=1),
+        "max_iter": Integer(low=1),
+        "tol": Real(low=0.0, low_open=True),
+        "random_state": None,
+        "verbose": Bool(),
+    }
+
     # ----------------------------------------------------------------------------------------
     def fit(self, Y, times, X=None):
         """Fit the model by full-information maximum likelihood.
+
+        The fit runs in standardised units (times, outcomes and covariates centred and scaled
+        by their observed means and standard deviations) and the parameters are mapped back,
+        so the units of ``Y``, ``times`` and ``X`` change the fitted model only by the
+        corresponding change of its parameters (and the log-likelihood by the log-Jacobian).
 
         Parameters
         ----------
@@ -184,22 +227,26 @@ class GrowthMixtureMoE(BaseEstimator):
             Measurement times (any unit; must increase within a person over the observed
             occasions; may be NaN where ``Y`` is missing).
         X : array-like, shape (n, p), optional
-            Baseline covariates (finite). None: a model without covariates.
+            Baseline covariates (finite). None: a model without covariates. A DataFrame with
+            string column names sets ``feature_names_in_``.
 
         Returns
         -------
         self
         """
-        check_option(self.curve, "curve", _core.CURVES)
-        check_option(self.covariate_density, "covariate_density", ("joint", "conditional"))
+        hp = self._validate_params()
+        curve, max_iter, tol = hp["curve"], hp["max_iter"], hp["tol"]
+        K, n_init = hp["n_classes"], hp["n_init"]
+        if X is not None:
+            X = self._check_table(X, "X", reset=True, min_cols=0)
         Y, times, mask, X = check_longitudinal(Y, times, X)
+        if X.shape[1] == 0:
+            self.n_features_in_ = 0
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
         n = Y.shape[0]
-        K = check_scalar(self.n_classes, "n_classes", kind="int", low=1)
         if K > n:
             raise ValueError(f"n_classes must not exceed the number of persons n = {n}, got {K}.")
-        n_init = check_scalar(self.n_init, "n_init", kind="int", low=1)
-        max_iter = check_scalar(self.max_iter, "max_iter", kind="int", low=1)
-        tol = check_scalar(self.tol, "tol", kind="float", low=0.0, low_open=True)
         rng = check_random_state(self.random_state)
         gcols = covariate_columns(self.gating_covariates, X.shape[1], "gating_covariates")
         ecols = covariate_columns(self.expert_covariates, X.shape[1], "expert_covariates")
@@ -210,86 +257,101 @@ class GrowthMixtureMoE(BaseEstimator):
             if self.covariate_density == "joint"
             else np.zeros(0, dtype=int)
         )
-        self.gating_columns_, self.expert_columns_, self.density_columns_ = gcols, ecols, jcols
-        self.n_features_in_ = X.shape[1]
+        q, c = _core.N_FACTORS[curve], _core.N_CURVE_PARAMS[curve]
         t_obs = times[mask]
-        lo, hi = float(t_obs.min()), float(t_obs.max())
-        if self.curve == "bilinear_spline" and not hi > lo:
-            raise ValueError("times must span an interval (the knot lies inside it).")
-        self.time_range_ = np.array([lo, hi])
-        q = _core.N_FACTORS[self.curve]
-        if self.curve == "bilinear_spline" and np.unique(t_obs).size < q + 1:
-            raise ValueError("the bilinear spline needs at least 4 distinct measurement times.")
-
-        pg, pe = gcols.size, ecols.size
-        dims = (K, q, _core.N_CURVE_PARAMS[self.curve], pg, pe, jcols.size)
-        starts = [
-            _initial_params(
-                Y,
-                mask,
-                times,
-                X[:, gcols],
-                X[:, ecols],
-                X[:, jcols],
-                K,
-                self.curve,
-                rng,
-                jitter=s > 0,
+        n_distinct = np.unique(t_obs).size
+        if n_distinct < q + c:
+            raise ValueError(
+                f"times must hold at least {q + c} distinct observed values for "
+                f"curve={curve!r} ({q} growth factor(s) and {c} curve parameter(s) to "
+                f"identify), got {n_distinct}."
             )
+        lo, hi = float(t_obs.min()), float(t_obs.max())
+
+        sc = _scaling(Y, times, mask, X, curve, gcols, ecols, jcols)
+        Ys, Ts, Xs = _standardise(Y, times, X, sc)
+        lo_s, hi_s = float(Ts[mask].min()), float(Ts[mask].max())
+        pg, pe = gcols.size, ecols.size
+        dims = (K, q, c, pg, pe, jcols.size)
+        Xg, Xe, Xj = Xs[:, gcols], Xs[:, ecols], Xs[:, jcols]
+        starts = [
+            _initial_params(Ys, mask, Ts, Xg, Xe, Xj, K, curve, rng, jitter=s > 0)
             for s in range(n_init)
         ]
+        bar = None
+        if hp["verbose"]:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n_init * max_iter, desc="GrowthMixtureMoE")
         ws, lls, iters, gnorms, oks, msgs = [], [], [], [], [], []
-        with x64():
-            data = _make_data(Y, times, mask, X[:, gcols], X[:, ecols], X[:, jcols], lo, hi)
-            with tqdm(
-                total=n_init * max_iter, disable=not self.verbose, desc="GrowthMixtureMoE"
-            ) as bar:
+        try:
+            with x64():
+                data = _make_data(Ys, Ts, mask, Xg, Xe, Xj, lo_s, hi_s, _bucket(n))
                 for p0 in starts:
                     w0 = np.asarray(
-                        _core.unconstrained_from_params(_to_jax(p0), data.lo, data.hi, self.curve)
+                        _core.unconstrained_from_params(_to_jax(p0), data.lo, data.hi, curve)
                     )
-                    res = _minimize(w0, data, dims, self.curve, max_iter, tol, bar)
+                    res = _minimize(w0, data, dims, curve, max_iter, tol, bar)
                     ws.append(res.x)
                     lls.append(-n * res.fun)
                     iters.append(res.nit)
-                    gnorms.append(np.max(np.abs(res.jac)))
-                    oks.append(bool(res.success) or gnorms[-1] <= tol)
+                    gnorms.append(float(np.max(np.abs(res.jac), initial=0.0)))
+                    # L-BFGS-B's "no further relative decrease" counts only after a step was
+                    # taken; a start that stops at once must meet the gradient criterion
+                    oks.append(gnorms[-1] <= tol or (bool(res.success) and res.nit > 1))
                     msgs.append(str(res.message))
-            lls = np.array(lls)
-            finite = np.isfinite(lls)
-            if not finite.any():
-                raise RuntimeError(
-                    "every start diverged (non-finite log-likelihood); check the scaling of Y "
-                    "and times, or use fewer classes."
-                )
-            cands = [_canonical(_natural(w, data, dims, self.curve), self.curve) for w in ws]
-            best = int(np.argmax(np.where(finite, lls, -np.inf)))
-            params = cands[best]
-            w_best = np.asarray(
-                _core.unconstrained_from_params(_to_jax(params), data.lo, data.hi, self.curve)
+        finally:
+            if bar is not None:
+                bar.close()
+        lls = np.array(lls)
+        finite = np.isfinite(lls)
+        if not finite.any():
+            raise DivergenceError(
+                "every start of GrowthMixtureMoE diverged (non-finite log-likelihood); use "
+                "fewer classes or check the data for outliers."
             )
-            vcov = _delta_vcov(w_best, data, dims, self.curve, n)
-            post = np.exp(np.asarray(_core.posterior(_to_jax(params), data, self.curve)[0]))
+        best = int(np.argmax(np.where(finite, lls, -np.inf)))
+        with x64():
+            jsc = _core.Scaling(**{k: _dev(sc[k]) for k in _core.Scaling._fields})
+            p_std, p_orig, _ = _core.natural_params(
+                _dev(ws[best]), data.lo, data.hi, jsc, dims, curve
+            )
+            perm = _canonical_order(_to_numpy(p_orig))
+            p_std = _permute(_to_numpy(p_std), perm)
+            w_best = np.asarray(
+                _core.unconstrained_from_params(_to_jax(p_std), data.lo, data.hi, curve)
+            )
+            _, p_orig, J = _core.natural_params(_dev(w_best), data.lo, data.hi, jsc, dims, curve)
+            params = _to_numpy(p_orig)
+            vcov = _delta_vcov(w_best, data, np.asarray(J), dims, curve, n)
+            lp, _, weights = _core.posterior(_to_jax(p_std), data, curve)
+            post, weights = np.exp(np.asarray(lp))[:n], np.asarray(weights)
+        # log-Jacobian of the standardisation: y = yc + ys y' for every observed value, and
+        # x = c + s x' for the covariates whose density is modelled
+        shift = -mask.sum() * np.log(sc["ys"]) - n * np.sum(np.log(sc["js"]))
+        lls = lls + shift
+        self.gating_columns_, self.expert_columns_, self.density_columns_ = gcols, ecols, jcols
+        self.time_range_ = np.array([lo, hi])
         self.start_logliks_ = lls
         self.n_best_starts_ = int(np.sum(finite & (lls >= lls[best] - 1e-3)))
-        self.n_iter_ = int(iters[best])
-        self.converged_ = oks[best]
-        if not self.converged_:
-            warnings.warn(
-                f"GrowthMixtureMoE did not converge (max_iter={max_iter}, largest gradient "
-                f"entry {gnorms[best]:.2e}, tol={tol:g}): {msgs[best]}; increase max_iter or "
-                "tol, or rescale Y and times.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-        if self.curve == "bilinear_spline":
-            _warn_knot_on_occasion(params["curve"][:, 0], t_obs, hi - lo)
-        self._store(params, float(lls[best]), vcov, X, n)
+        self._fit_state = {"params": p_std, "scaling": sc}
+        self._store(params, float(lls[best]), vcov, weights, n)
         self.entropy_ = _relative_entropy(post)
+        self._set_convergence(
+            oks[best],
+            iters[best],
+            max_iter,
+            hint=(
+                f"largest gradient entry {gnorms[best]:.2e} > tol={tol:g} (L-BFGS-B: "
+                f"{msgs[best]}); increase max_iter"
+            ),
+        )
+        if curve == "bilinear_spline":
+            _warn_knot_on_occasion(params["curve"][:, 0], t_obs, hi - lo)
         return self
 
     # ----------------------------------------------------------------------------------------
-    def _store(self, params, loglik, vcov, X, n):
+    def _store(self, params, loglik, vcov, weights, n):
         K = params["alpha"].shape[0]
         self.gating_intercept_ = params["gate_intercept"]
         self.gating_coef_ = params["gate_coef"]
@@ -300,16 +362,7 @@ class GrowthMixtureMoE(BaseEstimator):
         self.residual_variance_ = params["theta"]
         self.covariate_means_ = params["mux"]
         self.covariate_covariances_ = params["phi"]
-        logits = np.concatenate(
-            [
-                np.zeros((n, 1)),
-                params["gate_intercept"] + X[:, self.gating_columns_] @ params["gate_coef"].T,
-            ],
-            axis=1,
-        )
-        logits -= logits.max(axis=1, keepdims=True)
-        gate = np.exp(logits)
-        self.weights_ = (gate / gate.sum(axis=1, keepdims=True)).mean(axis=0)
+        self.weights_ = weights
         self.params_ = np.concatenate(
             [
                 np.ravel(params[k]) if k not in ("psi", "phi") else _tril(params[k])
@@ -329,8 +382,9 @@ class GrowthMixtureMoE(BaseEstimator):
     def _param_names(self, K):
         fac = _FACTOR_NAMES[self.curve]
         cpn = _CURVE_PARAM_NAMES[self.curve]
-        xg = [f"x{j}" for j in self.gating_columns_]
-        xe = [f"x{j}" for j in self.expert_columns_]
+        col = self._column_names()
+        xg = [col[j] for j in self.gating_columns_]
+        xe = [col[j] for j in self.expert_columns_]
         names = [f"gate.class{k}.intercept" for k in range(1, K)]
         names += [f"gate.class{k}.{x}" for k in range(1, K) for x in xg]
         names += [f"class{k}.mean.{f}" for k in range(K) for f in fac]
@@ -340,29 +394,39 @@ class GrowthMixtureMoE(BaseEstimator):
         names += [f"class{k}.psi.{fac[j]}.{fac[i]}" for k in range(K) for i, j in zip(ii, jj)]
         names += [f"class{k}.residual_variance" for k in range(K)]
         names += [f"class{k}.{c}" for k in range(K) for c in cpn]
-        xj = [f"x{j}" for j in self.density_columns_]
+        xj = [col[j] for j in self.density_columns_]
         names += [f"class{k}.xmean.{x}" for k in range(K) for x in xj]
         ii, jj = np.tril_indices(len(xj))
         names += [f"class{k}.xcov.{xj[j]}.{xj[i]}" for k in range(K) for i, j in zip(ii, jj)]
         return names
 
     # ----------------------------------------------------------------------------------------
+
+    def _column_names(self):
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:
+            return [str(v) for v in names]
+        return [f"x{j}" for j in range(self.n_features_in_)]
+
+    # ----------------------------------------------------------------------------------------
     def _params_jax(self):
+        """Fitted parameters in the data's units (:class:`_core.Params`)."""
         return _core.Params(
-            gate_intercept=jnp.asarray(self.gating_intercept_),
-            gate_coef=jnp.asarray(self.gating_coef_),
-            alpha=jnp.asarray(self.class_means_[:, : _core.N_FACTORS[self.curve]]),
-            beta=jnp.asarray(self.expert_coef_),
-            psi=jnp.asarray(self.class_covariances_),
-            theta=jnp.asarray(self.residual_variance_),
-            curve=jnp.asarray(self.curve_params_),
-            mux=jnp.asarray(self.covariate_means_),
-            phi=jnp.asarray(self.covariate_covariances_),
+            gate_intercept=_dev(self.gating_intercept_),
+            gate_coef=_dev(self.gating_coef_),
+            alpha=_dev(self.class_means_[:, : _core.N_FACTORS[self.curve]]),
+            beta=_dev(self.expert_coef_),
+            psi=_dev(self.class_covariances_),
+            theta=_dev(self.residual_variance_),
+            curve=_dev(self.curve_params_),
+            mux=_dev(self.covariate_means_),
+            phi=_dev(self.covariate_covariances_),
         )
 
     def _prepare(self, Y, times, X):
-        if not hasattr(self, "loglik_"):
-            raise AttributeError("this GrowthMixtureMoE is not fitted yet; call fit first.")
+        self._check_fitted()
+        if X is not None:
+            X = self._check_table(X, "X", reset=False, min_cols=0)
         Y, times, mask, X = check_longitudinal(Y, times, X)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
@@ -371,20 +435,28 @@ class GrowthMixtureMoE(BaseEstimator):
         return Y, times, mask, X
 
     def _posterior_from_attrs(self, arrays):
-        """Log posterior class probabilities ``(n, K)`` and log-likelihood per person ``(n,)``."""
+        """Log posterior class probabilities ``(n, K)`` and log-likelihood per person ``(n,)``
+        in the data's units (evaluated in the fit's standardised units)."""
         Y, times, mask, X = arrays
+        n = Y.shape[0]
+        sc = self._fit_state["scaling"]
+        Ys, Ts, Xs = _standardise(Y, times, X, sc)
         with x64():
             data = _make_data(
-                Y,
-                times,
+                Ys,
+                Ts,
                 mask,
-                X[:, self.gating_columns_],
-                X[:, self.expert_columns_],
-                X[:, self.density_columns_],
-                *self.time_range_,
+                Xs[:, self.gating_columns_],
+                Xs[:, self.expert_columns_],
+                Xs[:, self.density_columns_],
+                0.0,
+                1.0,
+                _bucket(n),
             )
-            lp, lpp = _core.posterior(self._params_jax(), data, self.curve)
-            return np.asarray(lp), np.asarray(lpp)
+            lp, lpp, _ = _core.posterior(_to_jax(self._fit_state["params"]), data, self.curve)
+            lp, lpp = np.asarray(lp)[:n], np.asarray(lpp)[:n]
+        lpp = lpp - mask.sum(axis=1) * np.log(sc["ys"]) - np.sum(np.log(sc["js"]))
+        return lp, lpp
 
     def predict_proba(self, Y, times, X=None):
         """Posterior class probabilities.
@@ -408,7 +480,7 @@ class GrowthMixtureMoE(BaseEstimator):
         return np.argmax(self.predict_proba(Y, times, X), axis=1)
 
     def score(self, Y, times, X=None):
-        """Mean log-likelihood per person (float)."""
+        """Mean log-likelihood per person (float, higher is better; in the units of ``Y``)."""
         return float(np.mean(self._posterior_from_attrs(self._prepare(Y, times, X))[1]))
 
     def predict_trajectories(self, times, X=None):
@@ -425,26 +497,32 @@ class GrowthMixtureMoE(BaseEstimator):
         Returns
         -------
         ndarray, shape (n, K, T), or (K, T) when ``times`` is 1-D and ``X`` is None.
+            In the units of ``Y``.
         """
-        if not hasattr(self, "loglik_"):
-            raise AttributeError("this GrowthMixtureMoE is not fitted yet; call fit first.")
+        self._check_fitted()
         times = check_array(times, "times", ndim=(1, 2))
         squeeze = times.ndim == 1 and X is None
         if X is not None:
-            X = check_array(X, "X", ndim=2, min_cols=0)
-            if X.shape[1] != self.n_features_in_:
-                raise ValueError(
-                    f"X must have {self.n_features_in_} columns as in fit, got {X.shape[1]}."
-                )
+            X = self._check_table(X, "X", reset=False, min_cols=0)
         n = times.shape[0] if times.ndim == 2 else (1 if X is None else X.shape[0])
         times = np.broadcast_to(times, (n, times.shape[-1]))
-        Xe = np.zeros((n, self.expert_columns_.size)) if X is None else X[:, self.expert_columns_]
+        if X is None:
+            X = np.zeros((n, self.n_features_in_))
+        elif X.shape[0] != n:
+            raise ValueError(f"X must have {n} rows like times, got {X.shape[0]}.")
+        sc = self._fit_state["scaling"]
+        Ts = (times - sc["tc"]) / sc["ts"]
+        Xe = (X[:, self.expert_columns_] - sc["ec"]) / sc["es"]
         with x64():
             out = np.asarray(
                 _core.mean_trajectories(
-                    self._params_jax(), jnp.asarray(times), jnp.asarray(Xe), self.curve
+                    _to_jax(self._fit_state["params"]),
+                    _dev(Ts),
+                    _dev(Xe),
+                    self.curve,
                 )
             )
+        out = sc["yc"] + sc["ys"] * out
         return out[0] if squeeze else out
 
     def summary(self):
@@ -456,9 +534,9 @@ class GrowthMixtureMoE(BaseEstimator):
             Indexed by the parameter names of ``param_names_``.
         """
         import pandas as pd
+        from scipy import stats
 
-        if not hasattr(self, "loglik_"):
-            raise AttributeError("this GrowthMixtureMoE is not fitted yet; call fit first.")
+        self._check_fitted()
         se = np.sqrt(np.where(np.diag(self.vcov_) > 0, np.diag(self.vcov_), np.nan))
         z = self.params_ / se
         return pd.DataFrame(
@@ -477,30 +555,70 @@ class GrowthMixtureMoE(BaseEstimator):
 # --------------------------------------------------------------------------------------------
 
 
-def _make_data(Y, times, mask, Xg, Xe, Xj, lo, hi):
-    m = mask.astype(float)
+def _make_data(Y, times, mask, Xg, Xe, Xj, lo, hi, length=None):
+    """:class:`_core.Data` with the persons axis padded to ``length`` (default: no padding) by
+    rows of weight 0 with every occasion missing."""
+    n = Y.shape[0]
+    length = n if length is None else length
+
+    def pad(a):
+        return _dev(pad_axis(np.asarray(a, dtype=float), length, axis=0))
+
     return _core.Data(
-        Y0=jnp.asarray(np.where(mask, Y, 0.0)),
-        mask=jnp.asarray(m),
-        times0=jnp.asarray(np.where(mask, times, 0.0)),
-        Xg=jnp.asarray(Xg, dtype=float),
-        Xe=jnp.asarray(Xe, dtype=float),
-        Xj=jnp.asarray(Xj, dtype=float),
-        lo=jnp.asarray(lo, dtype=float),
-        hi=jnp.asarray(hi, dtype=float),
+        Y0=pad(np.where(mask, Y, 0.0)),
+        mask=pad(mask),
+        times0=pad(np.where(mask, times, 0.0)),
+        Xg=pad(Xg),
+        Xe=pad(Xe),
+        Xj=pad(Xj),
+        lo=_dev(float(lo)),
+        hi=_dev(float(hi)),
+        weight=pad(np.ones(n)),
     )
 
 
-def _natural(w, data, dims, curve):
-    p = _core.params_from_unconstrained(jnp.asarray(w), data.lo, data.hi, dims, curve)
+def _scaling(Y, times, mask, X, curve, gcols, ecols, jcols):
+    """Centres and scales of the standardisation: a dict of the :class:`_core.Scaling` fields
+    and ``xc``/``xs`` (every column of ``X``), NumPy values.
+
+    Each is equivariant (a change of units rescales it by the same factor), so the
+    standardised data, and hence the fit in standardised units, do not depend on the units."""
+    t_obs, y_obs = times[mask], Y[mask]
+    if curve in _ORIGIN_CURVES:
+        tc, ts = 0.0, float(np.sqrt(np.mean(t_obs**2)))
+    else:
+        tc, ts = float(t_obs.mean()), float(t_obs.std())
+    yc, ys = float(y_obs.mean()), float(y_obs.std())
+    if not ys > 0:  # constant outcome: nothing to scale
+        ys = 1.0
+    xc = X.mean(axis=0) if X.shape[0] else np.zeros(X.shape[1])
+    xs = X.std(axis=0) if X.shape[0] else np.ones(X.shape[1])
+    xs = np.where(xs > 0, xs, 1.0)
+    sc = {"tc": tc, "ts": ts, "yc": yc, "ys": ys, "xc": xc, "xs": xs}
+    for key, cols in (("g", gcols), ("e", ecols), ("j", jcols)):
+        sc[key + "c"], sc[key + "s"] = xc[cols], xs[cols]
+    return {k: np.asarray(v, dtype=float) for k, v in sc.items()}
+
+
+def _standardise(Y, times, X, sc):
+    """Data in the standardised units of ``sc`` (a dict of :class:`_core.Scaling` fields plus
+    ``xc``/``xs`` for every column of ``X``)."""
+    Ys = (Y - sc["yc"]) / sc["ys"]
+    Ts = (times - sc["tc"]) / sc["ts"]
+    Xs = (X - sc["xc"]) / sc["xs"]
+    return Ys, Ts, Xs
+
+
+def _to_numpy(p):
     return {k: np.asarray(v) for k, v in p._asdict().items()}
 
 
 def _minimize(w0, data, dims, curve, max_iter, tol, bar):
     """L-BFGS-B on the mean negative log-likelihood (exact JAX gradient)."""
+    from scipy import optimize
 
     def fun(w):
-        value, grad = _core.nll_and_grad(jnp.asarray(w), data, dims, curve)
+        value, grad = _core.nll_and_grad(_dev(w), data, dims, curve)
         value = float(value)
         if not np.isfinite(value):
             return np.inf, np.zeros_like(w)
@@ -511,7 +629,7 @@ def _minimize(w0, data, dims, curve, max_iter, tol, bar):
         w0,
         jac=True,
         method="L-BFGS-B",
-        callback=lambda *_: bar.update(1),
+        callback=None if bar is None else (lambda *_: bar.update(1)),
         options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-15, "maxcor": 20, "maxls": 50},
     )
     return res
@@ -526,23 +644,23 @@ def _warn_knot_on_occasion(knots, t_obs, span):
         return  # individually varying times: kinks are dense and tiny
     gap = np.min(np.abs(knots[:, None] - t_unique[None, :]), axis=1)
     if np.any(gap < 1e-4 * span):
-        warnings.warn(
+        warn(
             "an estimated knot lies on a measurement occasion shared by many persons, where "
             "the log-likelihood is not differentiable; its standard error is not valid "
             "(consider a smooth curve such as 'quadratic' or 'linear').",
             RuntimeWarning,
-            stacklevel=3,
         )
 
 
-def _delta_vcov(w, data, dims, curve, n):
+def _delta_vcov(w, data, J, dims, curve, n):
     """Inverse observed information on the natural scale.
 
     The Hessian of the negative log-likelihood in the unconstrained parameters is the central
     finite difference of its exact (JAX) gradient; the delta method maps its inverse to the
-    natural parameters through the exact Jacobian of the parameter transform."""
+    natural parameters, in the data's units, through the exact Jacobian of the parameter
+    transform composed with the map out of the standardised units (``J``, (m, m))."""
     m = w.size
-    grad = lambda x: n * np.asarray(_core.nll_and_grad(jnp.asarray(x), data, dims, curve)[1])
+    grad = lambda x: n * np.asarray(_core.nll_and_grad(_dev(x), data, dims, curve)[1])
     H = np.empty((m, m))
     for i in range(m):
         h = 1e-5 * max(1.0, abs(w[i]))
@@ -550,24 +668,21 @@ def _delta_vcov(w, data, dims, curve, n):
         e[i] = h
         H[:, i] = (grad(w + e) - grad(w - e)) / (2 * h)
     H = 0.5 * (H + H.T)
-    _, J = _core.natural_jacobian(jnp.asarray(w), data.lo, data.hi, dims, curve)
-    J = np.asarray(J)
     try:
         np.linalg.cholesky(H)
         cov_w = np.linalg.inv(H)
     except np.linalg.LinAlgError:
-        warnings.warn(
+        warn(
             "the observed information is not positive definite at the optimum (a boundary or "
             "weakly identified solution); standard errors of the affected parameters are NaN.",
             RuntimeWarning,
-            stacklevel=4,
         )
         cov_w = np.linalg.pinv(H)
     return J @ cov_w @ J.T
 
 
 def _to_jax(p):
-    return _core.Params(**{k: jnp.asarray(v) for k, v in p.items()})
+    return _core.Params(**{k: _dev(v) for k, v in p.items()})
 
 
 def _tril(m):
@@ -618,16 +733,22 @@ def _relative_entropy(post):
     return float(1.0 - ent / (post.shape[0] * np.log(K)))
 
 
-def _canonical(p, curve):
-    """Order the classes canonically (label switching): by curve parameter, then by the mean
-    slope, then by the mean intercept; re-reference the gate to the new class 0."""
-    K = p["alpha"].shape[0]
+def _canonical_order(p):
+    """Canonical class order (label switching), from the parameters in the data's units: by
+    curve parameter, then by the mean slope, then by the mean intercept."""
     keys = [p["alpha"][:, 0]]
     if p["alpha"].shape[1] > 1:
         keys.insert(0, p["alpha"][:, 1])
     if p["curve"].shape[1]:
         keys.insert(0, p["curve"][:, 0])
-    perm = np.lexsort(keys[::-1])
+    return np.lexsort(keys[::-1])
+
+
+def _permute(p, perm):
+    """Classes of ``p`` in the order ``perm``, the gate re-referenced to the new class 0 (the
+    same permutation serves standardised and original units: the unit maps act per class
+    and are linear in the gate)."""
+    K = p["alpha"].shape[0]
     a = np.concatenate([[0.0], p["gate_intercept"]])
     b = np.concatenate([np.zeros((1, p["gate_coef"].shape[1])), p["gate_coef"]], axis=0)
     a, b = a[perm] - a[perm[0]], b[perm] - b[perm[0]]
@@ -653,7 +774,7 @@ def _person_fits(Y0, mask, times0, g, curve):
 
     Returns coefficients (n, q) and residual sums of squares (n,)."""
     n = Y0.shape[0]
-    lam = np.asarray(_core.basis(jnp.asarray(times0), jnp.full((n, 1), g), curve))
+    lam = _core.basis(times0, np.full((n, 1), g), curve, xp=np)
     lam = lam * mask[:, :, None]
     A = np.einsum("ntq,ntr->nqr", lam, lam)
     scale = np.trace(A, axis1=1, axis2=2)[:, None, None] / A.shape[1] + 1.0
@@ -671,8 +792,7 @@ def _initial_params(Y, mask, times, Xg, Xe, Xj, K, curve, rng, jitter):
     t_obs = times[mask]
     lo, hi = t_obs.min(), t_obs.max()
     grid = _curve_grid(curve, t_obs, lo, hi)
-    with x64():
-        fits = [_person_fits(Y0, mask, t0, g, curve) for g in grid]
+    fits = [_person_fits(Y0, mask, t0, g, curve) for g in grid]
     rss = np.array([f[1] for f in fits])  # (G, n)
     g0 = int(np.argmin(rss.sum(axis=1)))
     feats = fits[g0][0]
@@ -680,6 +800,8 @@ def _initial_params(Y, mask, times, Xg, Xe, Xj, K, curve, rng, jitter):
     if jitter:
         feats = feats + 0.3 * rng.standard_normal(feats.shape)
     if K > 1:
+        from sklearn.cluster import KMeans
+
         labels = KMeans(K, n_init=3, random_state=int(rng.integers(2**31 - 1))).fit_predict(feats)
     else:
         labels = np.zeros(n, dtype=int)

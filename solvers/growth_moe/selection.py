@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.ensemble import RandomForestRegressor
-from sklearn.inspection import permutation_importance
-from sklearn.model_selection import KFold
 
-from mixtures._config import x64
-from mixtures._validation import check_random_state, check_scalar
+from mixtures import x64
+from mixtures.base import check_random_state, check_scalar
 from solvers.growth_moe import _core
 from solvers.growth_moe._data import check_longitudinal
 from solvers.growth_moe.estimator import GrowthMixtureMoE, _make_data
@@ -160,6 +157,9 @@ def screen_covariates(
         sorted by decreasing importance.
     """
     import pandas as pd
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.inspection import permutation_importance
+    from sklearn.model_selection import KFold
 
     Y, times, mask, X = check_longitudinal(Y, times, X)
     if X.shape[1] == 0:
