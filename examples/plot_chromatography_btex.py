@@ -21,6 +21,7 @@ import numpy as np
 from solvers.chromatography import (
     ChromatogramFit,
     Column,
+    Injection,
     datasets,
     outlet_concentration,
     plot_chromatogram,
@@ -79,3 +80,21 @@ ax.set_ylabel("predicted signal")
 ax.set_title(f"Prediction: 45 m column, P = 2 (t_M = {longer.hold_up_time:.1f} s)")
 ax.legend()
 plt.show()
+
+# %%
+# Units do not change the answer
+# ------------------------------
+# Times can be in any unit as long as ``t``, the column's velocity and the injection agree.
+# The fit runs in standardised units (times in hold-up times, signal over its largest
+# value), so the same chromatogram in minutes and in microvolts gives the same model: rates
+# per minute are 60 times the rates per second, areas follow the signal and time units, and
+# R^2 is unchanged.
+in_minutes = ChromatogramFit(
+    4,
+    Column(length=data.column.length, velocity=data.column.velocity * 60.0),  # m/min
+    Injection.rectangular(data.injection.params[0] / 60.0),  # a 1 s plug, in minutes
+).fit(data.t / 60.0, data.signal * 1e6)
+print("k_a (1/min) / k_a (1/s):", np.round(in_minutes.params_[:, 0] / fit.params_[:, 0], 6))
+print("area ratio (uV min vs V s):", np.round(in_minutes.areas_ / fit.areas_, 3))
+print(f"R^2: {in_minutes.score(data.t / 60.0, data.signal * 1e6):.6f} vs "
+      f"{fit.score(data.t, data.signal):.6f}")

@@ -9,8 +9,8 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from mixtures._config import x64
-from mixtures._validation import check_array, check_option, check_scalar
+from mixtures import x64
+from mixtures.base import check_array, check_option, check_scalar, pad_axis, padded_length
 from solvers.chromatography import _analytic, _core, _pde
 
 __all__ = ["Column", "Analyte", "Injection", "Moments", "outlet_concentration", "moments"]
@@ -224,6 +224,32 @@ def _check_objects(column, injection):
         raise TypeError(f"injection must be an Injection, got {type(injection).__name__}.")
 
 
+def _pad_analytes(n: int) -> int:
+    """Bucketed analyte count (powers of two), so a new count reuses compiled programs."""
+    return padded_length(n, minimum=1)
+
+
+def laplace_profiles(t, t_m, A, k_d, eps, inj, kind, n_terms):
+    """:func:`_core.outlet_profiles` on shape buckets, as NumPy, shape (n_a, n_t).
+
+    The time axis is padded to :func:`mixtures.base.padded_length` (with its last time) and
+    the analytes to a power of two (with copies of the first), so a new signal length or
+    analyte count reuses the compiled program; each time point and analyte is computed
+    independently, so the padded entries are simply dropped (weight zero).
+    """
+    t = np.asarray(t, dtype=float)
+    A, k_d = np.atleast_1d(np.asarray(A, float)), np.atleast_1d(np.asarray(k_d, float))
+    n_t, n_a = t.size, A.size
+    t_pad = pad_axis(t, padded_length(n_t), value=t[-1])
+    n_pad = _pad_analytes(n_a)
+    A_pad, kd_pad = pad_axis(A, n_pad, value=A[0]), pad_axis(k_d, n_pad, value=k_d[0])
+    with x64():
+        out = _core.outlet_profiles(jnp.asarray(t_pad), float(t_m), jnp.asarray(A_pad),
+                                    jnp.asarray(kd_pad), float(eps),
+                                    jnp.asarray(np.asarray(inj, float)), kind, n_terms)
+        return np.asarray(out)[:n_a, :n_t]
+
+
 def _core_params(column, items):
     t_m = column.hold_up_time
     eps = 0.0 if column.dispersion == 0.0 else 1.0 / column.peclet
@@ -292,10 +318,8 @@ def outlet_concentration(column, analytes, injection, t, method="laplace", compe
                         for a, kd in zip(A, k_d)]) * column.detector_factor
     else:
         n_terms = check_scalar(n_terms, "n_terms", kind="int", low=8)
-        with x64():
-            out = _core.outlet_profiles(jnp.asarray(t), t_m, jnp.asarray(A), jnp.asarray(k_d), eps,
-                                   jnp.asarray(inj), injection.kind, n_terms)
-            out = np.asarray(out) * column.detector_factor
+        out = laplace_profiles(t, t_m, A, k_d, eps, inj, injection.kind, n_terms)
+        out = out * column.detector_factor
     return out[0] if single else out
 
 
