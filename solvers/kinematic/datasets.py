@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import Bunch
 
-from mixtures._config import as_generator
-from mixtures._validation import check_scalar
+from mixtures import as_generator
+from mixtures.base import check_scalar
 
 __all__ = ["synthetic_traffic", "MANOEUVRES"]
 

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import warnings
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
 
-from mixtures import gaussian
-from mixtures._config import as_key, x64
-from mixtures._validation import (
-    ConvergenceWarning,
+from mixtures import as_key, gaussian, x64
+from mixtures.base import (
+    Bool,
+    DivergenceError,
+    Integer,
+    MixturesEstimator,
+    Options,
+    Real,
     check_array,
-    check_option,
     check_same_length,
     check_scalar,
+    pad_axis,
+    padded_length,
 )
 from solvers.kinematic import _forecaster
 from solvers.kinematic._core import FORMULATIONS
@@ -28,22 +29,39 @@ __all__ = ["KinematicForecaster"]
 _CHUNK = 50  # Adam steps per compiled chunk (also the window of the convergence test)
 
 
-def _agent_frame(past, dt):
-    """Origin, rotation, encoder features and speed estimate from the observed past."""
+def _agent_frame(past, length_scale):
+    """Origin, rotation, encoder features and speed from the observed past.
+
+    The features and the speed are in normalised units (lengths over ``length_scale``, time
+    in steps), so that they do not depend on the units of the positions.
+    """
     origin = past[:, -1]
     step = past[:, -1] - past[:, -2]
     heading = np.arctan2(step[:, 1], step[:, 0])
     c, s = np.cos(heading), np.sin(heading)
     R = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)  # agent -> world
-    local = np.einsum("nji,ntj->nti", R, past - origin[:, None])  # world -> agent
-    v0 = np.linalg.norm(step, axis=1) / dt
+    local = np.einsum("nji,ntj->nti", R, past - origin[:, None]) / length_scale
+    v0 = np.linalg.norm(step, axis=1) / length_scale  # step lengths per step
     feats = np.concatenate(
-        [local.reshape(len(past), -1), v0[:, None]], axis=1
-    ) / _forecaster.FEATURE_SCALE
+        [local.reshape(len(past), -1) / _forecaster.FEATURE_SCALE, v0[:, None]], axis=1
+    )
     return origin, R, feats, v0
 
 
-class KinematicForecaster(BaseEstimator):
+def _step_length(past, future):
+    """RMS distance between consecutive positions of the tracks (past, then future)."""
+    tracks = np.concatenate([past, future], axis=1)
+    return float(np.sqrt(np.mean(np.sum(np.diff(tracks, axis=1) ** 2, axis=-1))))
+
+
+def _padded(arrays, n):
+    """Pad the agent axis of ``arrays`` to the bucket of ``n``; return them and the mask."""
+    length = padded_length(n)
+    mask = pad_axis(np.ones(n), length)
+    return [pad_axis(a, length) for a in arrays], mask
+
+
+class KinematicForecaster(MixturesEstimator):
     """Multimodal trajectory forecaster with a deep stochastic kinematic prior.
 
     An MLP encodes the observed past track (in the agent's frame). With
@@ -56,6 +74,13 @@ class KinematicForecaster(BaseEstimator):
     observed future with minibatch Adam (optax), optionally with an L2 weight penalty
     (``alpha``) and early stopping on held-out tracks (``early_stopping``); with few training
     tracks use them, as the test NLL otherwise rises after a few hundred steps.
+
+    The network works in normalised units: positions are divided by the training tracks'
+    step length ``length_scale_`` (the RMS distance between consecutive positions) and time
+    is counted in steps. Positions in feet instead of metres, or pedestrians instead of cars,
+    therefore give the same model: predictions scale with the positions and the
+    log-likelihood shifts by the log-Jacobian (``-2 * horizon * log(c)`` per trajectory for
+    positions times ``c``).
 
     Parameters
     ----------
@@ -81,16 +106,28 @@ class KinematicForecaster(BaseEstimator):
         a zero-mean Gaussian prior of precision ``alpha`` on the weights, so the penalty
         weighs more when there are fewer tracks. 0 (default) disables it. Choose it on
         training data only, e.g. fit a small grid with ``early_stopping=True`` and keep the
-        fit with the lowest ``best_validation_score_`` (the held-out tracks depend only on
+        fit with the highest ``best_validation_score_`` (the held-out tracks depend only on
         ``random_state``), as ``benchmarks/bench_kinematic.py`` does.
     tol : float
         Convergence (>= 0, relative): without early stopping, training stops when the mean
-        training loss changes by at most ``tol * max(1, |loss|)`` between consecutive windows
-        of 50 steps; with early stopping, a validation check counts as an improvement only
-        if it lowers the best validation NLL by more than ``tol * max(1, |best|)``.
+        training loss (in normalised units) changes by at most ``tol * max(1, |loss|)``
+        between consecutive windows of 50 steps; with early stopping, a validation check
+        counts as an improvement only if it raises the best validation log-likelihood (in
+        normalised units) by more than ``tol * max(1, |best|)``.
+    dt : float
+        Time between consecutive positions (s, or any time unit). The fit does not depend on
+        it (the network counts time in steps); it sets the time unit of ``speed_scale_``.
+    wheelbase : float or None
+        Wheelbase of the kinematic bicycle model, in the unit of the positions. None
+        (default): 1.24 step lengths (``1.24 * length_scale_``, a car's 2.8 m wheelbase over
+        its 2.25 m step at 9 m/s and 4 Hz), so that the default does not depend on units.
+    random_state : None, int, numpy.random.Generator or JAX key
+        Initial weights, minibatches and the validation split.
+    verbose : bool
+        Show a tqdm progress bar.
     early_stopping : bool
         Hold out a random ``validation_fraction`` of the training tracks, evaluate the mean
-        NLL on them every 50 Adam steps, stop when it has not improved for
+        log-likelihood on them every 50 Adam steps, stop when it has not improved for
         ``n_iter_no_change`` consecutive checks, and keep the parameters of the best check
         (as scikit-learn's ``MLPRegressor(early_stopping=True)``). The split is drawn from
         ``random_state``. Recommended with few tracks, where the test NLL first falls and then
@@ -102,38 +139,62 @@ class KinematicForecaster(BaseEstimator):
     n_iter_no_change : int
         Early stopping patience, in validation checks (>= 1; one check every 50 Adam steps,
         so the patience is ``50 * n_iter_no_change`` steps). Ignored without early stopping.
-    dt : float
-        Time step between positions (s).
-    wheelbase : float
-        Wheelbase of the kinematic bicycle model (m).
-    random_state : None, int, numpy.random.Generator or JAX key
-        Initial weights, minibatches and the validation split.
-    verbose : bool
-        Show a tqdm progress bar.
 
     Attributes
     ----------
     params_ : list of dict of numpy.ndarray
-        Network weights.
+        Network weights (acting on normalised units).
+    length_scale_ : float
+        RMS distance between consecutive positions of the training tracks (unit of the
+        positions): the unit of length of the network.
+    speed_scale_ : float
+        ``length_scale_ / dt`` (positions' unit per time unit).
+    wheelbase_ : float
+        The wheelbase used (unit of the positions).
     loss_curve_ : numpy.ndarray, shape ``(n_iter_,)``
-        Training loss (mean NLL, nats) per step.
+        Training loss per step: mean NLL per trajectory (nats, in the units of the
+        positions, comparable with :meth:`nll`; with minibatches, that of the batch).
     n_iter_ : int
-        Adam steps run.
+        Adam steps run (<= ``max_iter``).
     converged_ : bool
-        True when training stopped before ``max_iter`` (training loss converged, or early
-        stopping triggered).
+        True when training stopped before ``max_iter`` because its criterion held (training
+        loss converged, or early stopping triggered).
     validation_indices_ : numpy.ndarray of int, shape (n_validation,) or None
         Indices (into the tracks passed to ``fit``) of the held-out validation tracks; None
         without early stopping.
     validation_scores_ : numpy.ndarray, shape (n_checks,) or None
-        Mean validation NLL (nats) after every 50 Adam steps; None without early stopping.
+        Mean log-likelihood per validation track (nats, higher is better; as :meth:`score`)
+        after every 50 Adam steps; None without early stopping.
     best_validation_score_ : float or None
-        The lowest entry of ``validation_scores_`` (nats), that of the kept parameters.
+        The highest entry of ``validation_scores_`` (nats), that of the kept parameters.
     best_iter_ : int or None
         The Adam step after which the kept parameters were taken (early stopping only).
     n_past_ : int
         Length of the past track seen in ``fit``.
+    n_features_in_ : int
+        Number of coordinates of one observed past track, ``2 * n_past_`` (``past`` read as
+        a table with one row per track).
     """
+
+    _parameter_constraints = {
+        "n_modes": Integer(low=1),
+        "horizon": Integer(low=1),
+        "prior": Options(("kinematic", "none")),
+        "formulation": Options(FORMULATIONS),
+        "hidden": Integer(low=1),
+        "max_iter": Integer(low=1),
+        "batch_size": Integer(low=1, allow_none=True),
+        "learning_rate": Real(low=0.0, low_open=True),
+        "alpha": Real(low=0.0),
+        "tol": Real(low=0.0),
+        "dt": Real(low=0.0, low_open=True),
+        "wheelbase": Real(low=0.0, low_open=True, allow_none=True),
+        "random_state": None,
+        "verbose": Bool(),
+        "early_stopping": Bool(),
+        "validation_fraction": Real(low=0.0, high=1.0, low_open=True, high_open=True),
+        "n_iter_no_change": Integer(low=1),
+    }
 
     def __init__(
         self,
@@ -148,7 +209,7 @@ class KinematicForecaster(BaseEstimator):
         alpha=0.0,
         tol=1e-3,
         dt=0.25,
-        wheelbase=2.8,
+        wheelbase=None,
         random_state=None,
         verbose=False,
         early_stopping=False,
@@ -174,15 +235,11 @@ class KinematicForecaster(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
 
     # ------------------------------------------------------------------ helpers
-    def _config(self):
+    def _config(self, params=None):
+        p = self._validate_params() if params is None else params
         return _forecaster.Config(
-            n_modes=check_scalar(self.n_modes, "n_modes", kind="int", low=1),
-            horizon=check_scalar(self.horizon, "horizon", kind="int", low=1),
-            prior=check_option(self.prior, "prior", ("kinematic", "none")),
-            formulation=check_option(self.formulation, "formulation", FORMULATIONS),
-            dt=check_scalar(self.dt, "dt", low=0.0, low_open=True),
-            wheelbase=check_scalar(self.wheelbase, "wheelbase", low=0.0, low_open=True),
-            hidden=check_scalar(self.hidden, "hidden", kind="int", low=1),
+            n_modes=p["n_modes"], horizon=p["horizon"], prior=p["prior"],
+            formulation=p["formulation"], hidden=p["hidden"],
         )
 
     def _check_past(self, past, n_past=None):
@@ -210,23 +267,25 @@ class KinematicForecaster(BaseEstimator):
         return future
 
     def _local_future(self, future, origin, R):
-        return np.einsum("nji,ntj->nti", R, future - origin[:, None])
+        """Future positions in the agent frame, normalised units."""
+        return np.einsum("nji,ntj->nti", R, future - origin[:, None]) / self.length_scale_
 
-    def _check_early_stopping(self, n_agents):
-        """Validate the early-stopping settings; return (early, n_validation, patience)."""
-        early = self.early_stopping
-        if not isinstance(early, bool | np.bool_):
-            raise ValueError(f"early_stopping must be True or False, got {early!r}.")
-        frac = check_scalar(self.validation_fraction, "validation_fraction", low=0.0,
-                            high=1.0, low_open=True, high_open=True)
-        patience = check_scalar(self.n_iter_no_change, "n_iter_no_change", kind="int", low=1)
-        n_val = int(np.ceil(frac * n_agents))
-        if early and n_agents - n_val < 1:
-            raise ValueError(
-                f"validation_fraction={frac} holds out {n_val} of {n_agents} tracks and leaves "
-                "none for training; lower validation_fraction or pass more tracks."
-            )
-        return bool(early), n_val, patience
+    def _log_jacobian(self, horizon):
+        # NLL in the positions' units = normalised NLL + 2 T log(ell) per trajectory
+        return 2.0 * horizon * np.log(self.length_scale_)
+
+    def _track_nll(self, feats, v0, local, cfg):
+        """NLL per track (normalised units) with the agent axis padded to its bucket."""
+        n = len(feats)
+        (feats, v0, local), _ = _padded([feats, v0, local], n)
+        with x64():
+            params = jax.tree_util.tree_map(jnp.asarray, self.params_)
+            out = _forecaster.track_nll(params, jnp.asarray(feats), jnp.asarray(v0),
+                                        jnp.asarray(local), self._wheelbase_steps(), cfg)
+            return np.asarray(out)[:n]
+
+    def _wheelbase_steps(self):
+        return float(self.wheelbase_ / self.length_scale_)
 
     # ------------------------------------------------------------------ API
     def fit(self, past, future):
@@ -235,46 +294,74 @@ class KinematicForecaster(BaseEstimator):
         Parameters
         ----------
         past : array, shape (n_agents, n_past, 2)
-            Observed positions (m), the last one is the present.
+            Observed positions (any length unit, e.g. m), the last one is the present.
         future : array, shape (n_agents, horizon, 2)
-            The positions at the next ``horizon`` steps (m).
+            The positions at the next ``horizon`` steps (same unit).
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        DivergenceError
+            When the training or validation loss becomes non-finite (lower
+            ``learning_rate``).
         """
-        cfg = self._config()
-        max_iter = check_scalar(self.max_iter, "max_iter", kind="int", low=1)
-        lr = check_scalar(self.learning_rate, "learning_rate", low=0.0, low_open=True)
-        tol = check_scalar(self.tol, "tol", low=0.0)
-        alpha = check_scalar(self.alpha, "alpha", low=0.0)
+        p = self._validate_params()
+        cfg = self._config(p)
+        max_iter, lr, tol, alpha = p["max_iter"], p["learning_rate"], p["tol"], p["alpha"]
+        early, patience = p["early_stopping"], p["n_iter_no_change"]
         past = self._check_past(past)
         future = self._check_future(future, past, cfg.horizon)
-        early, n_val, patience = self._check_early_stopping(len(past))
-        batch = 0
-        if self.batch_size is not None:
-            batch = check_scalar(self.batch_size, "batch_size", kind="int", low=1)
-        origin, R, feats, v0 = _agent_frame(past, cfg.dt)
-        local = self._local_future(future, origin, R)
+        n_agents = len(past)
+        self.n_features_in_ = 2 * past.shape[1]
+        n_val = int(np.ceil(p["validation_fraction"] * n_agents))
+        if early and n_agents - n_val < 1:
+            raise ValueError(
+                f"validation_fraction={p['validation_fraction']} holds out {n_val} of "
+                f"{n_agents} tracks and leaves none for training; lower validation_fraction "
+                "or pass more tracks."
+            )
         key, train_key = jax.random.split(as_key(self.random_state))
-        val_idx = None
+        val_idx, train_idx = None, np.arange(n_agents)
         if early:
-            perm = np.asarray(jax.random.permutation(jax.random.fold_in(key, 1), len(past)))
+            # a NumPy permutation seeded from the key: fixed-shape JAX work, so a new number
+            # of tracks compiles nothing
+            seed = np.asarray(jax.random.bits(jax.random.fold_in(key, 1), (4,), jnp.uint32))
+            perm = np.random.default_rng(seed).permutation(n_agents)
             val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        # the unit of length: from the training tracks only (validation stays held out)
+        self.length_scale_ = _step_length(past[train_idx], future[train_idx])
+        self.wheelbase_ = float(
+            p["wheelbase"] if p["wheelbase"] is not None
+            else _forecaster.WHEELBASE_STEPS * self.length_scale_
+        )
+        self.speed_scale_ = self.length_scale_ / p["dt"]
+        wheelbase = self._wheelbase_steps()
+        origin, R, feats, v0 = _agent_frame(past, self.length_scale_)
+        local = self._local_future(future, origin, R)
+        shift = self._log_jacobian(cfg.horizon)
+        if early:
             val_data = (feats[val_idx], v0[val_idx], local[val_idx])
             feats, v0, local = feats[train_idx], v0[train_idx], local[train_idx]
-        batch = 0 if batch >= len(feats) else batch
+        n_train = len(feats)
+        batch = p["batch_size"] or 0
+        batch = 0 if batch >= n_train else batch
+        (feats_p, v0_p, local_p), mask = _padded([feats, v0, local], n_train)
+        if early:
+            val_p, _ = _padded(list(val_data), n_val)
         losses, val_scores = [], []
-        best_val, best_params, best_iter, no_improvement = np.inf, None, None, 0
+        best_val, best_params, best_iter, no_improvement = -np.inf, None, None, 0
         converged = False
         with x64():
-            feats_j, v0_j, fut_j = jnp.asarray(feats), jnp.asarray(v0), jnp.asarray(local)
+            data = tuple(jnp.asarray(a) for a in (feats_p, v0_p, local_p, mask))
             if early:
-                val_j = tuple(jnp.asarray(a) for a in val_data)
+                val_j = tuple(jnp.asarray(a) for a in val_p)
             params = _forecaster.init_params(key, feats.shape[1], cfg, jnp.float64)
             opt_state = optax.adam(lr).init(params)
             bar = None
-            if self.verbose:
+            if p["verbose"]:
                 from tqdm.auto import tqdm
 
                 bar = tqdm(total=max_iter, desc="KinematicForecaster")
@@ -283,11 +370,12 @@ class KinematicForecaster(BaseEstimator):
                 n = min(_CHUNK, max_iter - done)
                 train_key, k = jax.random.split(train_key)
                 params, opt_state, values = _forecaster.train_chunk(
-                    params, opt_state, k, feats_j, v0_j, fut_j, cfg, n, lr, batch, alpha
+                    params, opt_state, k, *data, wheelbase, n, lr, alpha, cfg=cfg,
+                    chunk=_CHUNK, batch_size=batch,
                 )
-                values = np.asarray(values)
+                values = np.asarray(values)[:n]
                 if not np.isfinite(values).all():
-                    raise FloatingPointError(
+                    raise DivergenceError(
                         "KinematicForecaster.fit diverged (non-finite loss); lower "
                         "learning_rate."
                     )
@@ -295,20 +383,19 @@ class KinematicForecaster(BaseEstimator):
                 done += n
                 if bar is not None:
                     bar.update(n)
-                    bar.set_postfix(loss=float(values[-1]))
+                    bar.set_postfix(loss=float(values[-1] + shift))
                 if early:
-                    val = float(_forecaster.loss(params, *val_j, cfg))
-                    val = val if np.isfinite(val) else np.inf
+                    # mean log-likelihood per held-out track, normalised units
+                    nll = np.asarray(_forecaster.track_nll(params, *val_j, wheelbase, cfg))
+                    val = -float(np.mean(nll[:n_val]))
+                    val = val if np.isfinite(val) else -np.inf
                     val_scores.append(val)
                     if not np.isfinite(best_val):  # first finite check
                         improved = np.isfinite(val)
                     else:
-                        improved = val < best_val - tol * max(1.0, abs(best_val))
-                    if improved:
-                        no_improvement = 0
-                    else:
-                        no_improvement += 1
-                    if val < best_val:
+                        improved = val > best_val + tol * max(1.0, abs(best_val))
+                    no_improvement = 0 if improved else no_improvement + 1
+                    if val > best_val:
                         best_val, best_iter = val, done
                         best_params = jax.tree_util.tree_map(np.asarray, params)
                     if no_improvement >= patience:
@@ -322,26 +409,18 @@ class KinematicForecaster(BaseEstimator):
             if bar is not None:
                 bar.close()
             if early and best_params is None:
-                raise FloatingPointError(
+                raise DivergenceError(
                     "KinematicForecaster.fit: the validation loss was never finite; lower "
                     "learning_rate."
                 )
             self.params_ = best_params if early else jax.tree_util.tree_map(np.asarray, params)
-        self.loss_curve_ = np.concatenate(losses)
-        self.n_iter_ = int(done)
-        self.converged_ = converged
+        self.loss_curve_ = np.concatenate(losses) + shift
         self.n_past_ = past.shape[1]
         self.validation_indices_ = val_idx
-        self.validation_scores_ = np.asarray(val_scores) if early else None
-        self.best_validation_score_ = float(best_val) if early else None
+        self.validation_scores_ = np.asarray(val_scores) - shift if early else None
+        self.best_validation_score_ = float(best_val - shift) if early else None
         self.best_iter_ = int(best_iter) if early else None
-        if not converged:
-            warnings.warn(
-                f"KinematicForecaster did not converge in {max_iter} steps (tol={tol}); "
-                "increase max_iter.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
+        self._set_convergence(converged, done, max_iter, hint="increase max_iter")
         return self
 
     def predict(self, past):
@@ -350,26 +429,73 @@ class KinematicForecaster(BaseEstimator):
         Parameters
         ----------
         past : array, shape (n_agents, n_past, 2)
+            Observed positions, in the unit used in ``fit``.
 
         Returns
         -------
         mixtures.gaussian.GMM
             Holding NumPy float64 arrays: ``log_weights`` (n_agents, horizon, K), ``means``
-            (n_agents, horizon, K, 2) (m), ``covariances`` (n_agents, horizon, K, 2, 2) (m^2).
+            (n_agents, horizon, K, 2) (unit of the positions), ``covariances`` (n_agents,
+            horizon, K, 2, 2) (squared unit).
         """
-        check_is_fitted(self, "params_")
+        self._check_fitted()
         past = self._check_past(past, self.n_past_)
         cfg = self._config()
-        origin, R, feats, v0 = _agent_frame(past, cfg.dt)
+        origin, R, feats, v0 = _agent_frame(past, self.length_scale_)
+        n = len(past)
+        (feats, v0), _ = _padded([feats, v0], n)
         with x64():
             params = jax.tree_util.tree_map(jnp.asarray, self.params_)
-            gmm = _forecaster.forecast(params, jnp.asarray(feats), jnp.asarray(v0), cfg)
-        means = np.einsum("nij,ntkj->ntki", R, np.asarray(gmm.means)) + origin[:, None, None]
-        covs = np.einsum("nij,ntkjl,nml->ntkim", R, np.asarray(gmm.covariances), R)
-        return gaussian.GMM(np.asarray(gmm.log_weights), means, covs, "full")
+            gmm = _forecaster.forecast(params, jnp.asarray(feats), jnp.asarray(v0),
+                                       self._wheelbase_steps(), cfg)
+            logw, mu, cov = (np.asarray(a)[:n] for a in (gmm.log_weights, gmm.means,
+                                                          gmm.covariances))
+        ell = self.length_scale_
+        means = ell * np.einsum("nij,ntkj->ntki", R, mu) + origin[:, None, None]
+        covs = ell**2 * np.einsum("nij,ntkjl,nml->ntkim", R, cov, R)
+        return gaussian.GMM(logw, means, covs, "full")
+
+    def score_samples(self, past, future):
+        """Trajectory-level log-likelihood of each observed future (nats).
+
+        Parameters
+        ----------
+        past : array, shape (n_agents, n_past, 2)
+        future : array, shape (n_agents, horizon, 2)
+            Positions, in the unit used in ``fit`` (the log-likelihood is a density in that
+            unit: positions times ``c`` shift it by ``-2 * horizon * log(c)``).
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_agents,)
+        """
+        self._check_fitted()
+        past = self._check_past(past, self.n_past_)
+        cfg = self._config()
+        future = self._check_future(future, past, cfg.horizon)
+        origin, R, feats, v0 = _agent_frame(past, self.length_scale_)
+        local = self._local_future(future, origin, R)
+        return -(self._track_nll(feats, v0, local, cfg) + self._log_jacobian(cfg.horizon))
 
     def score(self, past, future):
-        """Mean trajectory-level negative log-likelihood of ``future`` (nats; lower is better).
+        """Mean trajectory-level log-likelihood of ``future`` per trajectory (nats; higher is
+        better), so that ``GridSearchCV`` and ``cross_val_score`` pick the best model.
+
+        Parameters
+        ----------
+        past : array, shape (n_agents, n_past, 2)
+        future : array, shape (n_agents, horizon, 2)
+
+        Returns
+        -------
+        float
+            ``score_samples(past, future).mean()``; equals ``-nll(past, future)``.
+        """
+        return float(np.mean(self.score_samples(past, future)))
+
+    def nll(self, past, future):
+        """Mean trajectory-level negative log-likelihood of ``future`` (nats; lower is
+        better): ``-score(past, future)``.
 
         Parameters
         ----------
@@ -380,16 +506,7 @@ class KinematicForecaster(BaseEstimator):
         -------
         float
         """
-        check_is_fitted(self, "params_")
-        past = self._check_past(past, self.n_past_)
-        future = self._check_future(future, past, self.horizon)
-        cfg = self._config()
-        origin, R, feats, v0 = _agent_frame(past, cfg.dt)
-        local = self._local_future(future, origin, R)
-        with x64():
-            params = jax.tree_util.tree_map(jnp.asarray, self.params_)
-            return float(_forecaster.loss(params, jnp.asarray(feats), jnp.asarray(v0),
-                                          jnp.asarray(local), cfg))
+        return -self.score(past, future)
 
     def min_ade_fde(self, past, future, k=None):
         """Best-of-k average and final displacement errors.
@@ -405,12 +522,13 @@ class KinematicForecaster(BaseEstimator):
         -------
         min_ade, min_fde : float
             Means over agents of the smallest (over the k modes) average and final Euclidean
-            errors of the mode means (m).
+            errors of the mode means (unit of the positions).
         """
         gmm = self.predict(past)
-        future = self._check_future(future, np.asarray(past), self.horizon)
-        k = self.n_modes if k is None else check_scalar(k, "k", kind="int", low=1,
-                                                         high=self.n_modes)
+        past = check_array(past, "past", ndim=3)
+        n_modes = gmm.log_weights.shape[-1]
+        future = self._check_future(future, past, gmm.means.shape[1])
+        k = n_modes if k is None else check_scalar(k, "k", kind="int", low=1, high=n_modes)
         order = np.argsort(-gmm.log_weights[:, 0, :], axis=1)[:, :k]  # (n, k)
         means = np.take_along_axis(gmm.means, order[:, None, :, None], axis=2)  # (n, T, k, 2)
         err = np.linalg.norm(means - future[:, :, None, :], axis=-1)  # (n, T, k)

@@ -11,9 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
-from mixtures import gaussian
-from mixtures._config import as_key
-from mixtures._validation import check_array, check_option, check_scalar, check_spd
+from mixtures import as_key, gaussian
+from mixtures.base import check_array, check_option, check_scalar, check_spd
 from solvers.kinematic import _core
 from solvers.kinematic._core import FORMULATIONS, REFERENCES
 

@@ -69,7 +69,7 @@ def test_kinematic_prior_beats_free_head_on_little_data(fitted, traffic):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         free.fit(traffic.past, traffic.future)
-    assert fitted.score(test.past, test.future) < free.score(test.past, test.future)
+    assert fitted.score(test.past, test.future) > free.score(test.past, test.future)
 
 
 def test_forecaster_bad_input(fitted, traffic):
@@ -121,11 +121,12 @@ def test_early_stopping_keeps_the_best_validation_parameters(traffic):
     assert val.min() >= 0 and val.max() < 120 and not np.array_equal(val, np.arange(30))
     train = np.setdiff1d(np.arange(120), val)
     assert len(train) == 90
-    # the validation curve: one check per 50 steps; the kept step is its minimum
+    # the validation curve (log-likelihood, higher is better): one check per 50 steps; the
+    # kept step is its maximum
     scores = est.validation_scores_
     assert scores.shape == (est.n_iter_ // 50,)
-    assert est.best_validation_score_ == scores.min()
-    assert est.best_iter_ == 50 * (int(np.argmin(scores)) + 1)
+    assert est.best_validation_score_ == scores.max()
+    assert est.best_iter_ == 50 * (int(np.argmax(scores)) + 1)
     # with tol=0 and patience 1 it stopped at the first check that did not improve
     assert est.converged_ and est.best_iter_ == est.n_iter_ - 50 < est.n_iter_
     np.testing.assert_allclose(
@@ -166,7 +167,6 @@ def test_regularisation_parameters_are_validated(traffic):
     assert params["alpha"] == 0.0 and params["early_stopping"] is False
     assert params["validation_fraction"] == 0.1 and params["n_iter_no_change"] == 10
     cases = [
-        (dict(early_stopping="yes"), "early_stopping must be True or False"),
         (dict(validation_fraction=0.0), "validation_fraction must be > 0"),
         (dict(validation_fraction=1.0), "validation_fraction must be < 1"),
         (dict(n_iter_no_change=0), "n_iter_no_change must be >= 1"),
@@ -175,6 +175,9 @@ def test_regularisation_parameters_are_validated(traffic):
     for kw, msg in cases:
         with pytest.raises(ValueError, match=msg):
             KinematicForecaster(horizon=T, max_iter=1, **kw).fit(traffic.past, traffic.future)
+    with pytest.raises(TypeError, match="early_stopping must be a bool"):
+        KinematicForecaster(horizon=T, max_iter=1, early_stopping="yes").fit(traffic.past,
+                                                                            traffic.future)
     with pytest.raises(ValueError, match="leaves none for training"):
         KinematicForecaster(horizon=T, max_iter=1, early_stopping=True,
                             validation_fraction=0.6).fit(traffic.past[:2], traffic.future[:2])
