@@ -11,6 +11,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_lightsb.py            # full (about 2 hours on 2 cores)
     .venv/bin/python benchmarks/bench_lightsb.py --quick    # a few minutes
+    .venv/bin/python benchmarks/bench_lightsb.py --defaults # covariance_type "auto" table
 """
 
 from __future__ import annotations
@@ -158,12 +159,47 @@ def table_anneal(cases, factors, max_iter, n, n_eval, learning_rate=1e-3):
                   f"| {secs:.0f} |", flush=True)
 
 
+def table_defaults(dims, n=8000, n_components=8, max_iter=5000, n_eval=1000):
+    """cBW2-UVP (%) of each covariance_type on a Gaussian-to-Gaussian bridge with rotated
+    covariances (eps = 1) against the closed form: the measurement behind "auto"."""
+    from mixtures.gaussian import GMM
+    from solvers.lightsb import gaussian_bridge
+
+    print(f"\n## covariance_type on Gaussian pairs with rotated covariances, eps = 1, n={n} per "
+          f"side, K={n_components}, {max_iter} steps\n")
+    print("| d | diag | full | auto picks |")
+    print("|---|---|---|---|")
+    for d in dims:
+        rng = np.random.default_rng(0)
+        A0, A1 = rng.standard_normal((2, d, d))
+        S0, S1 = A0 @ A0.T / d + 0.5 * np.eye(d), A1 @ A1.T / d + 0.5 * np.eye(d)
+        m0, m1 = rng.standard_normal(d), rng.standard_normal(d)
+        X0, X1 = rng.multivariate_normal(m0, S0, n), rng.multivariate_normal(m1, S1, n)
+        Xt = np.random.default_rng(1).multivariate_normal(m0, S0, n_eval)
+        br = gaussian_bridge(m0, S0, m1, S1, 1.0)
+        true = GMM(np.zeros((n_eval, 1)), (Xt @ br.coef.T + br.intercept)[:, None, :],
+                   np.broadcast_to(br.cov, (n_eval, 1, d, d)), "full")
+        uvp = {}
+        for ctype in ("diag", "full"):
+            model = LightSB(n_components=n_components, epsilon=1.0, covariance_type=ctype,
+                            max_iter=max_iter, random_state=0).fit(X0, X1)
+            uvp[ctype] = benchmark.cbw2_uvp(model.conditional(Xt), true, np.trace(S1))
+        auto = LightSB(n_components=n_components, max_iter=1).fit(X0[:50], X1[:50])
+        print(f"| {d} | {uvp['diag']:.3f} | {uvp['full']:.3f} | {auto.covariance_type_} |",
+              flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small run (a few minutes)")
     parser.add_argument("--anneal", action="store_true",
                         help="only the annealing table (d = 2, 16, 64; about an hour)")
+    parser.add_argument("--defaults", action="store_true",
+                        help="only the covariance_type table behind the default 'auto'")
     args = parser.parse_args()
+    if args.defaults:
+        table_defaults([2, 8, 64])
+        return
     if args.anneal:
         table_anneal([(2, 0.1, 50), (2, 1.0, 50), (2, 10.0, 50), (16, 0.1, 50),
                       (64, 0.1, 5), (64, 1.0, 5), (64, 10.0, 5), (64, 0.1, 50)],

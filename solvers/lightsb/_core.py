@@ -21,7 +21,6 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
-import optax
 from jax.scipy.special import logsumexp
 
 from mixtures import gaussian
@@ -42,9 +41,11 @@ __all__ = [
     "sample_conditional",
     "sample_trajectory",
     "drift",
+    "unpack_params",
     "init_params",
     "init_opt_state",
     "annealed_epsilon",
+    "minibatch",
     "train_chunk",
 ]
 
@@ -127,13 +128,24 @@ def _unpack(params, covariance_type):
 
 
 @partial(jax.jit, static_argnames=("covariance_type",))
-def objective(log_alpha, r, S, X0, X1, eps, covariance_type, L=None):
+def unpack_params(params, covariance_type):
+    """``(log alpha, r, S)`` from the unconstrained parameters (one compiled call)."""
+    return _unpack(params, covariance_type)
+
+
+@partial(jax.jit, static_argnames=("covariance_type",))
+def objective(log_alpha, r, S, X0, X1, eps, covariance_type, L=None, w0=None, w1=None):
     """LightSB objective ``mean_x log c(x) - mean_y log v(y)`` (a scalar).
 
     Up to a constant this is ``KL(pi* || pi_theta)``; it is invariant to rescaling ``v``.
+    ``w0`` (n0,) and ``w1`` (n1,) replace the means by weighted sums (weights summing to one;
+    a zero weight masks a padded row); ``None`` means equal weights.
     """
     log_c = log_normaliser(log_alpha, r, S, X0, eps, covariance_type)
-    return jnp.mean(log_c) - jnp.mean(log_potential(log_alpha, r, S, X1, eps, covariance_type, L))
+    log_v = log_potential(log_alpha, r, S, X1, eps, covariance_type, L)
+    term0 = jnp.mean(log_c) if w0 is None else jnp.sum(w0 * log_c)
+    term1 = jnp.mean(log_v) if w1 is None else jnp.sum(w1 * log_v)
+    return term0 - term1
 
 
 def log_potential(log_alpha, r, S, Y, eps, covariance_type, L=None):
@@ -154,10 +166,10 @@ def log_potential(log_alpha, r, S, Y, eps, covariance_type, L=None):
 
 
 @partial(jax.jit, static_argnames=("covariance_type",))
-def loss(params, X0, X1, eps, covariance_type):
+def loss(params, X0, X1, eps, covariance_type, w0=None, w1=None):
     """:func:`objective` as a function of the unconstrained parameters (a dict)."""
     L = None if covariance_type == "diag" else scale_factors(params["s_raw"])
-    return objective(*_unpack(params, covariance_type), X0, X1, eps, covariance_type, L)
+    return objective(*_unpack(params, covariance_type), X0, X1, eps, covariance_type, L, w0, w1)
 
 
 @partial(jax.jit, static_argnames=("covariance_type",))
@@ -247,24 +259,35 @@ def drift(log_alpha, r, S, X, t, eps, covariance_type):
     return jnp.einsum("nk,nkd->nd", w, SmI_MX + Mr[None])
 
 
-def init_params(key, X1, n_components, s_init, covariance_type):
-    """Initial parameters: uniform weights, ``r_k`` drawn from ``X1``, ``S_k = s_init I``."""
-    idx = jax.random.choice(key, X1.shape[0], (n_components,), replace=X1.shape[0] < n_components)
-    d = X1.shape[1]
+@partial(jax.jit, static_argnames=("n_components", "covariance_type"))
+def init_params(key, X1, n1, n_components, s_init, covariance_type):
+    """Initial parameters: uniform weights, ``r_k`` drawn from ``X1``, ``S_k = s_init I``.
+
+    ``X1`` may be padded: only its first ``n1`` rows (traced) are drawn from, without
+    replacement when ``n1 >= n_components``. The draw is a sort of uniform keys (not
+    ``jax.random.choice``, whose shuffle compiles slowly and depends on the padded length).
+    """
+    P, d = X1.shape
+    rows = jnp.arange(P)
+    u = jnp.where(rows < n1, jax.random.uniform(key, (P,), dtype=X1.dtype), 2.0)
+    order = jnp.argsort(u)
+    idx = order[jnp.arange(n_components) % jnp.maximum(n1, 1)]
     if covariance_type == "diag":
         s_raw = jnp.full((n_components, d), jnp.log(s_init), dtype=X1.dtype)
     else:
         s_raw = jnp.broadcast_to(0.5 * jnp.log(s_init) * jnp.eye(d, dtype=X1.dtype),
                                  (n_components, d, d))
-    return {
+    params = {
         "log_alpha": jnp.zeros(n_components, dtype=X1.dtype),
         "r": X1[idx],
         "s_raw": s_raw,
     }
+    return params, init_opt_state(params)
 
 
 def _adam(learning_rate, total_steps):
     """Adam with a cosine decay of the step size from ``learning_rate`` to 1 % of it."""
+    import optax  # lazily: importing the package should not pay for optax
 
     def schedule(count):
         frac = jnp.minimum(count, total_steps) / total_steps
@@ -288,38 +311,57 @@ def annealed_epsilon(eps, step, factor, anneal_steps):
     return eps * factor**frac
 
 
-@partial(jax.jit, static_argnames=("n_steps", "batch_size", "covariance_type"))
-def train_chunk(params, opt_state, key, X0, X1, eps, learning_rate, total_steps, n_active,
-                start=0, anneal_factor=1.0, anneal_steps=1.0, *, n_steps, batch_size,
-                covariance_type):
-    """Run ``n_steps`` Adam steps on minibatches (drawn with replacement) of both samples.
+def minibatch(u, n, batch):
+    """Row indices ``(batch,)`` and weights ``(batch,)`` of one step's minibatch.
 
-    The step size decays from ``learning_rate`` (cosine) over ``total_steps`` steps counted
-    from the start of the fit. Step ``start + i`` of the fit uses the entropy weight
-    :func:`annealed_epsilon` ``(eps, start + i, anneal_factor, anneal_steps)``. Only the first
-    ``n_active`` steps update the parameters (so one compiled chunk length serves any
-    ``max_iter``). Returns the new parameters and optimiser state and the minibatch losses,
-    shape ``(n_steps,)``.
+    ``batch`` (static) is at most the padded length of the sample, whose first ``n`` rows
+    (traced) are real. When ``batch >= n`` the whole sample is used once (rows ``0..batch-1``,
+    padded rows weighted zero): drawing more points than the sample holds adds only noise.
+    Otherwise ``batch`` rows are drawn with replacement (``floor(u n)``, ``u`` uniform
+    ``(batch,)``) with equal weights.
+    """
+    rows = jnp.arange(batch)
+    full = batch >= n
+    drawn = jnp.minimum(jnp.floor(u * n).astype(rows.dtype), n - 1)
+    idx = jnp.where(full, rows, drawn)
+    w = jnp.where(full, (rows < n) / n, 1.0 / batch)
+    return idx, w.astype(u.dtype)
+
+
+@partial(jax.jit, static_argnames=("n_steps", "batch0", "batch1", "covariance_type"))
+def train_chunk(params, opt_state, key, chunk, X0, n0, X1, n1, eps, learning_rate, total_steps,
+                n_active, anneal_factor=1.0, anneal_steps=1.0, *, n_steps, batch0, batch1,
+                covariance_type):
+    """Run ``n_active`` (traced, ``<= n_steps``) Adam steps on minibatches of both samples.
+
+    ``X0`` (P0, d) and ``X1`` (P1, d) may be padded; their first ``n0`` / ``n1`` rows are the
+    samples (see :func:`minibatch`, with ``batch0 <= P0`` and ``batch1 <= P1``). This is
+    chunk number ``chunk`` (traced) of a fit; step ``t = chunk * n_steps + i`` draws its
+    minibatches from ``fold_in(key, t)``, uses the entropy weight :func:`annealed_epsilon`
+    ``(eps, t, anneal_factor, anneal_steps)`` and the step size ``learning_rate`` decayed
+    (cosine) over ``total_steps`` steps. Everything but the shapes and the covariance type is
+    traced, so one compiled program serves every ``max_iter``, step size, annealing and
+    sample size within the padded lengths. Returns the new parameters and optimiser state and
+    the minibatch losses, shape ``(n_steps,)`` (entries past ``n_active`` are zero).
     """
     opt = _adam(learning_rate, total_steps)
     grad_fn = jax.value_and_grad(loss)
+    start = chunk * n_steps
 
-    def step(carry, inp):
-        p, s = carry
-        k, i = inp
-        k0, k1 = jax.random.split(k)
-        b0 = X0[jax.random.randint(k0, (batch_size,), 0, X0.shape[0])]
-        b1 = X1[jax.random.randint(k1, (batch_size,), 0, X1.shape[0])]
-        eps_i = annealed_epsilon(eps, start + i, anneal_factor, anneal_steps)
-        value, g = grad_fn(p, b0, b1, eps_i, covariance_type)
-        upd, s_new = opt.update(g, s, p)
-        p_new = optax.apply_updates(p, upd)
-        keep = i < n_active
-        p, s = jax.tree.map(lambda a, b: jnp.where(keep, a, b), (p_new, s_new), (p, s))
-        return (p, s), value
+    def step(i, carry):
+        p, s, losses = carry
+        t = start + i
+        u = jax.random.uniform(jax.random.fold_in(key, t), (batch0 + batch1,), dtype=X0.dtype)
+        i0, w0 = minibatch(u[:batch0], n0, batch0)
+        i1, w1 = minibatch(u[batch0:], n1, batch1)
+        eps_t = annealed_epsilon(eps, t, anneal_factor, anneal_steps)
+        value, g = grad_fn(p, X0[i0], X1[i1], eps_t, covariance_type, w0, w1)
+        upd, s = opt.update(g, s, p)
+        p = jax.tree.map(lambda a, b: a + b, p, upd)
+        return p, s, losses.at[i].set(value)
 
-    keys = jax.random.split(key, n_steps)
-    (params, opt_state), losses = jax.lax.scan(
-        step, (params, opt_state), (keys, jnp.arange(n_steps))
-    )
+    losses = jnp.zeros(n_steps, dtype=X0.dtype)
+    # a while loop with a traced trip count: steps past n_active cost nothing
+    params, opt_state, losses = jax.lax.fori_loop(0, n_active, step,
+                                                  (params, opt_state, losses))
     return params, opt_state, losses

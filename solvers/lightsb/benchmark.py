@@ -24,9 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mixtures import gaussian
-from mixtures._config import as_generator, as_key, x64
-from mixtures._validation import check_array, check_scalar
+from mixtures import as_generator, as_key, gaussian, x64
+from mixtures.base import check_array, check_scalar
 from mixtures.gaussian import GMM
 from solvers.lightsb import _core
 
