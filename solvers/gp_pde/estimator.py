@@ -2,37 +2,57 @@
 
 from __future__ import annotations
 
-import warnings
-
 import jax
 import jax.numpy as jnp
 import numpy as np
-from sklearn.base import BaseEstimator
 
-from mixtures._config import as_generator, x64
-from mixtures._validation import ConvergenceWarning, check_array, check_option, check_scalar
+from mixtures import as_generator, x64
+from mixtures.base import (
+    Bool,
+    DivergenceError,
+    Integer,
+    MixturesEstimator,
+    Options,
+    Real,
+    check_array,
+    check_scalar,
+    warn,
+)
 from mixtures.kronecker import grid as tensor_grid
 from solvers.gp_pde import _core
 from solvers.gp_pde.problems import PDEProblem, parse_key
 
 __all__ = ["SpectralMixtureGPSolver"]
 
-_CHUNK = 25  # outer iterations per compiled call (divergence and convergence are checked
-#              between calls)
-# The grid values of every checked and returned state are re-solved at its fixed kernel: at most
-# _POLISH_PASSES warm-started solves, with _POLISH_CG_FACTOR times the loop's conjugate-gradient
-# budget, until the relative change of z is below _POLISH_RTOL. The loop's one solve per
-# iteration is not enough: it starts from the previous kernel's z, its conjugate-gradient
-# tolerance is relative to a right-hand side inflated by that kernel change, and its iteration
-# budget can run out, so directions the residual hardly sees (smooth, low-frequency errors) are
-# left unsolved. 2-D Poisson sin(100x) sin(100y), 256 x 256, Student-t, seed 0, no thread
-# pinning: the state at iteration 175 had relative error 2.7e-3 from the loop's solve, 6.8e-6
-# after four more solves of 1,000 iterations and 1.2e-6 after one of at most 3,000; restarted
-# short solves converged slowly at some states (changes 5e-2, 2e-2, 1e-2, 7e-3), hence the
-# larger budget.
+# outer iterations per compiled call: divergence, convergence and checkpoints are checked
+# between calls
+_CHUNK = 25
+# Every checked and returned state is re-solved for its grid values at its fixed kernel (warm
+# started, a larger conjugate-gradient budget, until z stops changing). The loop's single solve
+# per iteration starts from the previous kernel's z with a tolerance relative to a right-hand
+# side inflated by the kernel change, so smooth errors that the residual hardly sees can be
+# left unsolved; a few longer solves remove them.
 _POLISH_PASSES = 3
 _POLISH_CG_FACTOR = 5
 _POLISH_RTOL = 1e-8
+# lower end of the decade of solution RMS values fitted at scale 1 (see _solution_scale)
+_SCALE_LOW = 0.4
+
+
+def _check_grid(value, name):
+    """``grid``: an int or a sequence of ints, each at least 3 (the length is checked at fit)."""
+    sizes = (value,) if isinstance(value, int | np.integer) else value
+    try:
+        sizes = tuple(sizes)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a tuple of ints, got {value!r}.") from None
+    for s in sizes:
+        check_scalar(s, name, kind="int")
+        if s < 3:
+            raise ValueError(
+                f"{name} needs at least 3 points per dimension (two boundary points and one "
+                f"interior collocation point), got {value!r}."
+            )
 
 
 def _tree_index(tree, i):
@@ -60,7 +80,7 @@ class _KeyRecorder(dict):
         return jnp.zeros(self.n)
 
 
-class SpectralMixtureGPSolver(BaseEstimator):
+class SpectralMixtureGPSolver(MixturesEstimator):
     """Solve a PDE with a Gaussian process whose kernel is a learned spectral mixture (GP-HM).
 
     The solution gets a GP prior with a product (over dimensions) of spectral-mixture kernels;
@@ -99,25 +119,20 @@ class SpectralMixtureGPSolver(BaseEstimator):
         Matern-5/2 (``"student_t"``) GP baselines. Learned frequencies keep ``|mu| <=``
         Nyquist: at the start and after each Adam step, a frequency above a dimension's
         Nyquist frequency is replaced by its alias below it (the same samples and the same
-        Gram matrix on the grid; the alias above oscillates between the points). Without this,
-        a Gaussian mixture on 2-D Poisson ``sin 50x sin 50y`` on a 104 x 104 grid of
-        ``[0, 2 pi]^2`` put its main frequency at 8.42, above the Nyquist 8.20 and near 8.44,
-        the alias of the solution's 7.96, and ended at relative error 1.35 (learning rate 0.05,
-        200 iterations, seed 0, last iterate); with it, at 7.96-7.98 and 5.1e-3. On the
-        64 x 64 ``sin 6x cos 20x + ...`` problem, ``max_frequency=20`` (the paper's value for
-        its finer grid) gave 0.5 without folding and 4.0e-5 with it (Student-t, learning rate
-        0.05, 200 iterations).
+        Gram matrix on the grid; the alias above oscillates between the points). Without it, a
+        learned frequency can settle on the alias above Nyquist of the solution's frequency:
+        the fit then matches the collocation points with the wrong function between them.
     jitter : float, default=1e-6
         Added to each per-dimension kernel matrix's diagonal.
     init_residual_precision : float, default=1.0
         Initial value of the learned residual precision ``tau_r`` (the boundary precision
         starts at 1; both are then learned). The paper's initialisation is 1. For a
         homogeneous equation with a large operator, such as advection ``u_t + 200 u_x = 0``,
-        the first solves then return ``u = 0`` (zero residual, boundary data missed) and the
-        fit stays there, because the residual precision keeps growing; starting it at
-        ``1e-4`` lets the first solves fit the boundary data and the kernel learn its
-        frequencies from them (advection at 40 x 128, 200 iterations: 6e-3 to 2e-2 over
-        three seeds, against 1.0 with the default).
+        the first solves can return ``u = 0`` (zero residual, boundary data missed) and the
+        fit stays there, because the residual precision keeps growing; a small start (such as
+        ``1e-4``, see ``problems.BENCHMARK_SOLVER_OPTIONS``) lets the first solves fit the
+        boundary data and the kernel learn its frequencies from them. In units of the
+        rescaled solution ``u / solution_scale_`` (see Notes).
     tol : float, default=1e-9
         Convergence: stop when the relative change of the grid solution per iteration, averaged
         over a block of 25 iterations, falls below ``tol``.
@@ -136,7 +151,7 @@ class SpectralMixtureGPSolver(BaseEstimator):
     random_state : None, int, numpy Generator or JAX key
         Seeds a small jitter of the initial frequencies (a quarter of their spacing).
     verbose : bool, default=False
-        Show a progress bar.
+        Show a progress bar (tqdm).
 
     Attributes
     ----------
@@ -158,7 +173,13 @@ class SpectralMixtureGPSolver(BaseEstimator):
         The objective at each iteration (after the solve for ``U``, before that iteration's
         Adam step).
     tau_ : ndarray, shape (2,)
-        Learned precisions of the boundary and the residual terms.
+        Learned precisions of the boundary and the residual terms (units of ``1 / u**2`` and
+        ``1 / f**2``).
+    solution_scale_ : float
+        The power of ten the problem was divided by before the fit (1 for nonlinear or
+        non-homogeneous operators and for solutions of order one; see Notes).
+    n_features_in_ : int
+        Number D of input dimensions (columns of ``X`` in ``predict``).
     checkpoint_scores_ : ndarray, shape ``(ceil(n_iter_ / 25),)``
         RMS PDE residual at the grid midpoints (units of the source ``f``) of each checked
         state.
@@ -171,9 +192,26 @@ class SpectralMixtureGPSolver(BaseEstimator):
     kernel and precisions (after the last Adam step they are solved again). Each checked and
     returned state is re-solved at its fixed kernel, warm-started, up to three times with five
     times the ``cg_iters`` budget, until the grid values change by less than 1e-8 (relative):
-    the loop's one solve per iteration leaves smooth errors that the residual hardly sees
-    (2-D Poisson ``sin 100x sin 100y`` at 256 x 256: 2.7e-3 from the loop's solve, 1.4e-6
-    after re-solving the same state).
+    the loop's one solve per iteration can leave smooth errors that the residual hardly sees.
+
+    Units. For a linear operator, ``(c f, c g)`` has the solution ``c u``. The fit divides
+    ``f`` and ``g`` by ``solution_scale_ = 10**k``, where a first estimate of the solution's
+    RMS (the larger of the boundary data's and of the grid values solved at the initial kernel)
+    lies in ``[0.4, 4) * 10**k``, so that the initial kernel amplitude 1 and precisions suit
+    it; grid values, predictions, standard deviations and ``checkpoint_scores_`` are mapped
+    back, ``tau_`` is divided by ``solution_scale_**2`` and ``loss_curve_`` is shifted by the
+    log-Jacobian ``(2 M + lambda_b N_b) log solution_scale_`` (M grid points, N_b on the
+    boundary). The prior covariance of the grid values is ``solution_scale_**2 * kron_j (K_j
+    + jitter I)`` with ``K_j`` built from ``weights_``, ``frequencies_`` and ``scales_``. A
+    change of units of the data by a power of ten therefore gives the same fit with the
+    solution scaled; any other factor changes the answer only through this rounding.
+    Rescaling the domain is a different problem (the operator's coefficients change) and is
+    not standardised.
+
+    The fitted estimator keeps no reference to the problem's functions in its pickled state
+    (they are often lambdas): ``predict``, ``derivative`` and ``predict_grid`` need only the
+    fitted attributes, and :meth:`relative_l2_error` of an unpickled estimator takes the
+    problem as an argument.
     """
 
     def __init__(
@@ -212,47 +250,45 @@ class SpectralMixtureGPSolver(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    _parameter_constraints = {
+        "n_components": Integer(low=1),
+        "spectral": Options(("gaussian", "student_t")),
+        "grid": _check_grid,
+        "boundary_weight": Real(low=0.0, low_open=True),
+        "max_iter": Integer(low=1),
+        "learning_rate": Real(low=0.0, low_open=True),
+        "max_frequency": None,  # per dimension: checked at fit, against the grid
+        "init_frequencies": None,  # an array of n_components values: checked at fit
+        "learn_frequencies": Bool(),
+        "jitter": Real(low=0.0, low_open=True),
+        "init_residual_precision": Real(low=0.0, low_open=True),
+        "tol": Real(low=0.0),
+        "cg_iters": Integer(low=1),
+        "checkpoint": Options(("residual", "final")),
+        "random_state": None,  # as_generator checks it
+        "verbose": Bool(),
+    }
+
     # ------------------------------------------------------------------ validation helpers
     def _check_params(self, problem):
+        """Validate ``problem`` against the (validated) hyper-parameters; return ``(D, Q, grid
+        sizes)``."""
         if not isinstance(problem, PDEProblem):
             raise TypeError(f"problem must be a PDEProblem, got {type(problem).__name__}.")
         D = problem.n_dims
-        Q = check_scalar(self.n_components, "n_components", kind="int", low=1)
-        check_option(self.spectral, "spectral", ("gaussian", "student_t"))
-        sizes = (self.grid,) * D if isinstance(self.grid, int | np.integer) else self.grid
-        try:
-            sizes = tuple(sizes)
-        except TypeError:
-            raise TypeError(f"grid must be an int or a tuple of ints, got {self.grid!r}.") from None
+        sizes = (self.grid,) * D if isinstance(self.grid, int | np.integer) else tuple(self.grid)
         if len(sizes) != D:
             raise ValueError(
                 f"grid must give one size per dimension ({D}), got {len(sizes)}: {self.grid!r}."
             )
-        for s in sizes:
-            check_scalar(s, "grid", kind="int")
-            if s < 3:
-                raise ValueError(
-                    f"grid needs at least 3 points per dimension (two boundary points and one "
-                    f"interior collocation point), got {tuple(sizes)}."
-                )
-        check_scalar(self.boundary_weight, "boundary_weight", low=0.0, low_open=True)
-        check_scalar(self.max_iter, "max_iter", kind="int", low=1)
-        check_scalar(self.learning_rate, "learning_rate", low=0.0, low_open=True)
-        check_scalar(self.jitter, "jitter", low=0.0, low_open=True)
-        check_scalar(
-            self.init_residual_precision, "init_residual_precision", low=0.0, low_open=True
-        )
-        check_scalar(self.tol, "tol", low=0.0)
-        check_scalar(self.cg_iters, "cg_iters", kind="int", low=1)
-        check_option(self.checkpoint, "checkpoint", ("residual", "final"))
-        return D, Q, tuple(int(s) for s in sizes)
+        return D, int(self.n_components), tuple(int(s) for s in sizes)
 
     @staticmethod
     def _warn_above_nyquist(top, nyquist, name):
         above = np.flatnonzero(top > nyquist * (1.0 + 1e-12))
         if above.size:
             j = int(above[0])
-            warnings.warn(
+            warn(
                 f"{name} reaches {top[j]:.4g} cycles per unit length in dimension {j}, above "
                 f"the Nyquist frequency of its collocation grid, (M - 1) / (2 (high - low)) = "
                 f"{nyquist[j]:.4g}: components above it alias on the grid (a learned "
@@ -260,7 +296,6 @@ class SpectralMixtureGPSolver(BaseEstimator):
                 f"points with oscillations between them). Use a finer grid or a smaller "
                 f"{name}.",
                 UserWarning,
-                stacklevel=4,
             )
 
     def _initial_frequencies(self, D, Q, nyquist, rng):
@@ -321,7 +356,13 @@ class SpectralMixtureGPSolver(BaseEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        DivergenceError
+            If the very first iterations are non-finite (no finite state to keep).
         """
+        self._validate_params()
         D, Q, sizes = self._check_params(problem)
         rng = as_generator(self.random_state)
         axes = [np.linspace(lo, hi, m) for (lo, hi), m in zip(problem.domain, sizes)]
@@ -374,7 +415,7 @@ class SpectralMixtureGPSolver(BaseEstimator):
             z = jnp.zeros(sizes)
             lr = jnp.asarray(float(self.learning_rate))
             opt_state = _core.init_opt_state(params, lr)
-            affine = self._is_affine(problem, keys, points.shape[0], rng)
+            affine, linear = self._is_affine(problem, keys, points.shape[0], rng)
             static = dict(
                 kind=self.spectral,
                 keys=keys,
@@ -386,10 +427,16 @@ class SpectralMixtureGPSolver(BaseEstimator):
                 learn_freqs=bool(self.learn_frequencies),
             )
             losses, n_iter, converged, diverged = [], 0, False, False
+            diverged_at, dzs = 0, np.zeros(1)
             scores, candidates = [], []
             heldout = self._heldout_grid(problem, axes)
             solve_static = {k: v for k, v in static.items() if k != "learn_freqs"}
             solve_static["cg_iters"] = _POLISH_CG_FACTOR * int(self.cg_iters)
+            scale = 1.0
+            if linear:
+                scale = self._solution_scale(params, data, solve_static, bvalues[bmask])
+                data = dict(data, source=data["source"] / scale, bvalues=data["bvalues"] / scale)
+                heldout = (*heldout[:2], heldout[2] / scale)
 
             def polish(state_params, z):
                 """Re-solve for ``z`` at fixed parameters (see ``_POLISH_PASSES``)."""
@@ -423,13 +470,14 @@ class SpectralMixtureGPSolver(BaseEstimator):
                         score = self._heldout(params, z, data, heldout, static)
                         candidates.append((score, (params, z), n_iter))
                         scores.append(score)
-                    warnings.warn(
-                        f"the GP-HM loss diverged (non-finite) at iteration {n_iter + 1}; "
-                        f"stopped and kept the last finite state (try a smaller "
-                        f"learning_rate).",
-                        ConvergenceWarning,
-                        stacklevel=2,
-                    )
+                    if not candidates:  # nothing finite to keep
+                        raise DivergenceError(
+                            f"the GP-HM loss is not finite from iteration {n_iter + 1} on and "
+                            f"no earlier state is finite; try a smaller learning_rate."
+                        )
+                    diverged_at = n_iter + 1
+                    if good == 0:  # the last checkpoint: a kernel and its own grid values
+                        params, z = candidates[-1][1]
                     diverged = True
                     break
                 params, z, opt_state = new[:3]
@@ -464,32 +512,48 @@ class SpectralMixtureGPSolver(BaseEstimator):
             homogeneous = not np.any(source)
             if self.checkpoint == "residual" and candidates and not homogeneous:
                 _, (params, z), best_iter = min(candidates, key=lambda c: c[0])
-            if not converged and not diverged:
-                warnings.warn(
-                    f"GP-HM did not converge in max_iter={self.max_iter} iterations (relative "
-                    f"change of the grid solution {float(np.mean(dzs)):.2e} > tol={self.tol}).",
-                    ConvergenceWarning,
-                    stacklevel=2,
-                )
             _, gs, _ = _core.factors(
                 params["kern"], data["axes"], self.spectral, ((0,),) * D, data["jitter"]
             )
-            self.grid_values_ = np.asarray(_core.derivative_field(z, gs, (0,) * D))
-        self.problem_ = problem
+            self.grid_values_ = scale * np.asarray(_core.derivative_field(z, gs, (0,) * D))
+        self._problem = problem  # not pickled (see __getstate__): only relative_l2_error uses it
         self.n_dims_ = D
+        self.n_features_in_ = D
         self.grid_axes_ = axes
-        self._z = np.asarray(z)
+        self.solution_scale_ = scale
+        self._z = scale * np.asarray(z)  # whitened grid values of the prior scale**2 * C
         self._kern = [{k: np.asarray(v) for k, v in p.items()} for p in params["kern"]]
         self.weights_ = np.exp(np.stack([p["log_weights"] for p in self._kern]))
         self.frequencies_ = np.stack([p["freqs"] for p in self._kern])
         self.scales_ = np.exp(np.stack([p["log_scales"] for p in self._kern]))
-        self.tau_ = np.exp(np.array([float(params["log_tau_b"]), float(params["log_tau_r"])]))
-        self.loss_curve_ = np.asarray(losses)
-        self.checkpoint_scores_ = np.asarray(scores)
-        self.best_iter_ = best_iter
-        self.n_iter_ = n_iter
-        self.converged_ = converged
+        log_tau = np.array([float(params["log_tau_b"]), float(params["log_tau_r"])])
+        self.tau_ = np.exp(log_tau) / scale**2
+        # the objective in the problem's units: prior covariance scale**2 C, precisions
+        # tau / scale**2 (the log-Jacobian of the change of units)
+        n_b = int(bmask.sum())
+        shift = (2 * bmask.size + float(self.boundary_weight) * n_b) * np.log(scale)
+        self.loss_curve_ = np.asarray(losses, dtype=np.float64) + shift
+        self.checkpoint_scores_ = scale * np.asarray(scores, dtype=np.float64)
+        self.best_iter_ = int(best_iter)
+        if diverged:
+            hint = (
+                f"the loss diverged (non-finite) at iteration {diverged_at}, so the fit stopped "
+                f"and kept the last finite state; try a smaller learning_rate"
+            )
+        else:
+            hint = (
+                f"the relative change of the grid solution is {float(np.mean(dzs)):.2e} > "
+                f"tol={self.tol}; increase max_iter or loosen tol"
+            )
+        self._set_convergence(converged, n_iter, self.max_iter, hint=hint)
         return self
+
+    def __getstate__(self):
+        # the problem holds user functions (often lambdas, which do not pickle); nothing but
+        # relative_l2_error needs it, and that takes the problem as an argument
+        state = dict(super().__getstate__())  # a copy: the fitted estimator keeps its problem
+        state.pop("_problem", None)
+        return state
 
     def _heldout_grid(self, problem, axes):
         """The midpoints between collocation points (a tensor grid) and the source there."""
@@ -527,15 +591,37 @@ class SpectralMixtureGPSolver(BaseEstimator):
         op = problem.operator
         gap = op(ab, x) - op(a, x) - op(b, x) + op(zero, x)
         scale = jnp.abs(op(ab, x)) + jnp.abs(op(a, x)) + jnp.abs(op(b, x)) + 1.0
-        return bool(jnp.all(jnp.abs(gap) <= 1e-10 * scale))
+        affine = bool(jnp.all(jnp.abs(gap) <= 1e-10 * scale))
+        return affine, affine and bool(jnp.all(op(zero, x) == 0.0))
+
+    @staticmethod
+    def _solution_scale(params, data, solve_static, boundary_values):
+        """A power of ten for the size of the solution (linear operators only): ``10**k``
+        where a first estimate of the solution's RMS lies in ``[0.4, 4) * 10**k``.
+
+        The estimate is the larger of the RMS of the boundary data and of the grid values
+        solved at the initial kernel; both scale with the data ``(f, g)``, so after dividing
+        by the scale a change of units of the data by a power of ten changes nothing. The
+        initial kernel and precisions suit solutions of order one, so problems in such units
+        are fitted unchanged.
+        """
+        z0 = _core.final_solve(params, jnp.zeros(data["source"].shape), data, **solve_static)
+        D = z0.ndim
+        _, gs, _ = _core.factors(
+            params["kern"], data["axes"], solve_static["kind"], ((0,),) * D, data["jitter"]
+        )
+        u0 = np.asarray(_core.derivative_field(z0, gs, (0,) * D))
+        rms = max(
+            float(np.sqrt(np.mean(u0**2))) if np.all(np.isfinite(u0)) else 0.0,
+            float(np.sqrt(np.mean(boundary_values**2))),
+        )
+        if not (np.isfinite(rms) and rms > 0.0):
+            return 1.0
+        # decades [0.4, 4) * 10**k: the solutions of order one that the defaults were set on
+        # keep the scale 1
+        return float(10.0 ** np.round(np.log10(rms / _SCALE_LOW) - 0.5))
 
     # ------------------------------------------------------------------ prediction
-    def _check_fitted(self):
-        if not hasattr(self, "_z"):
-            from sklearn.exceptions import NotFittedError
-
-            raise NotFittedError("This SpectralMixtureGPSolver is not fitted yet; call fit.")
-
     def _check_X(self, X):
         X = check_array(X, "X", ndim=2)
         if X.shape[1] != self.n_dims_:
@@ -612,7 +698,7 @@ class SpectralMixtureGPSolver(BaseEstimator):
                 return u
             kern, _, axes, jit = self._args()
             var = _core.predict_var_points(kern, axes, jit, jnp.asarray(X), kind=self.spectral)
-            return u, np.sqrt(np.asarray(var))
+            return u, self.solution_scale_ * np.sqrt(np.asarray(var))
 
     def derivative(self, X, order):
         """A derivative of the solution at points ``X``.
@@ -663,20 +749,32 @@ class SpectralMixtureGPSolver(BaseEstimator):
                 )
             )
 
-    def relative_l2_error(self, X=None):
+    def relative_l2_error(self, X=None, problem=None):
         """Relative L2 error ``|u_hat - u| / |u|`` against the problem's exact solution.
 
         Parameters
         ----------
         X : array-like, shape (n, D), optional
             Test points; default the tensor grid of :meth:`test_grid`.
+        problem : PDEProblem, optional
+            The problem with the exact solution. Default: the problem given to ``fit`` (not
+            kept by a pickled estimator, whose problem functions may not pickle).
 
         Returns
         -------
         float
         """
         self._check_fitted()
-        if self.problem_.solution is None:
+        if problem is None:
+            problem = getattr(self, "_problem", None)
+            if problem is None:
+                raise ValueError(
+                    "this estimator no longer holds the problem it was fitted on (it is not "
+                    "pickled with it); pass problem=."
+                )
+        elif not isinstance(problem, PDEProblem):
+            raise TypeError(f"problem must be a PDEProblem, got {type(problem).__name__}.")
+        if problem.solution is None:
             raise ValueError("the problem has no exact solution to compare with.")
         if X is None:
             axes = self.test_grid()
@@ -686,5 +784,5 @@ class SpectralMixtureGPSolver(BaseEstimator):
         else:
             X = self._check_X(X)
             pred = self.predict(X)
-        truth = np.asarray(self.problem_.solution(X), dtype=np.float64).reshape(-1)
+        truth = np.asarray(problem.solution(X), dtype=np.float64).reshape(-1)
         return float(np.linalg.norm(pred - truth) / np.linalg.norm(truth))

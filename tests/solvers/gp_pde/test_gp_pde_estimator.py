@@ -3,7 +3,6 @@
 Fits share grid sizes, component counts and operators so that each compiled fit is reused.
 """
 
-import copy
 import warnings
 
 import jax.numpy as jnp
@@ -129,6 +128,7 @@ def _poisson_minimiser(est, problem):
     tau_b, tau_r = est.tau_
     B = mean[on_boundary]  # boundary rows of the conditional mean
     lam = est.boundary_weight
+    cinv = cinv / est.solution_scale_**2  # the prior covariance is solution_scale_**2 * C
     A = cinv + tau_r * lap.T @ lap + lam * tau_b * B.T @ B
     U = np.linalg.solve(A, tau_r * lap.T @ f + lam * tau_b * B.T @ g)
     return (mean @ U).reshape(shape)
@@ -317,10 +317,10 @@ def test_bad_prediction_input(fitted_1d):
         fitted_1d.predict(np.zeros((3, 2)))
     with pytest.raises(ValueError, match="order must give 1 derivative"):
         fitted_1d.derivative(np.zeros((3, 1)), (5,))
-    est = copy.copy(fitted_1d)
-    est.problem_ = _poisson_1d()  # no exact solution
     with pytest.raises(ValueError, match="no exact solution"):
-        est.relative_l2_error()
+        fitted_1d.relative_l2_error(problem=_poisson_1d())
+    with pytest.raises(TypeError, match="problem must be a PDEProblem"):
+        fitted_1d.relative_l2_error(problem="poisson")
 
 
 def test_diverging_fit_stops_and_warns(problem_1d):
