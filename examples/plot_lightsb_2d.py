@@ -33,7 +33,8 @@ X1 = roll[rng.permutation(len(roll))]  # unpaired: the order carries no informat
 # %%
 # Fit
 # ---
-# Fifty diagonal components and 3,000 Adam steps on minibatches of 128 from each sample.
+# Fifty components (full covariances: the default for d <= 64) and 3,000 Adam steps on
+# minibatches of 128 from each sample.
 
 model = LightSB(n_components=50, epsilon=0.1, max_iter=3000, random_state=0).fit(X0, X1)
 
@@ -75,10 +76,10 @@ fig.tight_layout()
 # source point ``x`` (a Gaussian mixture, from :meth:`LightSB.conditional`). Right: the
 # training objective.
 
-potential = GMM(model.log_weights_, model.means_, model.covariances_, "diag")
+potential = GMM(model.log_weights_, model.means_, model.covariances_, model.covariance_type_)
 x_star = np.array([[0.8, -0.6]])
 cond = model.conditional(x_star)
-cond0 = GMM(cond.log_weights[0], cond.means[0], cond.covariances[0], "diag")
+cond0 = GMM(cond.log_weights[0], cond.means[0], cond.covariances[0], cond.covariance_type)
 
 
 def log_v(Y):
