@@ -105,7 +105,7 @@ ESTIMATORS = {
     "GrowthMixtureMoE": """
         from solvers.growth_moe import GrowthMixtureMoE, datasets
         A = datasets.simulate(n=120, random_state=0)
-        B = datasets.simulate(n=133, random_state=1)
+        B = datasets.simulate(n=101, random_state=1)
         mk = lambda: GrowthMixtureMoE(n_classes=2, n_init=2, random_state=0)
         measure("first", lambda: mk().fit(A.Y, A.times, A.X))
         measure("refit", lambda: mk().fit(B.Y, B.times, B.X))
@@ -247,8 +247,13 @@ def main(argv=None):
             "| signal | samples | ChromatogramFit | compilations | hplc-py (fresh process) |",
             "|---|---|---|---|---|"]
     for i, rate in enumerate((5.0, 4.0, 3.0)):
-        peer = run(HPLC.format(seed=i, rate=rate)) if hplc else {}
-        peer_s = fmt(peer.get("hplc_s")) if hplc else "not installed"
+        peer = run(HPLC.format(seed=i, rate=rate), timeout=60) if hplc else {}
+        if not hplc:
+            peer_s = "not installed"
+        elif "error" in peer:
+            peer_s = "failed: " + peer["error"].replace("|", "/")[:70]
+        else:
+            peer_s = fmt(peer["hplc_s"])
         if "error" in ours:
             part.append(f"| {i + 1} | | error: {ours['error']} | | {peer_s} |")
         else:

@@ -21,25 +21,25 @@ Solvers import these helpers from here (never from a private module of :mod:`mix
 
 Parameter names shared by several estimators mean the same thing in each:
 
-=================  ==========================================================================
-``n_components``   number of mixture components (of the density, the Schrödinger potential or
-                   the spectral density)
-``n_init``         number of independent starts; the best objective is kept
-``max_iter``       upper bound on the estimator's outer iterations (EM steps, Adam steps,
-                   optimiser iterations); ``n_iter_ <= max_iter`` always
-``tol``            convergence tolerance of the estimator's stated criterion, in the units that
-                   its docstring gives (nats per sample for the EM-type fits)
-``reg_covar``      dimensionless ridge: ``reg_covar * mean_j Var(X[:, j])`` is added to each
-                   covariance's diagonal, so it means the same at every scale of the data
-``covariance_type`` structure of the component covariances; an estimator offers the
-                   structures its method defines (LightSB's potential needs ``S_k`` whose
-                   product with ``x`` is cheap, so ``"diag"``/``"full"``; the SDP's
-                   likelihood adjustment is per cluster, so no ``"tied"``)
-``learning_rate``  Adam step size, in the estimator's standardised units
-``batch_size``     samples (points, tracks) per stochastic step, capped at the sample size
-``verbose``        bool: a tqdm progress bar during ``fit``
-``random_state``   None, int, ``numpy.random.Generator`` or JAX key; same seed, same numbers
-=================  ==========================================================================
+===================  ==========================================================================
+``n_components``     number of mixture components (of the density, the Schrödinger potential or
+                     the spectral density)
+``n_init``           number of independent starts; the best objective is kept
+``max_iter``         upper bound on the estimator's outer iterations (EM steps, Adam steps,
+                     optimiser iterations); ``n_iter_ <= max_iter`` always
+``tol``              convergence tolerance of the estimator's stated criterion, in the units that
+                     its docstring gives (nats per sample for the EM-type fits)
+``reg_covar``        dimensionless ridge: ``reg_covar * mean_j Var(X[:, j])`` is added to each
+                     covariance's diagonal, so it means the same at every scale of the data
+``covariance_type``  structure of the component covariances; an estimator offers the
+                     structures its method defines (LightSB's potential needs ``S_k`` whose
+                     product with ``x`` is cheap, so ``"diag"``/``"full"``; the SDP's
+                     likelihood adjustment is per cluster, so no ``"tied"``)
+``learning_rate``    Adam step size, in the estimator's standardised units
+``batch_size``       samples (points, tracks) per stochastic step, capped at the sample size
+``verbose``          bool: a tqdm progress bar during ``fit``
+``random_state``     None, int, ``numpy.random.Generator`` or JAX key; same seed, same numbers
+===================  ==========================================================================
 """
 
 from __future__ import annotations
