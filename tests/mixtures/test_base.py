@@ -29,7 +29,7 @@ class _Toy(MixturesEstimator):
     _parameter_constraints = {"k": Integer(low=1), "tol": Real(low=0.0, low_open=True),
                               "kind": Options(("a", "b")), "verbose": Bool(), "other": None}
 
-    def __init__(self, k=1, tol=1e-3, kind="a", verbose=False, other=object()):
+    def __init__(self, k=1, tol=1e-3, kind="a", verbose=False, other=None):
         self.k, self.tol, self.kind, self.verbose, self.other = k, tol, kind, verbose, other
 
     def fit(self, X):
