@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import Bunch
 
-from mixtures._config import as_generator
-from mixtures._validation import check_option, check_scalar
+from mixtures import as_generator
+from mixtures.base import check_option, check_scalar
 from solvers.chromatography.model import Analyte, Column, Injection, outlet_concentration
 
 __all__ = ["btex"]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import mixtures
-from mixtures import _validation as V
+from mixtures import base as V
 from mixtures._config import as_generator, as_key, x64
 
 
