@@ -25,8 +25,11 @@ gallery: $(STAMP)
 test: $(STAMP)
 	$(SINGLE_THREAD) $(PY) -m pytest -n $(JOBS) --dist loadfile -q
 
+# Each benchmark writes its current table into docs/benchmarks.md; BENCH_ARGS=--quick gives
+# CI-sized runs (`make bench BENCH_ARGS=--quick`).
+BENCH_ARGS ?=
 bench: $(STAMP)
-	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f $(BENCH_ARGS) || exit 1; done
 
 docs: $(STAMP)
 	MPLBACKEND=Agg $(VENV)/bin/sphinx-build -b html docs docs/_build/html
