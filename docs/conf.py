@@ -34,7 +34,13 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",
     "download_all_examples": False,
     "remove_config_comments": True,
+    # method pages and API pages list the examples that use each estimator
+    "doc_module": ("mixtures", "solvers"),
+    "backreferences_dir": "api/backreferences",
+    # a stray last-expression value (Text(...), Legend objects) is not output worth showing
+    "capture_repr": (),
 }
 
 html_theme = "pydata_sphinx_theme"
 html_title = "mixtures"
+html_theme_options = {"header_links_before_dropdown": 5}
