@@ -37,17 +37,29 @@ top.set_title(f"Tailing BTEX peaks, joint fit (R$^2$ = {fit.score(data.t, data.s
 # Parameter table: fitted values with standard errors beside the truth.
 print(f"{'analyte':<13}{'k_a fit (1/s)':>22}{'true':>9}{'k_d fit (1/s)':>22}{'true':>9}")
 for name, p, se, true in zip(data.names, fit.params_, fit.stderr_, data.params):
-    print(f"{name:<13}{p[0]:>13.4f} +/- {se[0]:.4f}{true[0]:>9.4f}"
-          f"{p[1]:>13.4f} +/- {se[1]:.4f}{true[1]:>9.4f}")
+    print(
+        f"{name:<13}{p[0]:>13.4f} +/- {se[0]:.4f}{true[0]:>9.4f}"
+        f"{p[1]:>13.4f} +/- {se[1]:.4f}{true[1]:>9.4f}"
+    )
 
 fig, ax = plt.subplots(figsize=(9, 2.2))
 ax.axis("off")
-rows = [[f"{p[0]:.3f} ± {se[0]:.3f}", f"{true[0]:.3f}", f"{p[1]:.3f} ± {se[1]:.3f}",
-         f"{true[1]:.3f}", f"{K:.3f}"]
-        for p, se, true, K in zip(fit.params_, fit.stderr_, data.params, fit.retention_factors_)]
-table = ax.table(cellText=rows, rowLabels=data.names,
-                 colLabels=["k_a (1/s)", "true k_a", "k_d (1/s)", "true k_d", "K"],
-                 bbox=[0.25, 0.0, 0.75, 0.85])
+rows = [
+    [
+        f"{p[0]:.3f} ± {se[0]:.3f}",
+        f"{true[0]:.3f}",
+        f"{p[1]:.3f} ± {se[1]:.3f}",
+        f"{true[1]:.3f}",
+        f"{K:.3f}",
+    ]
+    for p, se, true, K in zip(fit.params_, fit.stderr_, data.params, fit.retention_factors_)
+]
+table = ax.table(
+    cellText=rows,
+    rowLabels=data.names,
+    colLabels=["k_a (1/s)", "true k_a", "k_d (1/s)", "true k_d", "K"],
+    bbox=[0.25, 0.0, 0.75, 0.85],
+)
 table.auto_set_font_size(False)
 table.set_fontsize(8.5)
 ax.set_title("Fitted rates (± one standard error) and retention factors")
@@ -96,5 +108,7 @@ in_minutes = ChromatogramFit(
 ).fit(data.t / 60.0, data.signal * 1e6)
 print("k_a (1/min) / k_a (1/s):", np.round(in_minutes.params_[:, 0] / fit.params_[:, 0], 6))
 print("area ratio (uV min vs V s):", np.round(in_minutes.areas_ / fit.areas_, 3))
-print(f"R^2: {in_minutes.score(data.t / 60.0, data.signal * 1e6):.6f} vs "
-      f"{fit.score(data.t, data.signal):.6f}")
+print(
+    f"R^2: {in_minutes.score(data.t / 60.0, data.signal * 1e6):.6f} vs "
+    f"{fit.score(data.t, data.signal):.6f}"
+)

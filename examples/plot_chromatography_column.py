@@ -29,8 +29,9 @@ for length in (10.0, 20.0, 30.0, 45.0):
     column = Column(length=length, velocity=0.5)
     c = outlet_concentration(column, toluene, injection, t)
     mom = moments(column, toluene, injection)
-    axes[0].plot(t, c, label=f"L = {length:g} m: t_R = {mom.mean:.0f} s, sd = "
-                 f"{np.sqrt(mom.variance):.1f} s")
+    axes[0].plot(
+        t, c, label=f"L = {length:g} m: t_R = {mom.mean:.0f} s, sd = {np.sqrt(mom.variance):.1f} s"
+    )
 axes[0].set_title("column length (u = 0.5 m/s)")
 
 # %%
@@ -42,8 +43,11 @@ axes[0].set_title("column length (u = 0.5 m/s)")
 for P in (1.0, 1.5, 2.0, 3.0):
     column = Column(length=30.0, velocity=0.5, inlet_pressure=P, outlet_pressure=1.0)
     c = outlet_concentration(column, toluene, injection, t)
-    axes[1].plot(t, c, label=f"P = {P:g}: j = {column.james_martin_factor:.3f}, "
-                 f"t_M = {column.hold_up_time:.0f} s")
+    axes[1].plot(
+        t,
+        c,
+        label=f"P = {P:g}: j = {column.james_martin_factor:.3f}, t_M = {column.hold_up_time:.0f} s",
+    )
 axes[1].set_title("pressure ratio (L = 30 m, outlet u = 0.5 m/s)")
 
 # %%

@@ -1,7 +1,9 @@
 """Gas-chromatography column model: Laplace-transform solution, reference PDE solver, fitting.
 
 Public names: :class:`Column`, :class:`Analyte`, :class:`Injection`,
-:func:`outlet_concentration`, :func:`moments`, :class:`ChromatogramFit`, the
+:func:`outlet_concentration`, :func:`moments`, :class:`ChromatogramFit`,
+:func:`read_chromatogram` and :class:`Chromatogram` (vendor files and text exports),
+:func:`calibrate` and :class:`Calibration` (area against concentration), the
 :mod:`~solvers.chromatography.datasets` module (``btex``) and the plot helpers
 :func:`plot_chromatogram` and :func:`plot_components`.
 """
@@ -13,23 +15,29 @@ from mixtures.lazy import attach
 # names load on first use, so `import solvers.chromatography` stays cheap
 __getattr__, __dir__, __all__ = attach(
     __name__,
-    submodules=["datasets", "model", "plotting"],
+    submodules=["datasets", "io", "model", "plotting"],
     attributes={
         "Analyte": "model",
+        "Calibration": "calibration",
+        "Chromatogram": "io",
         "ChromatogramFit": "estimator",
         "Column": "model",
         "Injection": "model",
         "Moments": "model",
+        "calibrate": "calibration",
         "moments": "model",
         "outlet_concentration": "model",
         "plot_chromatogram": "plotting",
         "plot_components": "plotting",
+        "read_chromatogram": "io",
     },
 )
 
 if TYPE_CHECKING:
-    from solvers.chromatography import datasets, model, plotting
+    from solvers.chromatography import datasets, io, model, plotting
+    from solvers.chromatography.calibration import Calibration, calibrate
     from solvers.chromatography.estimator import ChromatogramFit
+    from solvers.chromatography.io import Chromatogram, read_chromatogram
     from solvers.chromatography.model import (
         Analyte,
         Column,

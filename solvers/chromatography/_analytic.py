@@ -24,8 +24,10 @@ def impulse_response(theta, A, k_d):
     theta = np.asarray(theta, dtype=float)
     pos = np.clip(theta, 1e-300, None)
     root = np.sqrt(k_d * pos)
-    val = np.exp(-((np.sqrt(A) - root) ** 2)) * np.sqrt(A * k_d / pos) * special.i1e(
-        2.0 * np.sqrt(A) * root
+    val = (
+        np.exp(-((np.sqrt(A) - root) ** 2))
+        * np.sqrt(A * k_d / pos)
+        * special.i1e(2.0 * np.sqrt(A) * root)
     )
     return np.where(theta > 0.0, val, 0.0)
 

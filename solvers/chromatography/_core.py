@@ -299,3 +299,87 @@ def unit_peaks(t, z, t_m, eps, inj, kind, n_terms=256):
         return (series[0] + singular_val) / amount, (series[1:].T + d_singular) / amount
 
     return jax.vmap(one)(z)
+
+
+@partial(jax.jit, static_argnames=("n_terms",))
+def unit_peaks_shared(t, z, shared, n_terms=256):
+    """Unit-area peaks whose run-level parameters are fitted too, and their derivatives.
+
+    The model of :func:`unit_peaks` with ``eps = 0``, a Gaussian injection centred at
+    ``t = 0`` and a first-order extra-column (detector, dead-volume) lag ``tau_x``, whose
+    transfer function ``1 / (1 + s tau_x)`` multiplies the column's. The run-level
+    parameters ``shared = (log t_m, log w, log tau_x)`` (hold-up time, injection sd, lag) are
+    common to all analytes.
+
+    Parameters
+    ----------
+    t : array, shape (n_t,)
+    z : array, shape (n_a, 2)
+        ``(log m, log sd)`` per analyte, as in :func:`unit_peaks`.
+    shared : array, shape (3,)
+    n_terms : int (static)
+
+    Returns
+    -------
+    peaks : array, shape (n_a, n_t)
+    jac : array, shape (n_a, n_t, 5)
+        Derivatives with respect to ``(z_0, z_1, shared_0, shared_1, shared_2)``.
+    """
+
+    def natural(u):
+        m, sd = jnp.exp(u[0]), jnp.exp(u[1])
+        k_d = 2.0 * m / sd**2
+        return m * k_d, k_d, jnp.exp(u[2]), jnp.exp(u[3]), jnp.exp(u[4])
+
+    def window_of(u):
+        A, k_d, t_m, w, lag = natural(u)
+        sd = jnp.sqrt(2.0 * A / k_d**2 + w**2 + lag**2)
+        mean = A / k_d + lag
+        period = (_LEFT + _RIGHT) * sd
+        return t_m, mean - _LEFT * sd, period, _DAMP / period
+
+    def one(zi):
+        u0 = jnp.concatenate([zi, shared])
+        window = jax.lax.stop_gradient(window_of(u0))
+
+        def weights(u):
+            A, k_d, t_m, w, lag = natural(u)
+            inj = jnp.stack([0.0 * w, w, 1.0 + 0.0 * w])
+            base = _series_weights(t_m, A, k_d, 0.0, inj, "gaussian", window, n_terms)
+            _, _, period, gamma = window
+            s = gamma + 1j * (2.0 * jnp.pi / period) * jnp.arange(n_terms)
+            # The window's delay is held fixed; a change of t_m is a phase factor.
+            delay = jnp.exp(-s * (t_m - window[0]))
+            lagged = base / (1.0 + s * lag)
+            # The unretained part exp(-A) c_in(t - t_m) also passes through the lag:
+            # its transform is removed from the series here and added in closed form below.
+            return lagged * delay
+
+        def singular(u):
+            A, k_d, t_m, w, lag = natural(u)
+            theta = t - t_m
+            # Gaussian convolved with an exponential: the exponentially modified Gaussian.
+            val = jnp.exp(-A) * _emg(theta, w, lag)
+            return val, val
+
+        stacked = jnp.concatenate([weights(u0)[None], jax.jacfwd(weights)(u0).T], axis=0)
+        series = _series_part(t, stacked, window)
+        d_singular, singular_val = jax.jacfwd(singular, has_aux=True)(u0)
+        return series[0] + singular_val, series[1:].T + d_singular
+
+    return jax.vmap(one)(z)
+
+
+def _emg(theta, w, lag):
+    """Density of N(0, w^2) + Exp(mean lag) at ``theta``, without overflow on either side."""
+    z = theta / w
+    x = (w / lag - z) / jnp.sqrt(2.0)
+    pos = x >= 0.0
+    # x >= 0: exp(-z^2/2) erfcx(x); x < 0: exp(w^2/(2 lag^2) - theta/lag) erfc(x). Each
+    # branch gets safe arguments so that neither it nor its gradient overflows.
+    left = jnp.exp(-0.5 * z * z) * jax.scipy.special.erfcx(jnp.where(pos, x, 0.0))
+    theta_r = jnp.where(pos, w**2 / lag, theta)
+    right = jnp.exp(0.5 * (w / lag) ** 2 - theta_r / lag) * jax.scipy.special.erfc(
+        jnp.where(pos, 0.0, x)
+    )
+    return jnp.where(pos, left, right) / (2.0 * lag)

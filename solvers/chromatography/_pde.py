@@ -64,8 +64,20 @@ def _inlet(kind, inj):
     raise ValueError("method='pde' cannot represent a Dirac injection; use a narrow gaussian.")
 
 
-def solve(t, length, velocity_profile, dispersion, phase_ratio, k_a, k_d, kind, inj,
-          n_cells=2000, q_max=None, rtol=1e-9):
+def solve(
+    t,
+    length,
+    velocity_profile,
+    dispersion,
+    phase_ratio,
+    k_a,
+    k_d,
+    kind,
+    inj,
+    n_cells=2000,
+    q_max=None,
+    rtol=1e-9,
+):
     """Outlet concentrations of all analytes by the method of lines.
 
     Parameters
@@ -106,13 +118,17 @@ def solve(t, length, velocity_profile, dispersion, phase_ratio, k_a, k_d, kind, 
     eye = sparse.identity(n, format="csr")
     lin_blocks = []
     for i in range(n_a):
-        kin = sparse.bmat([[-phase_ratio * k_a[i] * eye, phase_ratio * k_d[i] * eye],
-                           [k_a[i] * eye, -k_d[i] * eye]])
+        kin = sparse.bmat(
+            [
+                [-phase_ratio * k_a[i] * eye, phase_ratio * k_d[i] * eye],
+                [k_a[i] * eye, -k_d[i] * eye],
+            ]
+        )
         lin_blocks.append(kin + sparse.bmat([[op, None], [None, sparse.csr_matrix((n, n))]]))
     lin = sparse.block_diag(lin_blocks, format="csr")
     forcing = np.zeros(2 * n * n_a)
     for i in range(n_a):
-        forcing[2 * n * i:2 * n * i + n] = inlet_col
+        forcing[2 * n * i : 2 * n * i + n] = inlet_col
 
     def split(y):
         y = y.reshape(n_a, 2, n)
@@ -122,6 +138,7 @@ def solve(t, length, velocity_profile, dispersion, phase_ratio, k_a, k_d, kind, 
         rhs = lambda tt, y: lin @ y + forcing * c_in(tt)
         jac = lin.tocsc()
     else:
+
         def nonlinear(y):
             c, q = split(y)
             free = 1.0 - q.sum(axis=0) / q_max
@@ -155,10 +172,17 @@ def solve(t, length, velocity_profile, dispersion, phase_ratio, k_a, k_d, kind, 
         if b <= a:
             continue
         mask = (t >= a) & (t < b) if b < edges[-1] else (t >= a)
-        sol = integrate.solve_ivp(rhs, (a, b), y, method="BDF", jac=jac, rtol=rtol,
-                                  atol=1e-13 * max(scale, 1e-300),
-                                  t_eval=np.union1d(t[mask], [b]),
-                                  first_step=min(1e-3, (b - a) / 10))
+        sol = integrate.solve_ivp(
+            rhs,
+            (a, b),
+            y,
+            method="BDF",
+            jac=jac,
+            rtol=rtol,
+            atol=1e-13 * max(scale, 1e-300),
+            t_eval=np.union1d(t[mask], [b]),
+            first_step=min(1e-3, (b - a) / 10),
+        )
         if not sol.success:  # pragma: no cover - integrator failure
             raise RuntimeError(f"PDE integration failed: {sol.message}")
         out[:, mask] = sol.y.reshape(n_a, 2, n, -1)[:, 0, n_cells - 1, : mask.sum()]

@@ -14,7 +14,38 @@ from mixtures import as_generator
 from mixtures.base import check_option, check_scalar
 from solvers.chromatography.model import Analyte, Column, Injection, outlet_concentration
 
-__all__ = ["btex"]
+__all__ = ["btex", "data_path", "REAL_FILES"]
+
+# The real runs shipped in ``solvers/chromatography/data`` (MIT; see the NOTICE there).
+REAL_FILES = (
+    "agilent_gc_fid.ch",
+    "agilent_lc_mwd_210nm.ch",
+    "chromeleon_ic_std_mix2.txt",
+    "chromeleon_ic_sample_a1.txt",
+    "shimadzu_fsec.txt",
+)
+
+
+def data_path(name):
+    """Path of a shipped real chromatogram, for :func:`~solvers.chromatography.read_chromatogram`.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`REAL_FILES`: ``"agilent_gc_fid.ch"`` (Agilent GC-FID, ChemStation),
+        ``"agilent_lc_mwd_210nm.ch"`` (Agilent LC at 210 nm), ``"chromeleon_ic_std_mix2.txt"``
+        and ``"chromeleon_ic_sample_a1.txt"`` (Chromeleon ion-chromatography exports),
+        ``"shimadzu_fsec.txt"`` (Shimadzu LabSolutions export, two detectors).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    from pathlib import Path
+
+    name = check_option(name, "name", REAL_FILES)
+    return Path(__file__).resolve().parent / "data" / name
+
 
 NAMES = ("benzene", "toluene", "ethylbenzene", "o-xylene")
 RETENTION_TIMES = np.array([150.0, 240.0, 360.0, 420.0])  # s
@@ -68,7 +99,16 @@ def btex(kind="sharp", noise=0.01, random_state=None, drift=0.0, sampling_rate=5
     clean = peaks + baseline[0] + baseline[1] * t
     noise_std = noise * height
     signal = clean + noise_std * rng.standard_normal(t.size)
-    return Bunch(t=t, signal=signal, clean=clean, column=column, injection=injection,
-                 analytes=analytes, areas=AREAS.copy(),
-                 params=np.column_stack([k_a, k_d, AREAS]), names=list(NAMES),
-                 noise_std=noise_std, baseline=baseline)
+    return Bunch(
+        t=t,
+        signal=signal,
+        clean=clean,
+        column=column,
+        injection=injection,
+        analytes=analytes,
+        areas=AREAS.copy(),
+        params=np.column_stack([k_a, k_d, AREAS]),
+        names=list(NAMES),
+        noise_std=noise_std,
+        baseline=baseline,
+    )

@@ -30,8 +30,30 @@ from solvers.chromatography.model import (
 
 __all__ = ["ChromatogramFit"]
 
+# Points of the grid on which each peak's width, tailing and plates are measured.
+_TABLE_GRID = 512
+# Smallest analyte bucket of the fit with run-level parameters.
+_MIN_FREE_ANALYTES = 8
+
+
+def _check_n_analytes(value, name):
+    if isinstance(value, str) and value == "auto":
+        return value
+    return Integer(low=1).check(value, name)
+
+
+def _check_retention_times(value, name):
+    if value is None:
+        return None
+    out = check_array(value, name, ndim=1)
+    if out.size == 0:
+        raise ValueError(f"{name} must hold at least one time.")
+    return out
+
 
 def _check_column(value, name):
+    if value is None:
+        return None
     if not isinstance(value, Column):
         raise TypeError(f"{name} must be a Column, got {type(value).__name__}.")
     if value.dispersion > 0 and value.pressure_ratio != 1.0:
@@ -39,6 +61,8 @@ def _check_column(value, name):
 
 
 def _check_injection(value, name):
+    if value is None:
+        return None
     if not isinstance(value, Injection):
         raise TypeError(f"{name} must be an Injection, got {type(value).__name__}.")
 
@@ -74,14 +98,22 @@ class ChromatogramFit(MixturesEstimator):
 
     Parameters
     ----------
-    n_analytes : int
-        Number of analytes (peaks) to fit, >= 1.
-    column : Column
-        The column (length, velocity, dispersion, phase ratio, pressures) as known.
-    injection : Injection
-        The injection profile (rectangular, Gaussian or Dirac).
-    baseline : {"none", "linear"}, default "none"
-        Baseline model added to the peaks.
+    n_analytes : int or "auto", default "auto"
+        Number of analytes (peaks) to fit, >= 1; ``"auto"`` fits the detected main peaks
+        and up to two more candidates (shoulders) and keeps the count with the lowest BIC.
+    column : Column or None, default None
+        The column (length, velocity, dispersion, phase ratio, pressures) as known. ``None``:
+        the hold-up time is fitted (shared by all analytes, phase ratio 1, no dispersion)
+        together with a first-order extra-column lag.
+    injection : Injection or None, default None
+        The injection profile. ``None``: a Gaussian of sd ``dt / sqrt(12)`` (the detector's
+        averaging over one sampling step ``dt``); with ``column=None`` a given injection
+        must be Gaussian. When either is None, times ``t`` are times since injection.
+    baseline : {"none", "linear", "snip", "asls", "auto"}, default "none"
+        ``"linear"``: a line fitted jointly with the peaks. ``"snip"``/``"asls"``: a curved
+        baseline from ``pybaselines`` subtracted first (smoothing scale from the widest
+        detected peak), then a line fitted jointly. ``"auto"``: SNIP on runs longer than
+        ten peak bases, the joint line otherwise.
     random_state : None, int, numpy.random.Generator or JAX key
         Seeds the jitter of the extra starts when ``n_init > 1``.
     n_init : int, default 1
@@ -95,12 +127,18 @@ class ChromatogramFit(MixturesEstimator):
     n_terms : int, default 128
         Fourier terms of the Laplace inversion (128 reach 1e-13 of the peak height for
         A >= 50).
+    retention_times : array-like of shape (n_hints,) or None
+        Known retention times (T) used as starting positions before detected peaks.
+    prominence : float in [0, 1), default 0.01
+        Smallest prominence of a detected peak (and height of a shoulder) as a fraction of
+        the tallest, besides 10 noise sd: the peak-reject threshold of data systems
+        and of hplc-py; 0 keeps every peak above the noise threshold.
 
     Attributes
     ----------
     analytes_ : list of Analyte
         Fitted analytes in elution order (names ``"peak 1"``, ...).
-    params_ : ndarray, shape (n_analytes, 3)
+    params_ : ndarray, shape (n_analytes_, 3)
         ``(k_a, k_d, area)`` per analyte (1/T, 1/T, signal x T).
     stderr_ : ndarray, shape (n_analytes, 3)
         Standard errors of ``params_`` from the Jacobian at the optimum
@@ -117,6 +155,21 @@ class ChromatogramFit(MixturesEstimator):
         Covariance of the internal parameters ``(log m, log sd, log area)`` per analyte,
         then the baseline coefficients (intercept at the centre of ``t`` and change over
         half the span of ``t``, signal units).
+    n_analytes_ : int
+        Number of analytes fitted.
+    run_params_ : ndarray, shape (3,)
+        Only when ``column`` or ``injection`` is None: hold-up time, injection sd and
+        extra-column lag (T); ``run_stderr_`` their standard errors (0 where held fixed).
+    time_scale_ : float
+        Only when ``column`` or ``injection`` is None: the time unit of the internal fit (T).
+    baseline_curve_ : ndarray, shape (2, n_t)
+        Times and the baseline subtracted before the fit (zeros for "none"/"linear").
+    peak_table_ : pandas.DataFrame
+        One row per peak in elution order: ``retention_time`` (apex, T), ``area``,
+        ``area_stderr``, ``height``, ``width_half_height`` (T), ``tailing_factor`` (USP, at
+        5 % height), ``plates`` (``5.545 (t_R / w_half)^2``), ``resolution_next``
+        (``1.18 dt_R / (w_1 + w_2)``, NaN for the last), ``k_a``, ``k_a_stderr``, ``k_d``,
+        ``k_d_stderr``, ``retention_factor``.
     n_iter_ : int
         Function evaluations used (at most ``max_iter``).
     converged_ : bool
@@ -125,10 +178,12 @@ class ChromatogramFit(MixturesEstimator):
     """
 
     _parameter_constraints = {
-        "n_analytes": Integer(low=1),
+        "n_analytes": _check_n_analytes,
         "column": _check_column,
         "injection": _check_injection,
-        "baseline": Options(("none", "linear")),
+        "baseline": Options(("none", "linear", "snip", "asls", "auto")),
+        "retention_times": _check_retention_times,
+        "prominence": Real(low=0.0, high=1.0, high_open=True),
         "random_state": None,
         "n_init": Integer(low=1),
         "max_iter": Integer(low=1),
@@ -136,12 +191,26 @@ class ChromatogramFit(MixturesEstimator):
         "n_terms": Integer(low=8),
     }
 
-    def __init__(self, n_analytes, column, injection, baseline="none", random_state=None,
-                 n_init=1, max_iter=200, tol=1e-10, n_terms=128):
+    def __init__(
+        self,
+        n_analytes="auto",
+        column=None,
+        injection=None,
+        baseline="none",
+        random_state=None,
+        n_init=1,
+        max_iter=200,
+        tol=1e-10,
+        n_terms=128,
+        retention_times=None,
+        prominence=0.01,
+    ):
         self.n_analytes = n_analytes
         self.column = column
         self.injection = injection
         self.baseline = baseline
+        self.retention_times = retention_times
+        self.prominence = prominence
         self.random_state = random_state
         self.n_init = n_init
         self.max_iter = max_iter
@@ -151,21 +220,44 @@ class ChromatogramFit(MixturesEstimator):
     def _eps(self):
         return 0.0 if self.column.dispersion == 0.0 else 1.0 / self.column.peclet
 
+    # Set during fit when the data do not determine the hold-up time (sharp peaks).
+    _hold_t_m = False
+
+    def _free(self):
+        """Whether run-level parameters (hold-up time, injection width, lag) are fitted."""
+        return self.column is None or self.injection is None
+
     def _peaks(self, t_pad, n_t, z, inj):
         """Unit-area peaks and their Jacobian in standardised time, on shape buckets.
 
         ``t_pad`` is already padded; the analytes are padded here to a power of two with
         copies of the first one. Each time point and analyte is computed independently, so
         the padded entries are dropped (weight zero) and the result equals the unpadded one.
+        ``inj`` is the standardised injection (known column) or the run-level vector
+        ``(log t_m, log w, log tau_x)`` (fitted run parameters).
         """
         n_a = z.shape[0]
-        z_pad = pad_axis(z, _pad_analytes(n_a), axis=0)
+        # With run-level parameters the peak count is usually chosen automatically and
+        # tried at several values: one bucket of at least 8 analytes serves them all.
+        n_pad = max(_pad_analytes(n_a), _MIN_FREE_ANALYTES) if self._free() else _pad_analytes(n_a)
+        z_pad = pad_axis(z, n_pad, axis=0)
         z_pad[n_a:] = z[0]
         with x64():
-            # hold-up time is 1 in standardised time
-            peaks, jac = _core.unit_peaks(jnp.asarray(t_pad), jnp.asarray(z_pad), 1.0,
-                                          self._eps(), jnp.asarray(inj), self.injection.kind,
-                                          self.n_terms)
+            if self._free():
+                peaks, jac = _core.unit_peaks_shared(
+                    jnp.asarray(t_pad), jnp.asarray(z_pad), jnp.asarray(inj), self.n_terms
+                )
+            else:
+                # hold-up time is 1 in standardised time
+                peaks, jac = _core.unit_peaks(
+                    jnp.asarray(t_pad),
+                    jnp.asarray(z_pad),
+                    1.0,
+                    self._eps(),
+                    jnp.asarray(inj),
+                    self.injection.kind,
+                    self.n_terms,
+                )
             return np.asarray(peaks)[:n_a, :n_t], np.asarray(jac)[:n_a, :n_t]
 
     def _baseline_design(self, t):
@@ -174,33 +266,31 @@ class ChromatogramFit(MixturesEstimator):
         center, half_span = float(t.mean()), float(np.ptp(t) / 2.0)
         return np.column_stack([np.ones_like(t), (t - center) / half_span])
 
-    # ------------------------------------------------------------------ initialisation
-    def _initial_guess(self, t, y, inj_mean, inj_var):
-        """Starting values from second-derivative peak detection and moments.
+    # ------------------------------------------------------------------ detection
+    @staticmethod
+    def _noise(y):
+        """Robust white-noise standard deviation from first differences (MAD)."""
+        d = np.diff(y)
+        noise = 1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0)
+        return max(noise, 1e-12 * np.abs(y).max())
 
-        ``t`` and ``y`` are standardised (hold-up time 1), as are the injection's mean and
-        variance ``inj_mean``, ``inj_var``.
+    def _detect(self, y0, noise):
+        """Peak candidates in a baseline-free signal, strongest first.
+
+        Main peaks are local maxima with a prominence above 10 noise standard deviations
+        (the usual limit of quantitation) and ``prominence`` times the tallest peak;
+        shoulders are minima of the second derivative, smoothed at a quarter of the peak's
+        sd, above 6 x the filtered noise's sd and as high as a main peak must be prominent.
+        Returns a list of ``(index, height, sigma in samples, is_main)``.
         """
-        dt = float(np.median(np.diff(t)))
-        noise = 1.4826 * np.median(np.abs(np.diff(y) - np.median(np.diff(y)))) / np.sqrt(2.0)
-        noise = max(noise, 1e-12 * np.abs(y).max())
-        design = self._baseline_design(t)
-        coef = np.zeros(design.shape[1])
-        if design.shape[1]:
-            keep = np.ones(t.size, bool)
-            for _ in range(5):  # robust line through the peak-free part
-                coef = np.linalg.lstsq(design[keep], y[keep], rcond=None)[0]
-                keep = y - design @ coef < 3.0 * noise
-        y0 = y - design @ coef
-        smooth = ndimage.gaussian_filter1d(y0, 2.0)
-        main, _ = signal.find_peaks(smooth, prominence=8.0 * noise)
+        smooth = ndimage.gaussian_filter1d(y0, 1.0)
+        floor = max(10.0 * noise, self.prominence * float(smooth.max()))
+        main, _ = signal.find_peaks(smooth, prominence=floor, width=1.0)
         if main.size == 0:
             raise ValueError("no peak was detected in signal (is it only noise?).")
         widths, _, left, right = signal.peak_widths(smooth, main, rel_height=0.5)
-        found = {}  # sample index -> (height, sigma in samples)
+        found = {}
         for w, lo, hi in zip(widths, left, right):
-            # Minima of the second derivative, smoothed at a quarter of the peak's sd, find
-            # shoulders; the threshold is 6 x the filtered white noise's standard deviation.
             scale = max(1.0, 0.25 * w / 2.355)
             curv = -ndimage.gaussian_filter1d(y0, scale, order=2)
             height = ndimage.gaussian_filter1d(y0, scale)
@@ -208,41 +298,128 @@ class ChromatogramFit(MixturesEstimator):
             span = slice(max(int(lo - w), 0), min(int(hi + w) + 1, y0.size))
             cand, _ = signal.find_peaks(curv[span], height=6.0 * flat)
             for c in cand + span.start:
-                if height[c] > 6.0 * noise:
-                    sigma2 = max(height[c] / curv[c] - scale**2, 4.0)
-                    found.setdefault(int(c), (height[c], np.sqrt(sigma2)))
-        idx = np.array(sorted(found), dtype=int)
-        # Two candidates closer than a peak sd are one peak: keep the higher.
-        keep = [i for i in idx if not any(abs(j - i) < max(found[i][1], found[j][1])
-                                          and found[j][0] > found[i][0] for j in idx)]
-        if len(keep) < self.n_analytes:
-            raise ValueError(
-                f"n_analytes={self.n_analytes} but only {len(keep)} peak(s) were detected in "
-                "signal; pass fewer analytes."
+                if height[c] > max(6.0 * noise, floor):
+                    sigma = np.sqrt(max(height[c] / curv[c] - scale**2, 1.0))
+                    found.setdefault(int(c), [height[c], sigma, False])
+        for i, w in zip(main, widths):
+            near = [c for c in found if abs(c - i) <= max(found[c][1], 1.0)]
+            if near:
+                found[min(near, key=lambda c: abs(c - i))][2] = True
+            else:
+                found[int(i)] = [smooth[i], max(w / 2.355, 1.0), True]
+        idx = sorted(found)
+        # Two candidates closer than a peak sd are one peak: keep the main or higher one.
+        rank = {i: (found[i][2], found[i][0]) for i in idx}
+        keep = [
+            i
+            for i in idx
+            if not any(
+                abs(j - i) < max(found[i][1], found[j][1]) and rank[j] > rank[i] for j in idx
             )
-        keep = sorted(sorted(keep, key=lambda i: -found[i][0])[: self.n_analytes])
-        cand = np.array(keep)
-        height = np.array([found[i][0] for i in keep])
-        sigma2 = (np.array([found[i][1] for i in keep]) * dt) ** 2
+        ]
+        keep.sort(key=lambda i: (not found[i][2], -found[i][0]))
+        return [(i, *found[i]) for i in keep]
+
+    def _starts(self, t, cands, n, hints):
+        """``n`` starting peaks ``(index, height, sigma in samples)``, hints first."""
+        chosen = []
+        if hints is not None:
+            for h in hints:
+                i = int(np.clip(np.searchsorted(t, h), 0, t.size - 1))
+                near = min(cands, key=lambda c: abs(c[0] - i))
+                chosen.append((i, near[1], near[2]))
+        for c in cands:
+            if len(chosen) >= n:
+                break
+            if all(abs(c[0] - d[0]) >= max(c[2], d[2]) for d in chosen):
+                chosen.append(c[:3])
+        if len(chosen) < n:
+            raise ValueError(
+                f"n_analytes={n} but only {len(chosen)} peak(s) were detected in signal; "
+                "pass fewer analytes."
+            )
+        return sorted(chosen[:n])
+
+    def _initial_guess(self, t, starts, coef, inj_mean, inj_var, run=None):
+        """Starting vector from detected peaks and moments (standardised units)."""
+        dt = float(np.median(np.diff(t)))
+        cand = np.array([s[0] for s in starts])
+        height = np.array([s[1] for s in starts])
+        sigma2 = (np.array([s[2] for s in starts]) * dt) ** 2
+        area = height * np.sqrt(2.0 * np.pi * sigma2)
+        if self._free():
+            sd_min = np.sqrt(sigma2.min())
+            w = np.sqrt(inj_var)
+            lag = 0.2 * sd_min
+            if not self._shared_free()[0]:
+                t_m = float(np.exp(run[0]))
+            else:
+                # The hold-up time is at most the first peak's start; half of it to begin.
+                t_m = 0.5 * max(t[cand[0]] - 4.0 * np.sqrt(sigma2[0]), 0.1 * t[cand[0]])
+            m = np.maximum(t[cand] - t_m - lag, 0.05 * t[cand])
+            var_kin = np.maximum(sigma2 - w**2 - lag**2, 0.25 * sigma2)
+            shared = np.log([t_m, w, lag])[self._shared_free()]
+            z = np.column_stack([np.log(m), 0.5 * np.log(var_kin), np.log(area)])
+            return np.concatenate([z.ravel(), shared, coef])
         m = np.maximum(t[cand] - 1.0 - inj_mean, 0.02)
         disp_var = 2.0 * self._eps() * (1.0 + m) ** 2
         var_kin = np.maximum(sigma2 - inj_var - disp_var, 0.01 * sigma2)
-        area = height * np.sqrt(2.0 * np.pi * sigma2)
         z = np.column_stack([np.log(m), 0.5 * np.log(var_kin), np.log(area)])
         return np.concatenate([z.ravel(), coef])
 
+    def _shared_free(self):
+        """Which of ``(log t_m, log w, log tau_x)`` are fitted (free-run model)."""
+        # The injection width is not fitted: for the nearly Gaussian peaks of real columns it
+        # only trades variance with the kinetic width, and the fit wanders along that ridge.
+        return np.array([self.column is None and not self._hold_t_m, False, True])
+
+    def _shared_vector(self, x, n_a, fixed):
+        """The full run-level vector from the fitted entries of ``x`` and the fixed ones."""
+        out = np.array(fixed, dtype=float)
+        mask = self._shared_free()
+        out[mask] = x[3 * n_a : 3 * n_a + mask.sum()]
+        return out
+
     # ------------------------------------------------------------------ fitting
-    def _residual_and_jacobian(self, x, t, t_pad, y, inj):
-        n_a = self.n_analytes
+    def _residual_and_jacobian(self, x, t, t_pad, y, inj, n_a):
         z = x[: 3 * n_a].reshape(n_a, 3)
-        peaks, jac = self._peaks(t_pad, t.size, z[:, :2], inj)
+        n_sh = int(self._shared_free().sum()) if self._free() else 0
+        run = self._shared_vector(x, n_a, inj) if self._free() else inj
+        peaks, jac = self._peaks(t_pad, t.size, z[:, :2], run)
         area = np.exp(z[:, 2])
         design = self._baseline_design(t)
-        resid = area @ peaks + design @ x[3 * n_a:] - y
-        cols = np.concatenate([area[:, None, None] * jac, (area[:, None] * peaks)[:, :, None]],
-                              axis=2)  # (n_a, n_t, 3)
-        J = np.concatenate([cols.transpose(1, 0, 2).reshape(t.size, 3 * n_a), design], axis=1)
+        resid = area @ peaks + design @ x[3 * n_a + n_sh :] - y
+        cols = np.concatenate(
+            [area[:, None, None] * jac[:, :, :2], (area[:, None] * peaks)[:, :, None]], axis=2
+        )  # (n_a, n_t, 3)
+        blocks = [cols.transpose(1, 0, 2).reshape(t.size, 3 * n_a)]
+        if n_sh:
+            shared = np.einsum("a,atk->tk", area, jac[:, :, 2:])
+            blocks.append(shared[:, self._shared_free()])
+        J = np.concatenate(blocks + [design], axis=1)
         return resid, J
+
+    def _pre_baseline(self, t, y, noise):
+        """Curved baseline subtracted before the fit (pybaselines), zeros for none/linear."""
+        if self.baseline in ("none", "linear"):
+            return np.zeros_like(y)
+        rough = y - np.median(y)
+        try:
+            cands = self._detect(rough, noise)
+        except ValueError:
+            cands = []
+        # The baseline's smoothing scale follows the widest peak: a peak's base is about
+        # 4 sd wide, and the baseline must not bend inside it.
+        base = 4.0 * max([c[2] for c in cands if c[3]], default=3.0)
+        if self.baseline == "auto" and t.size < 10.0 * base:
+            return np.zeros_like(y)  # a short window: the joint linear baseline suffices
+        if self.baseline == "asls":
+            from pybaselines.whittaker import asls
+
+            return asls(y, lam=(2.0 * base) ** 4, p=0.01)[0]
+        from pybaselines.smooth import snip
+
+        return snip(y, max_half_window=int(np.ceil(base)), decreasing=True, smooth_half_window=1)[0]
 
     def fit(self, t, signal):
         """Fit the model to a chromatogram.
@@ -260,25 +437,129 @@ class ChromatogramFit(MixturesEstimator):
         self
         """
         self._validate_params()
+        self._hold_t_m = False
+        if self.column is None and self.injection is not None and self.injection.kind != "gaussian":
+            raise ValueError("with column=None the injection must be Gaussian or None.")
+        if self._free() and self.column is not None and self.column.dispersion > 0:
+            raise ValueError("fitting run-level parameters needs a dispersion-free column.")
         t = _check_times(t)
         y = check_array(signal, "signal", ndim=1)
         check_same_length(t, y, ("t", "signal"))
-        n_a = self.n_analytes
-        n_par = 3 * n_a + (2 if self.baseline == "linear" else 0)
-        if t.size <= n_par:
-            raise ValueError(f"need more than {n_par} samples to fit, got {t.size}.")
-        # Standardise: time in hold-up times, signal in units of its largest magnitude, so
-        # that the optimiser's tolerances and steps mean the same for any units.
-        tau = self.column.hold_up_time
+        if t[0] < 0.0 and self._free():
+            raise ValueError("t must be times since injection (>= 0).")
+        # Standardise: time in hold-up times (or in units of the last time when the hold-up
+        # time is fitted), signal in units of its largest magnitude, so that the optimiser's
+        # tolerances and steps mean the same for any units.
+        tau = self.column.hold_up_time if self.column is not None else float(t[-1])
         sig = float(np.max(np.abs(y)))
         if sig == 0.0:
             raise ValueError("signal is identically zero; there is no peak to fit.")
         ts, ys = t / tau, y / sig
-        inj = _scaled_injection(self.injection, tau)
+        noise = self._noise(ys)
+        pre = self._pre_baseline(ts, ys, noise)
+        ys_fit = ys - pre
+        joint = self.baseline != "none"
+        design = self._baseline_design(ts) if joint else np.zeros((ts.size, 0))
+        coef = np.zeros(design.shape[1])
+        if joint:
+            keep = np.ones(ts.size, bool)
+            for _ in range(5):  # robust line through the peak-free part
+                coef = np.linalg.lstsq(design[keep], ys_fit[keep], rcond=None)[0]
+                keep = ys_fit - design @ coef < 3.0 * noise
+        cands = self._detect(ys_fit - design @ coef, noise)
+        hints = None if self.retention_times is None else self.retention_times / tau
+        if self._free():
+            if self.injection is not None:
+                inj_var = self.injection.variance / tau**2
+            else:
+                # Unknown injection: the detector's averaging over one sampling interval,
+                # a rectangle of one step (variance step^2 / 12), is the narrowest input.
+                inj_var = float(np.median(np.diff(ts))) ** 2 / 12.0
+            inj_mean = 0.0
+            t_m_fixed = 1.0 if self.column is not None else np.nan
+            inj = np.log([t_m_fixed, np.sqrt(inj_var), 1.0])
+        else:
+            inj = _scaled_injection(self.injection, tau)
+            inj_mean, inj_var = self.injection.mean / tau, self.injection.variance / tau**2
+        if self.n_analytes == "auto":
+            n_main = sum(c[3] for c in cands)
+            n_hint = 0 if hints is None else hints.size
+            low = max(n_main, n_hint, 1)
+            counts = range(low, min(len(cands) + n_hint, low + 2) + 1)
+        else:
+            counts = [self.n_analytes]
         # The time axis goes to a bucketed length, so a new signal length compiles nothing.
         t_pad = pad_axis(ts, padded_length(ts.size), value=ts[-1])
-        x0 = self._initial_guess(ts, ys, self.injection.mean / tau,
-                                 self.injection.variance / tau**2)
+        best, best_bic, self.n_analytes_ = None, np.inf, None
+        for n in counts:
+            n_par = (
+                3 * n + design.shape[1] + (int(self._shared_free().sum()) if self._free() else 0)
+            )
+            if ts.size <= n_par:
+                if best is None:
+                    raise ValueError(f"need more than {n_par} samples to fit, got {t.size}.")
+                break
+            try:
+                starts = self._starts(ts, cands, n, hints)
+            except ValueError:
+                if best is None:
+                    raise
+                break
+            x0 = self._initial_guess(ts, starts, coef, inj_mean, inj_var, inj)
+            res = self._solve_run(x0, ts, t_pad, ys_fit, inj, n)
+            if self.n_analytes == "auto":
+                # A peak the fit shrank below the detection limit (3 noise sd high) is not an
+                # analyte: drop it and refit from the remaining starts.
+                z = res.x[: 3 * n].reshape(n, 3)
+                heights = np.exp(z[:, 2] - z[:, 1]) / np.sqrt(2.0 * np.pi)
+                if np.any(heights < 3.0 * noise) and np.sum(heights >= 3.0 * noise) >= 1:
+                    starts = [s for s, h in zip(starts, heights) if h >= 3.0 * noise]
+                    n = len(starts)
+                    x0 = self._initial_guess(ts, starts, coef, inj_mean, inj_var, inj)
+                    res = self._solve_run(x0, ts, t_pad, ys_fit, inj, n)
+            rss = 2.0 * res.cost
+            # Bayesian information criterion of a Gaussian-noise least-squares fit.
+            bic = ts.size * np.log(max(rss, 1e-300) / ts.size) + res.x.size * np.log(ts.size)
+            if bic < best_bic:
+                best, best_bic, self.n_analytes_ = res, bic, n
+                best_run = (self._hold_t_m, inj.copy())
+        self._hold_t_m, inj = best_run
+        self._store(best, ts, tau, sig, inj, self.n_analytes_)
+        self.baseline_curve_ = np.vstack([t, pre * sig])
+        self._set_convergence(best.status > 0, best.nfev, self.max_iter, hint="increase max_iter")
+        self._peak_table(t)
+        return self
+
+    def _solve_run(self, x0, ts, t_pad, ys, inj, n_a):
+        """:meth:`_solve`, holding the hold-up time where the data do not determine it.
+
+        Sharp peaks (A of 1e4 and more) are nearly Gaussian whatever the hold-up time, so
+        the fit would drift along a flat valley without converging. When the log hold-up
+        time is uncertain by more than 10 % (from the Jacobian at the start, or where the
+        fit stopped at ``max_iter``), the hold-up time is held there (``run_stderr_[0]`` is
+        NaN) and the other parameters are fitted.
+        """
+        if not self._shared_free()[0]:
+            return self._solve(x0, ts, t_pad, ys, inj, n_a)
+
+        def undetermined(x, resid, jac):
+            dof = max(ts.size - x.size, 1)
+            cov = np.linalg.pinv(jac.T @ jac) * (resid @ resid / dof)
+            return np.sqrt(max(cov[3 * n_a, 3 * n_a], 0.0)) > 0.1
+
+        def hold(x):
+            inj[0] = x[3 * n_a]
+            self._hold_t_m = True
+            return self._solve(np.delete(x, 3 * n_a), ts, t_pad, ys, inj, n_a)
+
+        if undetermined(x0, *self._residual_and_jacobian(x0, ts, t_pad, ys, inj, n_a)):
+            return hold(x0)
+        res = self._solve(x0, ts, t_pad, ys, inj, n_a)
+        if res.status > 0 or not undetermined(res.x, res.fun, res.jac):
+            return res
+        return hold(res.x)
+
+    def _solve(self, x0, ts, t_pad, ys, inj, n_a):
         rng = as_generator(self.random_state)
         cache = {}
 
@@ -286,7 +567,7 @@ class ChromatogramFit(MixturesEstimator):
             key = x.tobytes()
             if key not in cache:
                 cache.clear()
-                cache[key] = self._residual_and_jacobian(x, ts, t_pad, ys, inj)
+                cache[key] = self._residual_and_jacobian(x, ts, t_pad, ys, inj, n_a)
             return cache[key]
 
         best = None
@@ -300,22 +581,25 @@ class ChromatogramFit(MixturesEstimator):
                     "the model is not finite at the starting values (check the column and "
                     "injection against the times in t)."
                 )
-            res = optimize.least_squares(lambda x: evaluate(x)[0], xs,
-                                         jac=lambda x: evaluate(x)[1], method="trf",
-                                         x_scale="jac", ftol=self.tol, xtol=self.tol,
-                                         gtol=self.tol, max_nfev=self.max_iter)
+            res = optimize.least_squares(
+                lambda x: evaluate(x)[0],
+                xs,
+                jac=lambda x: evaluate(x)[1],
+                method="trf",
+                x_scale="jac",
+                ftol=self.tol,
+                xtol=self.tol,
+                gtol=self.tol,
+                max_nfev=self.max_iter,
+            )
             if not (np.all(np.isfinite(res.fun)) and np.all(np.isfinite(res.x))):
                 raise DivergenceError("the fit diverged (non-finite residuals).")
             if best is None or res.cost < best.cost:
                 best = res
-        self._store(best, ts, tau, sig)
-        self._set_convergence(best.status > 0, best.nfev, self.max_iter,
-                              hint="increase max_iter")
-        return self
+        return best
 
-    def _store(self, res, ts, tau, sig):
+    def _store(self, res, ts, tau, sig, inj, n_a):
         """Fitted attributes in the user's units from the standardised solution ``res``."""
-        n_a = self.n_analytes
         x = res.x
         J = res.jac
         dof = max(ts.size - x.size, 1)
@@ -323,30 +607,55 @@ class ChromatogramFit(MixturesEstimator):
         cov = np.linalg.pinv(J.T @ J) * std**2
         z = x[: 3 * n_a].reshape(n_a, 3)
         order = np.argsort(z[:, 0])
+        n_sh = int(self._shared_free().sum()) if self._free() else 0
+        alpha = self.column.phase_ratio if self.column is not None else 1.0
+        if self._free():
+            run = self._shared_vector(x, n_a, inj)
+            t_m = float(np.exp(run[0]))
+            self.time_scale_ = tau
+            self.run_params_ = np.exp(run) * tau  # hold-up time, injection sd, lag (T)
+            run_err = np.zeros(3)
+            idx = 3 * n_a + np.arange(n_sh)
+            run_err[self._shared_free()] = (
+                np.sqrt(np.diag(cov)[idx]) * self.run_params_[self._shared_free()]
+            )
+            if self._hold_t_m:
+                run_err[0] = np.nan  # held: not determined by the data
+            self.run_stderr_ = run_err
+        else:
+            t_m = 1.0
         # back to user units: times x tau, areas x sig x tau
         m, sd = np.exp(z[:, 0]) * tau, np.exp(z[:, 1]) * tau
         area = np.exp(z[:, 2]) * sig * tau
         k_d = 2.0 * m / sd**2
-        k_a = m * k_d / (self.column.phase_ratio * tau)
+        k_a = m * k_d / (alpha * t_m * tau)
         stderr = np.zeros((n_a, 3))
+        t_m_free = self._free() and self._shared_free()[0]
         for i in range(n_a):
-            block = cov[3 * i: 3 * i + 3, 3 * i: 3 * i + 3]
-            T = np.array([[2 * k_a[i], -2 * k_a[i], 0.0], [k_d[i], -2 * k_d[i], 0.0],
-                          [0.0, 0.0, area[i]]])
-            stderr[i] = np.sqrt(np.diag(T @ block @ T.T))
-        perm = np.concatenate([(3 * order[:, None] + np.arange(3)).ravel(),
-                               np.arange(3 * n_a, x.size)])
+            # d log(k_a, k_d, area) / d(log m, log sd, log area[, log t_m])
+            rows = [3 * i, 3 * i + 1, 3 * i + 2] + ([3 * n_a] if t_m_free else [])
+            block = cov[np.ix_(rows, rows)]
+            G = np.array([[2.0, -2.0, 0.0], [1.0, -2.0, 0.0], [0.0, 0.0, 1.0]])
+            if t_m_free:
+                G = np.column_stack([G, [-1.0, 0.0, 0.0]])
+            scale = np.array([k_a[i], k_d[i], area[i]])
+            stderr[i] = scale * np.sqrt(np.diag(G @ block @ G.T))
+        perm = np.concatenate(
+            [(3 * order[:, None] + np.arange(3)).ravel(), np.arange(3 * n_a, x.size)]
+        )
         # the baseline coefficients are in standardised signal units
-        unit = np.concatenate([np.ones(3 * n_a), np.full(x.size - 3 * n_a, sig)])
+        unit = np.concatenate([np.ones(3 * n_a + n_sh), np.full(x.size - 3 * n_a - n_sh, sig)])
         self.covariance_ = (cov * np.outer(unit, unit))[np.ix_(perm, perm)]
         self.residual_std_ = std * sig
         self.params_ = np.column_stack([k_a, k_d, area])[order]
         self.stderr_ = stderr[order]
         self.areas_ = self.params_[:, 2].copy()
-        self.retention_factors_ = self.column.phase_ratio * self.params_[:, 0] / self.params_[:, 1]
-        self.analytes_ = [Analyte(float(a), float(d), f"peak {i + 1}")
-                          for i, (a, d) in enumerate(self.params_[:, :2])]
-        coef = x[3 * n_a:] * sig
+        self.retention_factors_ = alpha * self.params_[:, 0] / self.params_[:, 1]
+        self.analytes_ = [
+            Analyte(float(a), float(d), f"peak {i + 1}")
+            for i, (a, d) in enumerate(self.params_[:, :2])
+        ]
+        coef = x[3 * n_a + n_sh :] * sig
         if coef.size:
             center, half_span = float(ts.mean()) * tau, float(np.ptp(ts) / 2.0) * tau
             slope = coef[1] / half_span
@@ -365,16 +674,53 @@ class ChromatogramFit(MixturesEstimator):
 
         Returns
         -------
-        ndarray, shape (n_analytes, n_t)
+        ndarray, shape (n_analytes_, n_t)
             Signal units.
         """
         self._check_fitted()
         t = _check_times(t)
         k_a, k_d, area = self.params_.T
+        if self._free():
+            tau = self.time_scale_
+            t_m, w, lag = self.run_params_
+            A = k_a * t_m * (self.column.phase_ratio if self.column is not None else 1.0)
+            m, sd = A / k_d, np.sqrt(2.0 * A) / k_d
+            z = np.log(np.column_stack([m, sd]) / tau)
+            ts = t / tau
+            t_pad = pad_axis(ts, padded_length(ts.size), value=ts[-1])
+            run = np.log(np.array([t_m, w, lag]) / tau)
+            peaks, _ = self._peaks(t_pad, ts.size, z, run)
+            return (area / tau)[:, None] * peaks
         A = self.column.phase_ratio * k_a * self.column.hold_up_time
-        peaks = laplace_profiles(t, self.column.hold_up_time, A, k_d, self._eps(),
-                                 self.injection.params, self.injection.kind, self.n_terms)
+        peaks = laplace_profiles(
+            t,
+            self.column.hold_up_time,
+            A,
+            k_d,
+            self._eps(),
+            self.injection.params,
+            self.injection.kind,
+            self.n_terms,
+        )
         return (area / self.injection.amount)[:, None] * peaks
+
+    def predict_baseline(self, t):
+        """Baseline (subtracted curve interpolated, plus the jointly fitted line).
+
+        Parameters
+        ----------
+        t : array-like, shape (n_t,)
+            Strictly increasing times (T).
+
+        Returns
+        -------
+        ndarray, shape (n_t,)
+            Signal units.
+        """
+        self._check_fitted()
+        t = _check_times(t)
+        curve_t, curve = self.baseline_curve_
+        return np.interp(t, curve_t, curve) + self.baseline_[0] + self.baseline_[1] * t
 
     def predict(self, t):
         """Fitted signal (peaks plus baseline).
@@ -390,8 +736,7 @@ class ChromatogramFit(MixturesEstimator):
             Signal units.
         """
         comps = self.predict_components(t)
-        t = _check_times(t)
-        return comps.sum(axis=0) + self.baseline_[0] + self.baseline_[1] * t
+        return comps.sum(axis=0) + self.predict_baseline(t)
 
     def score(self, t, signal):
         """Coefficient of determination R^2 of the fitted signal (higher is better).
@@ -415,3 +760,89 @@ class ChromatogramFit(MixturesEstimator):
         check_same_length(t, y, ("t", "signal"))
         resid = y - self.predict(t)
         return float(1.0 - np.sum(resid**2) / np.sum((y - y.mean()) ** 2))
+
+    # ------------------------------------------------------------------ peak table
+    def _peak_table(self, t):
+        """Chromatographic figures of merit of each fitted peak, on a fine time grid."""
+        import pandas as pd
+
+        # Each peak is measured on its own grid of fixed size around its apex, so that the
+        # table compiles once whatever the signal length.
+        coarse = self.predict_components(t)
+        dt = float(np.median(np.diff(t)))
+        rows = []
+        for i, c0 in enumerate(coarse):
+            k0 = int(np.argmax(c0))
+            half = max(float(np.sum(c0 >= 0.5 * c0[k0])) * dt, 2.0 * dt)
+            grid = np.linspace(
+                max(t[k0] - 8.0 * half, t[0]), min(t[k0] + 16.0 * half, t[-1]), _TABLE_GRID
+            )
+            c = self.predict_components(grid)[i]
+            k = int(np.argmax(c))
+            height = float(c[k])
+            t_r = float(grid[k])
+
+            def crossing(frac, c=c, k=k, height=height, grid=grid):
+                level = frac * height
+                left = np.nonzero(c[:k] < level)[0]
+                right = np.nonzero(c[k:] < level)[0]
+                a = (
+                    np.interp(level, [c[left[-1]], c[left[-1] + 1]], grid[left[-1] : left[-1] + 2])
+                    if left.size
+                    else grid[0]
+                )
+                j = k + right[0] if right.size else grid.size - 1
+                b = (
+                    np.interp(level, [c[j], c[j - 1]], [grid[j], grid[j - 1]])
+                    if right.size
+                    else grid[-1]
+                )
+                return a, b
+
+            a50, b50 = crossing(0.5)
+            a5, b5 = crossing(0.05)
+            fwhm = b50 - a50
+            rows.append(
+                {
+                    "retention_time": t_r,
+                    "area": self.areas_[i],
+                    "area_stderr": self.stderr_[i, 2],
+                    "height": height,
+                    "width_half_height": fwhm,
+                    "tailing_factor": (b5 - a5) / (2.0 * (t_r - a5)) if t_r > a5 else np.nan,
+                    "plates": 5.545 * (t_r / fwhm) ** 2 if fwhm > 0 else np.nan,
+                    "k_a": self.params_[i, 0],
+                    "k_a_stderr": self.stderr_[i, 0],
+                    "k_d": self.params_[i, 1],
+                    "k_d_stderr": self.stderr_[i, 1],
+                    "retention_factor": self.retention_factors_[i],
+                }
+            )
+        table = pd.DataFrame(rows)
+        order = np.argsort(table["retention_time"].to_numpy())
+        table = table.iloc[order].reset_index(drop=True)
+        tr, w = table["retention_time"].to_numpy(), table["width_half_height"].to_numpy()
+        res = np.full(tr.size, np.nan)
+        res[:-1] = 1.18 * (tr[1:] - tr[:-1]) / (w[1:] + w[:-1])
+        table.insert(6, "resolution_next", res)
+        table.index = pd.RangeIndex(1, len(table) + 1, name="peak")
+        self.peak_table_ = table
+
+    def plot(self, t, signal, ax=None):
+        """Data, fitted peaks, baseline and residual.
+
+        Parameters
+        ----------
+        t, signal : array-like, shape (n_t,)
+            The chromatogram the estimator was fitted to (T, signal units).
+        ax : pair of matplotlib Axes or None
+            Top (signal) and bottom (residual) panels; new figure when None.
+
+        Returns
+        -------
+        fig, (ax_top, ax_bottom)
+        """
+        from solvers.chromatography.plotting import plot_chromatogram
+
+        self._check_fitted()
+        return plot_chromatogram(self, t, signal, axes=ax)

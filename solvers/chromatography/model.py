@@ -185,10 +185,16 @@ class Injection:
         return self.params[1] ** 2 if self.kind == "gaussian" else 0.0
 
     def __repr__(self):
-        names = {"rectangular": ("duration", "concentration"), "gaussian": ("center", "width",
-                 "amount"), "dirac": ("amount",)}[self.kind]
-        vals = self.params[:2] if self.kind == "rectangular" else (
-            self.params if self.kind == "gaussian" else self.params[2:])
+        names = {
+            "rectangular": ("duration", "concentration"),
+            "gaussian": ("center", "width", "amount"),
+            "dirac": ("amount",),
+        }[self.kind]
+        vals = (
+            self.params[:2]
+            if self.kind == "rectangular"
+            else (self.params if self.kind == "gaussian" else self.params[2:])
+        )
         args = ", ".join(f"{n}={v:g}" for n, v in zip(names, vals))
         return f"Injection.{self.kind}({args})"
 
@@ -244,9 +250,16 @@ def laplace_profiles(t, t_m, A, k_d, eps, inj, kind, n_terms):
     n_pad = _pad_analytes(n_a)
     A_pad, kd_pad = pad_axis(A, n_pad, value=A[0]), pad_axis(k_d, n_pad, value=k_d[0])
     with x64():
-        out = _core.outlet_profiles(jnp.asarray(t_pad), float(t_m), jnp.asarray(A_pad),
-                                    jnp.asarray(kd_pad), float(eps),
-                                    jnp.asarray(np.asarray(inj, float)), kind, n_terms)
+        out = _core.outlet_profiles(
+            jnp.asarray(t_pad),
+            float(t_m),
+            jnp.asarray(A_pad),
+            jnp.asarray(kd_pad),
+            float(eps),
+            jnp.asarray(np.asarray(inj, float)),
+            kind,
+            n_terms,
+        )
         return np.asarray(out)[:n_a, :n_t]
 
 
@@ -258,8 +271,17 @@ def _core_params(column, items):
     return t_m, A, k_d, eps
 
 
-def outlet_concentration(column, analytes, injection, t, method="laplace", competitive=False,
-                         q_max=None, n_terms=512, n_cells=1000):
+def outlet_concentration(
+    column,
+    analytes,
+    injection,
+    t,
+    method="laplace",
+    competitive=False,
+    q_max=None,
+    n_terms=512,
+    n_cells=1000,
+):
     """Concentration at the column outlet.
 
     Parameters
@@ -309,13 +331,27 @@ def outlet_concentration(column, analytes, injection, t, method="laplace", compe
     if method == "pde":
         n_cells = check_scalar(n_cells, "n_cells", kind="int", low=10)
         k_a = np.array([a.k_a for a in items])
-        out = _pde.solve(t, column.length, column.velocity_at, column.dispersion,
-                         column.phase_ratio, k_a, k_d, injection.kind, inj, n_cells=n_cells,
-                         q_max=q_max if competitive else None)
+        out = _pde.solve(
+            t,
+            column.length,
+            column.velocity_at,
+            column.dispersion,
+            column.phase_ratio,
+            k_a,
+            k_d,
+            injection.kind,
+            inj,
+            n_cells=n_cells,
+            q_max=q_max if competitive else None,
+        )
     elif method == "analytic":
         shift = t_m + (inj[0] if injection.kind == "gaussian" else 0.0)
-        out = np.stack([_analytic.outlet(t - shift, a, kd, injection.kind, inj)
-                        for a, kd in zip(A, k_d)]) * column.detector_factor
+        out = (
+            np.stack(
+                [_analytic.outlet(t - shift, a, kd, injection.kind, inj) for a, kd in zip(A, k_d)]
+            )
+            * column.detector_factor
+        )
     else:
         n_terms = check_scalar(n_terms, "n_terms", kind="int", low=8)
         out = laplace_profiles(t, t_m, A, k_d, eps, inj, injection.kind, n_terms)
@@ -346,9 +382,16 @@ def moments(column, analyte, injection):
         raise TypeError(f"analyte must be an Analyte, got {type(analyte).__name__}.")
     t_m, A, k_d, eps = _core_params(column, [analyte])
     with x64():
-        kappa = np.asarray(_core.column_cumulants(jnp.float64(t_m), jnp.float64(A[0]),
-                                                  jnp.float64(k_d[0]), jnp.float64(eps)))
+        kappa = np.asarray(
+            _core.column_cumulants(
+                jnp.float64(t_m), jnp.float64(A[0]), jnp.float64(k_d[0]), jnp.float64(eps)
+            )
+        )
     mean = kappa[0] + injection.mean
     var = kappa[1] + injection.variance
-    return Moments(area=injection.amount * column.detector_factor, mean=float(mean),
-                   variance=float(var), skewness=float(kappa[2] / var**1.5))
+    return Moments(
+        area=injection.amount * column.detector_factor,
+        mean=float(mean),
+        variance=float(var),
+        skewness=float(kappa[2] / var**1.5),
+    )

@@ -27,7 +27,7 @@ def plot_components(fit, t, ax=None, names=None, colors=None):
     ax = plt.gca() if ax is None else ax
     t = np.asarray(t, dtype=float)
     comps = fit.predict_components(t)
-    base = fit.baseline_[0] + fit.baseline_[1] * t
+    base = fit.predict_baseline(t)
     names = [a.name for a in fit.analytes_] if names is None else names
     for i, (comp, name) in enumerate(zip(comps, names)):
         color = f"C{i % 10}" if colors is None else colors[i]
@@ -58,8 +58,9 @@ def plot_chromatogram(fit, t, signal, names=None, axes=None):
     t = np.asarray(t, dtype=float)
     signal = np.asarray(signal, dtype=float)
     if axes is None:
-        fig, axes = plt.subplots(2, 1, sharex=True, figsize=(9, 5.5),
-                                 gridspec_kw={"height_ratios": [3, 1]})
+        fig, axes = plt.subplots(
+            2, 1, sharex=True, figsize=(9, 5.5), gridspec_kw={"height_ratios": [3, 1]}
+        )
     else:
         fig = axes[0].figure
     top, bottom = axes

@@ -12,13 +12,13 @@ import functools
 
 import numpy as np
 
-from solvers.chromatography import ChromatogramFit, datasets
+from solvers.chromatography import ChromatogramFit, datasets, read_chromatogram
 from tests.contract import ContractCase, UnitCase
 
 
 @functools.lru_cache(maxsize=1)
 def _data():
-    # tailing peaks sampled at 1 Hz: 720 samples, four peaks, fits in a fraction of a second
+    # tailing peaks sampled at 1 Hz: 720 samples, four peaks (a small, quick case)
     return datasets.btex("tailing", noise=0.01, random_state=0, sampling_rate=1.0)
 
 
@@ -52,6 +52,35 @@ def _signal_scale(c):
     return UnitCase(f"signal x {c:g}", transform, check)
 
 
+@functools.lru_cache(maxsize=1)
+def _real():
+    # a real GC-FID window with four peaks (the shapes test_chromatography_real.py compiles)
+    run = read_chromatogram(datasets.data_path("agilent_gc_fid.ch")).window(370.0, 500.0)
+    return run.t, run.signal
+
+
+def _make_auto(random_state):
+    return ChromatogramFit(baseline="linear", random_state=random_state)
+
+
+def _output_auto(est, args):
+    return np.concatenate([est.params_.ravel(), est.run_params_, [est.residual_std_]])
+
+
+def _signal_scale_auto(c):
+    def transform(args):
+        t, y = args
+        return t, y * c
+
+    def check(ref, scaled, args, scaled_args):
+        assert scaled.converged_ and scaled.n_analytes_ == ref.n_analytes_
+        np.testing.assert_allclose(scaled.run_params_, ref.run_params_, rtol=1e-6)
+        np.testing.assert_allclose(scaled.areas_, c * ref.areas_, rtol=1e-6)
+        np.testing.assert_allclose(scaled.score(*scaled_args), ref.score(*args), atol=1e-10)
+
+    return UnitCase(f"signal x {c:g}", transform, check)
+
+
 CASES = [
     ContractCase(
         name="ChromatogramFit",
@@ -67,5 +96,20 @@ CASES = [
         score=lambda est, args: est.score(*args),
         units=[_signal_scale(1e-6), _signal_scale(1e6)],
         sklearn_checks=False,  # fit takes (t, signal) of one chromatogram, not a table X
-    )
+    ),
+    ContractCase(
+        name="ChromatogramFit-auto",
+        make=_make_auto,
+        fit_args=lambda: tuple(a.copy() for a in _real()),
+        output=_output_auto,
+        array_args=[(0, "t"), (1, "signal")],
+        methods=[
+            ("predict", lambda est, args: est.predict(args[0])),
+            ("predict_baseline", lambda est, args: est.predict_baseline(args[0])),
+            ("score", lambda est, args: est.score(*args)),
+        ],
+        score=lambda est, args: est.score(*args),
+        units=[_signal_scale_auto(1e3)],
+        sklearn_checks=False,
+    ),
 ]

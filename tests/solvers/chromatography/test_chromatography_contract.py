@@ -44,8 +44,9 @@ def test_signal_units_do_not_change_the_fit(data, ref, scale):
     assert fit.converged_ and fit.n_iter_ > 1
     np.testing.assert_allclose(fit.params_[:, :2], ref.params_[:, :2], rtol=1e-7)
     np.testing.assert_allclose(fit.areas_, scale * ref.areas_, rtol=1e-7)
-    np.testing.assert_allclose(fit.score(data.t, data.signal * scale),
-                               ref.score(data.t, data.signal), atol=1e-10)
+    np.testing.assert_allclose(
+        fit.score(data.t, data.signal * scale), ref.score(data.t, data.signal), atol=1e-10
+    )
     # and against the truth that generated the data
     assert np.median(np.abs(fit.params_[:, :2] / data.params[:, :2] - 1.0)) < 0.03
     np.testing.assert_allclose(fit.areas_ / scale, data.areas, rtol=0.03)
@@ -55,18 +56,19 @@ def test_time_in_minutes_gives_the_same_model(data, ref):
     # Time in minutes: t, the velocity (m/min) and the injection's duration (min) change
     # together; rates then come out per minute and areas in signal x min.
     column = Column(length=data.column.length, velocity=data.column.velocity * 60.0)
-    injection = Injection.rectangular(data.injection.params[0] / 60.0,
-                                      data.injection.params[1])
+    injection = Injection.rectangular(data.injection.params[0] / 60.0, data.injection.params[1])
     t_min = data.t / 60.0
     fit = ChromatogramFit(4, column, injection).fit(t_min, data.signal)
     assert fit.converged_
     np.testing.assert_allclose(fit.params_[:, :2], 60.0 * ref.params_[:, :2], rtol=1e-7)
     np.testing.assert_allclose(fit.areas_, ref.areas_ / 60.0, rtol=1e-7)
     np.testing.assert_allclose(fit.retention_factors_, ref.retention_factors_, rtol=1e-7)
-    np.testing.assert_allclose(fit.predict(t_min), ref.predict(data.t), rtol=1e-6,
-                               atol=1e-9 * data.signal.max())
-    np.testing.assert_allclose(fit.score(t_min, data.signal), ref.score(data.t, data.signal),
-                               atol=1e-10)
+    np.testing.assert_allclose(
+        fit.predict(t_min), ref.predict(data.t), rtol=1e-6, atol=1e-9 * data.signal.max()
+    )
+    np.testing.assert_allclose(
+        fit.score(t_min, data.signal), ref.score(data.t, data.signal), atol=1e-10
+    )
 
 
 def test_linear_baseline_units(data):
@@ -81,7 +83,8 @@ def test_linear_baseline_units(data):
 def test_stopping_early_is_not_converged(data):
     with pytest.warns(ConvergenceWarning, match="did not converge") as record:
         fit = ChromatogramFit(4, data.column, data.injection, max_iter=1).fit(
-            data.t, data.signal * 1e-6)
+            data.t, data.signal * 1e-6
+        )
     assert not fit.converged_ and fit.n_iter_ == 1
     assert sum(issubclass(w.category, ConvergenceWarning) for w in record) == 1
 
@@ -125,8 +128,9 @@ def test_hyper_parameters_are_validated(data):
 def _three_peaks(data, n_t):
     """The first three analytes alone, on the first ``n_t`` samples (independent noise)."""
     # profiles on the full time axis reuse the program that generated ``data``
-    clean = data.areas[:3] @ outlet_concentration(data.column, data.analytes[:3],
-                                                  data.injection, data.t, n_terms=128)
+    clean = data.areas[:3] @ outlet_concentration(
+        data.column, data.analytes[:3], data.injection, data.t, n_terms=128
+    )
     clean = clean[:n_t] / data.injection.amount
     noise = 0.01 * clean.max() * np.random.default_rng(1).standard_normal(n_t)
     return data.t[:n_t], clean + noise
@@ -152,9 +156,18 @@ def test_outlet_concentration_padding_equals_the_core(data):
     A = np.array([a.damkohler(data.column) for a in data.analytes[:3]])
     k_d = np.array([a.k_d for a in data.analytes[:3]])
     with x64():
-        direct = np.asarray(_core.outlet_profiles(t, data.column.hold_up_time, A, k_d, 0.0,
-                                                  np.array(data.injection.params),
-                                                  data.injection.kind, 128))
+        direct = np.asarray(
+            _core.outlet_profiles(
+                t,
+                data.column.hold_up_time,
+                A,
+                k_d,
+                0.0,
+                np.array(data.injection.params),
+                data.injection.kind,
+                128,
+            )
+        )
     np.testing.assert_allclose(out, direct, rtol=1e-12, atol=1e-14 * direct.max())
 
 
@@ -163,8 +176,7 @@ def test_new_signal_length_compiles_nothing(data, ref):
     t, y = _three_peaks(data, 550)
     with count_compilations() as c:
         fit = ChromatogramFit(3, data.column, data.injection).fit(t, y)
-        fit4 = ChromatogramFit(4, data.column, data.injection).fit(data.t[:700],
-                                                                   data.signal[:700])
+        fit4 = ChromatogramFit(4, data.column, data.injection).fit(data.t[:700], data.signal[:700])
     assert c.count == 0
     assert fit.converged_ and fit4.converged_
     np.testing.assert_allclose(fit.params_[:, :2], data.params[:3, :2], rtol=0.1)
@@ -181,12 +193,14 @@ def test_any_units_give_the_same_model(data, ref, log_signal, log_time):
     assert fit.converged_ and fit.n_iter_ > 1
     np.testing.assert_allclose(fit.params_[:, :2], ref.params_[:, :2] / b, rtol=1e-7)
     np.testing.assert_allclose(fit.areas_, ref.areas_ * a * b, rtol=1e-7)
-    np.testing.assert_allclose(fit.score(data.t * b, data.signal * a),
-                               ref.score(data.t, data.signal), atol=1e-10)
+    np.testing.assert_allclose(
+        fit.score(data.t * b, data.signal * a), ref.score(data.t, data.signal), atol=1e-10
+    )
 
 
-@pytest.mark.parametrize("injection", [Injection.gaussian(3.0, 0.5), Injection.dirac(2.0)],
-                         ids=["gaussian", "dirac"])
+@pytest.mark.parametrize(
+    "injection", [Injection.gaussian(3.0, 0.5), Injection.dirac(2.0)], ids=["gaussian", "dirac"]
+)
 def test_other_injections_in_minutes_recover_the_truth(injection):
     # Two tailing peaks generated in seconds, fitted in minutes: the standardisation must map
     # every injection kind's times and amount consistently.
@@ -198,9 +212,13 @@ def test_other_injections_in_minutes_recover_the_truth(injection):
     t = np.arange(60.0, 360.0, 1.5)  # 200 samples
     clean = areas @ outlet_concentration(column, truth, injection, t, n_terms=128)
     y = clean / injection.amount + 1e-4 * np.random.default_rng(0).standard_normal(t.size)
-    scaled = (Injection.gaussian(injection.params[0] / 60.0, injection.params[1] / 60.0,
-                                 injection.params[2] / 60.0)
-              if injection.kind == "gaussian" else Injection.dirac(injection.params[2] / 60.0))
+    scaled = (
+        Injection.gaussian(
+            injection.params[0] / 60.0, injection.params[1] / 60.0, injection.params[2] / 60.0
+        )
+        if injection.kind == "gaussian"
+        else Injection.dirac(injection.params[2] / 60.0)
+    )
     fit = ChromatogramFit(2, Column(length=30.0, velocity=30.0), scaled).fit(t / 60.0, y)
     in_seconds = ChromatogramFit(2, column, injection).fit(t, y)
     assert fit.converged_ and in_seconds.converged_

@@ -39,8 +39,9 @@ def test_recovers_rates(fits, kind, tol):
 
 
 def test_standard_errors_cover_truth(fits):
-    z = np.concatenate([((fit.params_ - data.params) / fit.stderr_).ravel()
-                        for data, fit in fits.values()])
+    z = np.concatenate(
+        [((fit.params_ - data.params) / fit.stderr_).ravel() for data, fit in fits.values()]
+    )
     assert np.all(np.isfinite(z))
     assert np.mean(np.abs(z) < 1.96) >= 0.75  # nominal 95 %, 48 correlated values
     assert np.max(np.abs(z)) < 4.5
@@ -50,7 +51,8 @@ def test_fit_outputs(fits):
     data, fit = fits["tailing", 0]
     assert fit.params_.shape == (4, 3) and fit.params_.dtype == np.float64
     assert fit.stderr_.dtype == np.float64 and fit.residual_std_ == pytest.approx(
-        data.noise_std, rel=0.05)
+        data.noise_std, rel=0.05
+    )
     assert [a.name for a in fit.analytes_] == ["peak 1", "peak 2", "peak 3", "peak 4"]
     comps = fit.predict_components(data.t)
     pred = fit.predict(data.t)

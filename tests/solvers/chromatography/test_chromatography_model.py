@@ -151,11 +151,13 @@ def test_competitive_pde_reduces_to_linear_and_saturation_speeds_elution():
     inj = Injection.gaussian(5.0, 1.5, 1.0)
     t = np.linspace(0.0, 200.0, 401)
     linear = outlet_concentration(col, items, inj, t, method="pde", n_cells=50)
-    huge = outlet_concentration(col, items, inj, t, method="pde", n_cells=50,
-                                competitive=True, q_max=1e9)
+    huge = outlet_concentration(
+        col, items, inj, t, method="pde", n_cells=50, competitive=True, q_max=1e9
+    )
     np.testing.assert_allclose(huge, linear, atol=1e-6 * linear.max())
-    loaded = outlet_concentration(col, items, inj, t, method="pde", n_cells=50,
-                                  competitive=True, q_max=0.2)
+    loaded = outlet_concentration(
+        col, items, inj, t, method="pde", n_cells=50, competitive=True, q_max=0.2
+    )
     for lin, sat in zip(linear, loaded):
         assert integrate.trapezoid(sat, t) == pytest.approx(1.0, rel=1e-3)
         assert numerical_moments(t, sat)[1] < numerical_moments(t, lin)[1] - 1.0
@@ -168,8 +170,10 @@ def test_competitive_pde_reduces_to_linear_and_saturation_speeds_elution():
         (lambda: Column(length=-1.0, velocity=1.0), "length"),
         (lambda: Column(length=1.0, velocity=0.0), "velocity"),
         (lambda: Column(length=1.0, velocity=1.0, dispersion=-1e-3), "dispersion"),
-        (lambda: Column(length=1.0, velocity=1.0, inlet_pressure=0.5, outlet_pressure=1.0),
-         "inlet_pressure"),
+        (
+            lambda: Column(length=1.0, velocity=1.0, inlet_pressure=0.5, outlet_pressure=1.0),
+            "inlet_pressure",
+        ),
         (lambda: Column(length=1.0, velocity=1.0, inlet_pressure=2.0), "together"),
         (lambda: Analyte(-1.0, 1.0), "k_a"),
         (lambda: Analyte(1.0, -0.1), "k_d"),
