@@ -32,16 +32,23 @@ from solvers.lightsb import LightSB, benchmark
 def _fit_lightsb(pair, n, max_iter, covariance_type, n_components, seed=0):
     X0 = pair.sample_source(n, random_state=seed + 1)
     X1 = pair.sample_target(n, random_state=seed + 2)
-    model = LightSB(n_components=n_components, epsilon=pair.epsilon,
-                    covariance_type=covariance_type, max_iter=max_iter, random_state=seed)
+    model = LightSB(
+        n_components=n_components,
+        epsilon=pair.epsilon,
+        covariance_type=covariance_type,
+        max_iter=max_iter,
+        random_state=seed,
+    )
     t = time.perf_counter()
     model.fit(X0, X1)
     return model, time.perf_counter() - t, X0, X1
 
 
 def table_uvp(dims, epsilons, max_iter, n, n_eval, covariance_type, n_components):
-    print(f"\n## cBW2-UVP (%), LightSB {covariance_type} K={n_components}, {max_iter} Adam steps, "
-          f"n={n} per side\n")
+    print(
+        f"\n## cBW2-UVP (%), LightSB {covariance_type} K={n_components}, {max_iter} Adam steps, "
+        f"n={n} per side\n"
+    )
     print("| d | eps | ours | paper (LightSB) | ours / paper | fit time (s) |")
     print("|---|---|---|---|---|---|")
     rows = []
@@ -52,12 +59,13 @@ def table_uvp(dims, epsilons, max_iter, n, n_eval, covariance_type, n_components
             _fit_lightsb(pair, n, 1, covariance_type, n_components)
             model, secs, _, _ = _fit_lightsb(pair, n, max_iter, covariance_type, n_components)
             Xt = pair.sample_source(n_eval, random_state=99)
-            uvp = benchmark.cbw2_uvp(model.conditional(Xt), pair.conditional(Xt),
-                                     pair.target_var)
+            uvp = benchmark.cbw2_uvp(model.conditional(Xt), pair.conditional(Xt), pair.target_var)
             paper = benchmark.PAPER_CBW2_UVP[(float(eps), d)]
             rows.append((d, eps, uvp, paper, secs))
-            print(f"| {d} | {eps} | {uvp:.3f} | {paper:.2f} | {uvp / paper:.1f} | {secs:.1f} |",
-                  flush=True)
+            print(
+                f"| {d} | {eps} | {uvp:.3f} | {paper:.2f} | {uvp / paper:.1f} | {secs:.1f} |",
+                flush=True,
+            )
     return rows
 
 
@@ -67,8 +75,7 @@ def _sinkhorn_pot(X0, X1, eps):
     n = len(X0)
     M = 0.5 * ot.dist(X0, X1)
     a = b = np.full(n, 1.0 / n)
-    _, log = ot.sinkhorn(a, b, M, reg=eps, log=True, numItermax=2000,
-                         stopThr=1e-6)
+    _, log = ot.sinkhorn(a, b, M, reg=eps, log=True, numItermax=2000, stopThr=1e-6)
     return np.log(log["v"])  # plan_ij = u_i exp(-M_ij / eps) v_j
 
 
@@ -79,8 +86,7 @@ def _sinkhorn_ott(X0, X1, eps):
     from ott.solvers.linear import sinkhorn
 
     geom = pointcloud.PointCloud(jnp.asarray(X0), jnp.asarray(X1), epsilon=2.0 * eps)
-    out = sinkhorn.Sinkhorn(threshold=1e-6, max_iterations=2000)(
-        linear_problem.LinearProblem(geom))
+    out = sinkhorn.Sinkhorn(threshold=1e-6, max_iterations=2000)(linear_problem.LinearProblem(geom))
     # ott's cost is |x - y|^2 (no 1/2) with entropy 2 eps: plan_ij = exp((f_i + g_j - C_ij) / 2eps)
     return np.asarray(out.g) / (2.0 * eps)
 
@@ -89,10 +95,10 @@ def _project(X, X1, log_v, eps):
     """Out-of-sample conditional mean: sum_j softmax_j(log v_j - |x - y_j|^2 / 2eps) y_j."""
     out = np.empty_like(X)
     for s in range(0, len(X), 500):
-        x = X[s:s + 500]
+        x = X[s : s + 500]
         logits = log_v[None, :] - 0.5 * ((x[:, None, :] - X1[None]) ** 2).sum(-1) / eps
         w = np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
-        out[s:s + 500] = w @ X1
+        out[s : s + 500] = w @ X1
     return out
 
 
@@ -104,8 +110,10 @@ def table_peers(d, eps, sizes, max_iter, n_eval, covariance_type, n_components):
     def err(pred):
         return 100.0 * np.mean(np.sum((pred - truth) ** 2, axis=1)) / pair.target_var
 
-    print(f"\n## Conditional-mean error (%) and fit time (s), d={d}, eps={eps}; LightSB "
-          f"{covariance_type} K={n_components}, {max_iter} steps\n")
+    print(
+        f"\n## Conditional-mean error (%) and fit time (s), d={d}, eps={eps}; LightSB "
+        f"{covariance_type} K={n_components}, {max_iter} steps\n"
+    )
     print("| n | LightSB err | LightSB s | POT err | POT s | ott-jax err | ott-jax s |")
     print("|---|---|---|---|---|---|---|")
     for n in sizes:
@@ -131,10 +139,14 @@ def table_anneal(cases, factors, max_iter, n, n_eval, learning_rate=1e-3):
     from mixtures._config import x64
     from solvers.lightsb import _core
 
-    print(f"\n## Annealing: full LightSB, {max_iter} Adam steps (lr {learning_rate:g}), "
-          f"n={n} per side\n")
-    print("| d | eps | K | anneal_factor | cBW2-UVP (%) | held-out objective - true (nats) "
-          "| fit (s) |")
+    print(
+        f"\n## Annealing: full LightSB, {max_iter} Adam steps (lr {learning_rate:g}), "
+        f"n={n} per side\n"
+    )
+    print(
+        "| d | eps | K | anneal_factor | cBW2-UVP (%) | held-out objective - true (nats) "
+        "| fit (s) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for d, eps, n_components in cases:
         pair = benchmark.make_pair(d, eps, random_state=0)
@@ -146,17 +158,25 @@ def table_anneal(cases, factors, max_iter, n, n_eval, learning_rate=1e-3):
         with x64():
             true_obj = float(_core.objective(*pair._params(), F0, F1, eps, "full"))
         for factor in factors:
-            model = LightSB(n_components=n_components, epsilon=eps, covariance_type="full",
-                            max_iter=max_iter, learning_rate=learning_rate, random_state=0,
-                            anneal_factor=factor)
+            model = LightSB(
+                n_components=n_components,
+                epsilon=eps,
+                covariance_type="full",
+                max_iter=max_iter,
+                learning_rate=learning_rate,
+                random_state=0,
+                anneal_factor=factor,
+            )
             t = time.perf_counter()
             model.fit(X0, X1)
             secs = time.perf_counter() - t
-            uvp = benchmark.cbw2_uvp(model.conditional(Xt), pair.conditional(Xt),
-                                     pair.target_var)
+            uvp = benchmark.cbw2_uvp(model.conditional(Xt), pair.conditional(Xt), pair.target_var)
             gap = -model.score(F0, F1) - true_obj
-            print(f"| {d} | {eps} | {n_components} | {factor:g} | {uvp:.3f} | {gap:.3f} "
-                  f"| {secs:.0f} |", flush=True)
+            print(
+                f"| {d} | {eps} | {n_components} | {factor:g} | {uvp:.3f} | {gap:.3f} "
+                f"| {secs:.0f} |",
+                flush=True,
+            )
 
 
 def table_defaults(dims, n=8000, n_components=8, max_iter=5000, n_eval=1000):
@@ -165,8 +185,10 @@ def table_defaults(dims, n=8000, n_components=8, max_iter=5000, n_eval=1000):
     from mixtures.gaussian import GMM
     from solvers.lightsb import gaussian_bridge
 
-    print(f"\n## covariance_type on Gaussian pairs with rotated covariances, eps = 1, n={n} per "
-          f"side, K={n_components}, {max_iter} steps\n")
+    print(
+        f"\n## covariance_type on Gaussian pairs with rotated covariances, eps = 1, n={n} per "
+        f"side, K={n_components}, {max_iter} steps\n"
+    )
     print("| d | diag | full | auto picks |")
     print("|---|---|---|---|")
     for d in dims:
@@ -177,33 +199,62 @@ def table_defaults(dims, n=8000, n_components=8, max_iter=5000, n_eval=1000):
         X0, X1 = rng.multivariate_normal(m0, S0, n), rng.multivariate_normal(m1, S1, n)
         Xt = np.random.default_rng(1).multivariate_normal(m0, S0, n_eval)
         br = gaussian_bridge(m0, S0, m1, S1, 1.0)
-        true = GMM(np.zeros((n_eval, 1)), (Xt @ br.coef.T + br.intercept)[:, None, :],
-                   np.broadcast_to(br.cov, (n_eval, 1, d, d)), "full")
+        true = GMM(
+            np.zeros((n_eval, 1)),
+            (Xt @ br.coef.T + br.intercept)[:, None, :],
+            np.broadcast_to(br.cov, (n_eval, 1, d, d)),
+            "full",
+        )
         uvp = {}
         for ctype in ("diag", "full"):
-            model = LightSB(n_components=n_components, epsilon=1.0, covariance_type=ctype,
-                            max_iter=max_iter, random_state=0).fit(X0, X1)
+            model = LightSB(
+                n_components=n_components,
+                epsilon=1.0,
+                covariance_type=ctype,
+                max_iter=max_iter,
+                random_state=0,
+            ).fit(X0, X1)
             uvp[ctype] = benchmark.cbw2_uvp(model.conditional(Xt), true, np.trace(S1))
         auto = LightSB(n_components=n_components, max_iter=1).fit(X0[:50], X1[:50])
-        print(f"| {d} | {uvp['diag']:.3f} | {uvp['full']:.3f} | {auto.covariance_type_} |",
-              flush=True)
+        print(
+            f"| {d} | {uvp['diag']:.3f} | {uvp['full']:.3f} | {auto.covariance_type_} |", flush=True
+        )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small run (a few minutes)")
-    parser.add_argument("--anneal", action="store_true",
-                        help="only the annealing table (d = 2, 16, 64; about an hour)")
-    parser.add_argument("--defaults", action="store_true",
-                        help="only the covariance_type table behind the default 'auto'")
+    parser.add_argument(
+        "--anneal",
+        action="store_true",
+        help="only the annealing table (d = 2, 16, 64; about an hour)",
+    )
+    parser.add_argument(
+        "--defaults",
+        action="store_true",
+        help="only the covariance_type table behind the default 'auto'",
+    )
     args = parser.parse_args()
     if args.defaults:
         table_defaults([2, 8, 64])
         return
     if args.anneal:
-        table_anneal([(2, 0.1, 50), (2, 1.0, 50), (2, 10.0, 50), (16, 0.1, 50),
-                      (64, 0.1, 5), (64, 1.0, 5), (64, 10.0, 5), (64, 0.1, 50)],
-                     [1.0, 100.0], 10_000, 200_000, 5000)
+        table_anneal(
+            [
+                (2, 0.1, 50),
+                (2, 1.0, 50),
+                (2, 10.0, 50),
+                (16, 0.1, 50),
+                (64, 0.1, 5),
+                (64, 1.0, 5),
+                (64, 10.0, 5),
+                (64, 0.1, 50),
+            ],
+            [1.0, 100.0],
+            10_000,
+            200_000,
+            5000,
+        )
         return
     if args.quick:
         table_uvp([2, 16], [0.1, 1.0, 10.0], 5000, 200_000, 500, "full", 50)

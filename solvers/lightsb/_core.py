@@ -22,6 +22,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
+from jax.sharding import NamedSharding, PartitionSpec
 
 from mixtures import gaussian
 from mixtures.gaussian import GMM
@@ -275,8 +276,9 @@ def init_params(key, X1, n1, n_components, s_init, covariance_type):
     if covariance_type == "diag":
         s_raw = jnp.full((n_components, d), jnp.log(s_init), dtype=X1.dtype)
     else:
-        s_raw = jnp.broadcast_to(0.5 * jnp.log(s_init) * jnp.eye(d, dtype=X1.dtype),
-                                 (n_components, d, d))
+        s_raw = jnp.broadcast_to(
+            0.5 * jnp.log(s_init) * jnp.eye(d, dtype=X1.dtype), (n_components, d, d)
+        )
     params = {
         "log_alpha": jnp.zeros(n_components, dtype=X1.dtype),
         "r": X1[idx],
@@ -328,10 +330,43 @@ def minibatch(u, n, batch):
     return idx, w.astype(u.dtype)
 
 
-@partial(jax.jit, static_argnames=("n_steps", "batch0", "batch1", "covariance_type"))
-def train_chunk(params, opt_state, key, chunk, X0, n0, X1, n1, eps, learning_rate, total_steps,
-                n_active, anneal_factor=1.0, anneal_steps=1.0, *, n_steps, batch0, batch1,
-                covariance_type):
+def _shard_batch(idx, w, mesh):
+    """Minibatch rows and weights padded (weight zero) to a multiple of the mesh's devices
+    and split over them: the per-point loss terms and their gradients are computed where the
+    rows live and the compiler reduces the sums. ``mesh=None``: unchanged, one device."""
+    if mesh is None:
+        return idx, w
+    m = mesh.devices.size
+    extra = -(-idx.shape[0] // m) * m - idx.shape[0]
+    idx = jnp.concatenate([idx, jnp.zeros(extra, idx.dtype)])
+    w = jnp.concatenate([w, jnp.zeros(extra, w.dtype)])
+    rows = NamedSharding(mesh, PartitionSpec(mesh.axis_names[0]))
+    return (jax.lax.with_sharding_constraint(idx, rows), jax.lax.with_sharding_constraint(w, rows))
+
+
+@partial(jax.jit, static_argnames=("n_steps", "batch0", "batch1", "covariance_type", "mesh"))
+def train_chunk(
+    params,
+    opt_state,
+    key,
+    chunk,
+    X0,
+    n0,
+    X1,
+    n1,
+    eps,
+    learning_rate,
+    total_steps,
+    n_active,
+    anneal_factor=1.0,
+    anneal_steps=1.0,
+    *,
+    n_steps,
+    batch0,
+    batch1,
+    covariance_type,
+    mesh=None,
+):
     """Run ``n_active`` (traced, ``<= n_steps``) Adam steps on minibatches of both samples.
 
     ``X0`` (P0, d) and ``X1`` (P1, d) may be padded; their first ``n0`` / ``n1`` rows are the
@@ -343,6 +378,11 @@ def train_chunk(params, opt_state, key, chunk, X0, n0, X1, n1, eps, learning_rat
     traced, so one compiled program serves every ``max_iter``, step size, annealing and
     sample size within the padded lengths. Returns the new parameters and optimiser state and
     the minibatch losses, shape ``(n_steps,)`` (entries past ``n_active`` are zero).
+
+    ``mesh`` (a one-dimensional :class:`jax.sharding.Mesh`, static) splits each minibatch
+    over its devices (data parallel; the inputs should be replicated on the mesh). The
+    minibatches drawn do not depend on it, so the result equals the one-device result up to
+    the summation order.
     """
     opt = _adam(learning_rate, total_steps)
     grad_fn = jax.value_and_grad(loss)
@@ -354,6 +394,8 @@ def train_chunk(params, opt_state, key, chunk, X0, n0, X1, n1, eps, learning_rat
         u = jax.random.uniform(jax.random.fold_in(key, t), (batch0 + batch1,), dtype=X0.dtype)
         i0, w0 = minibatch(u[:batch0], n0, batch0)
         i1, w1 = minibatch(u[batch0:], n1, batch1)
+        i0, w0 = _shard_batch(i0, w0, mesh)
+        i1, w1 = _shard_batch(i1, w1, mesh)
         eps_t = annealed_epsilon(eps, t, anneal_factor, anneal_steps)
         value, g = grad_fn(p, X0[i0], X1[i1], eps_t, covariance_type, w0, w1)
         upd, s = opt.update(g, s, p)
@@ -362,6 +404,5 @@ def train_chunk(params, opt_state, key, chunk, X0, n0, X1, n1, eps, learning_rat
 
     losses = jnp.zeros(n_steps, dtype=X0.dtype)
     # a while loop with a traced trip count: steps past n_active cost nothing
-    params, opt_state, losses = jax.lax.fori_loop(0, n_active, step,
-                                                  (params, opt_state, losses))
+    params, opt_state, losses = jax.lax.fori_loop(0, n_active, step, (params, opt_state, losses))
     return params, opt_state, losses

@@ -42,9 +42,18 @@ __all__ = [
 
 #: LightSB's cBW2-UVP (%) from the paper, keyed by ``(epsilon, dim)``.
 PAPER_CBW2_UVP = {
-    (0.1, 2): 0.03, (0.1, 16): 0.08, (0.1, 64): 0.28, (0.1, 128): 0.60,
-    (1.0, 2): 0.05, (1.0, 16): 0.09, (1.0, 64): 0.24, (1.0, 128): 0.62,
-    (10.0, 2): 0.07, (10.0, 16): 0.11, (10.0, 64): 0.21, (10.0, 128): 0.37,
+    (0.1, 2): 0.03,
+    (0.1, 16): 0.08,
+    (0.1, 64): 0.28,
+    (0.1, 128): 0.60,
+    (1.0, 2): 0.05,
+    (1.0, 16): 0.09,
+    (1.0, 64): 0.24,
+    (1.0, 128): 0.62,
+    (10.0, 2): 0.07,
+    (10.0, 16): 0.11,
+    (10.0, 64): 0.21,
+    (10.0, 128): 0.37,
 }
 
 
@@ -229,8 +238,8 @@ class EOTBenchmarkPair:
         X0 = rng.standard_normal((n, self.dim))
         with x64():
             X1 = _core.sample_conditional(
-                as_key(rng), *self._params(), X0, self.epsilon, n_samples=1,
-                covariance_type="full")[:, 0]
+                as_key(rng), *self._params(), X0, self.epsilon, n_samples=1, covariance_type="full"
+            )[:, 0]
         return X0, np.asarray(X1)
 
     def sample_target(self, n, random_state=None):
@@ -243,14 +252,19 @@ class EOTBenchmarkPair:
         with x64():
             log_w, means = _core.conditional_plan(*self._params(), X, self.epsilon, "full")
         cov = self.epsilon * self.S
-        return GMM(np.asarray(log_w), np.asarray(means),
-                   np.broadcast_to(cov, (X.shape[0],) + cov.shape), "full")
+        return GMM(
+            np.asarray(log_w),
+            np.asarray(means),
+            np.broadcast_to(cov, (X.shape[0],) + cov.shape),
+            "full",
+        )
 
     def conditional_mean(self, X):
         """``E*[y | x]``, shape ``(n, dim)``."""
         with x64():
-            return np.asarray(_core.conditional_mean(*self._params(), check_array(X, "X"),
-                                                     self.epsilon, "full"))
+            return np.asarray(
+                _core.conditional_mean(*self._params(), check_array(X, "X"), self.epsilon, "full")
+            )
 
     def _params(self):
         return jnp.asarray(self.log_alpha), jnp.asarray(self.r), jnp.asarray(self.S)
@@ -305,8 +319,8 @@ def make_pair(dim, epsilon, *, n_potential_components=5, random_state=0):
     with x64():
         g = GMM(jnp.full(K, -np.log(K)), jnp.asarray(mu), jnp.asarray(Sigma + eps * np.eye(dim)))
         log_alpha = np.asarray(gaussian.component_log_prob(g, jnp.zeros((1, dim)))[0]) - np.log(K)
-        X = jax.random.normal(jax.random.PRNGKey(int(rng.integers(2**31))), (20_000, dim),
-                              dtype=jnp.float64)
-        mean, cov = _target_moments(jnp.asarray(log_alpha), jnp.asarray(r), jnp.asarray(S), X,
-                                    eps)
+        X = jax.random.normal(
+            jax.random.PRNGKey(int(rng.integers(2**31))), (20_000, dim), dtype=jnp.float64
+        )
+        mean, cov = _target_moments(jnp.asarray(log_alpha), jnp.asarray(r), jnp.asarray(S), X, eps)
     return EOTBenchmarkPair(dim, eps, log_alpha, r, S, np.asarray(mean), np.asarray(cov))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from mixtures import as_key, x64
+from mixtures import as_key, sharding, x64
 from mixtures.base import (
     Bool,
     DivergenceError,
@@ -89,6 +89,14 @@ class LightSB(MixturesEstimator):
         (d = 2, ``epsilon = 0.1``: 0.014 % without, 0.125 % with 100). Choose it by the
         held-out ``score``, which ranked the two settings as the cBW2-UVP did in 6 of the 7
         pairs measured and nearly tied in the seventh (``docs/benchmarks.md``).
+    devices : None, int, "all", "local", sequence of jax.Device or Mesh, default=None
+        Devices over which every minibatch is split (data parallel, see
+        :mod:`mixtures.sharding`): the per-point terms of the loss and its gradient are
+        computed where their rows live and summed by the compiler. ``None``: one device.
+        The minibatches drawn do not depend on it, so the fit is the one-device fit up to
+        the summation order; ``batch_size`` is padded (weight zero) to a multiple of the
+        number of devices. Under :mod:`jax.distributed`, ``"all"`` spans every process's
+        devices (every process passes the same samples).
 
     Attributes
     ----------
@@ -131,11 +139,22 @@ class LightSB(MixturesEstimator):
         "random_state": None,  # normalised by mixtures.as_key
         "verbose": Bool(),
         "anneal_factor": Real(low=1.0),
+        "devices": lambda value, name: _check_devices(value),
     }
 
-    def __init__(self, n_components=10, epsilon=1.0, covariance_type="auto",
-                 learning_rate=1e-2, max_iter=5000, batch_size=128, random_state=None,
-                 verbose=False, anneal_factor=1.0):
+    def __init__(
+        self,
+        n_components=10,
+        epsilon=1.0,
+        covariance_type="auto",
+        learning_rate=1e-2,
+        max_iter=5000,
+        batch_size=128,
+        random_state=None,
+        verbose=False,
+        anneal_factor=1.0,
+        devices=None,
+    ):
         self.n_components = n_components
         self.epsilon = epsilon
         self.covariance_type = covariance_type
@@ -145,6 +164,7 @@ class LightSB(MixturesEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.anneal_factor = anneal_factor
+        self.devices = devices
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X0, X1):
@@ -197,6 +217,7 @@ class LightSB(MixturesEstimator):
         max_iter, anneal = p["max_iter"], p["anneal_factor"]
         anneal_steps = 0.5 * max_iter
         n_chunks = -(-max_iter // _CHUNK)
+        mesh = None if p["devices"] is None else sharding.sample_mesh(p["devices"])
         bar = _progress_bar(max_iter) if p["verbose"] else None
         losses = []
         try:
@@ -205,13 +226,35 @@ class LightSB(MixturesEstimator):
                 # S_k starts at the bridge between standardised isotropic Gaussians (1-D formula)
                 s_init = 2.0 / (np.sqrt(4.0 + eps**2) + eps)
                 params, state = _core.init_params(key, Z1, n1, self.n_components, s_init, ctype)
+                Z0d, Z1d = Z0, Z1
+                if mesh is not None:  # the samples and the state live on every device
+                    params, state, Z0d, Z1d, key = sharding.replicate(
+                        sharding.to_host((params, state, Z0, Z1, key)), mesh
+                    )
                 for c in range(n_chunks):
                     n_active = min(_CHUNK, max_iter - c * _CHUNK)
                     params, state, chunk_loss = _core.train_chunk(
-                        params, state, key, c, Z0, n0, Z1, n1, eps, p["learning_rate"],
-                        float(max_iter), n_active, anneal, anneal_steps, n_steps=_CHUNK,
-                        batch0=batch0, batch1=batch1, covariance_type=ctype)
-                    chunk_loss = np.asarray(chunk_loss)[:n_active]
+                        params,
+                        state,
+                        key,
+                        c,
+                        Z0d,
+                        n0,
+                        Z1d,
+                        n1,
+                        eps,
+                        p["learning_rate"],
+                        float(max_iter),
+                        n_active,
+                        anneal,
+                        anneal_steps,
+                        n_steps=_CHUNK,
+                        batch0=batch0,
+                        batch1=batch1,
+                        covariance_type=ctype,
+                        mesh=mesh,
+                    )
+                    chunk_loss = sharding.to_host(chunk_loss)[:n_active]
                     if not (np.all(np.isfinite(chunk_loss)) and _finite(params)):
                         raise DivergenceError(
                             "LightSB diverged (non-finite loss or parameters) within steps "
@@ -220,7 +263,7 @@ class LightSB(MixturesEstimator):
                     losses.append(chunk_loss)
                     if bar is not None:
                         bar.update(n_active)
-                log_alpha, r, S = (np.asarray(v) for v in _core.unpack_params(params, ctype))
+                log_alpha, r, S = sharding.to_host(_core.unpack_params(params, ctype))
         finally:
             if bar is not None:
                 bar.close()
@@ -254,8 +297,11 @@ class LightSB(MixturesEstimator):
 
     # ------------------------------------------------------------------ helpers
     def _params(self):
-        return (jnp.asarray(self.log_weights_), jnp.asarray(self.means_),
-                jnp.asarray(self.covariances_ / float(self.epsilon)))
+        return (
+            jnp.asarray(self.log_weights_),
+            jnp.asarray(self.means_),
+            jnp.asarray(self.covariances_ / float(self.epsilon)),
+        )
 
     def _check_X(self, X, name="X"):
         self._check_fitted()
@@ -279,8 +325,9 @@ class LightSB(MixturesEstimator):
         X = self._check_X(X)
         n = X.shape[0]
         with x64():
-            log_w, means = _core.conditional_plan(*self._params(), _padded_rows(X),
-                                                  float(self.epsilon), self.covariance_type_)
+            log_w, means = _core.conditional_plan(
+                *self._params(), _padded_rows(X), float(self.epsilon), self.covariance_type_
+            )
         cov = np.broadcast_to(self.covariances_, (n,) + self.covariances_.shape)
         return GMM(np.asarray(log_w)[:n], np.asarray(means)[:n], cov, self.covariance_type_)
 
@@ -298,8 +345,9 @@ class LightSB(MixturesEstimator):
         """
         X = self._check_X(X)
         with x64():
-            out = _core.conditional_mean(*self._params(), _padded_rows(X), float(self.epsilon),
-                                         self.covariance_type_)
+            out = _core.conditional_mean(
+                *self._params(), _padded_rows(X), float(self.epsilon), self.covariance_type_
+            )
         return np.asarray(out)[: X.shape[0]]
 
     def sample(self, X, n_samples=1, random_state=None):
@@ -312,9 +360,14 @@ class LightSB(MixturesEstimator):
         X = self._check_X(X)
         n_samples = check_scalar(n_samples, "n_samples", kind="int", low=1)
         with x64():
-            out = _core.sample_conditional(as_key(random_state), *self._params(), X,
-                                           float(self.epsilon), n_samples=n_samples,
-                                           covariance_type=self.covariance_type_)
+            out = _core.sample_conditional(
+                as_key(random_state),
+                *self._params(),
+                X,
+                float(self.epsilon),
+                n_samples=n_samples,
+                covariance_type=self.covariance_type_,
+            )
         return np.asarray(out)
 
     def sample_trajectory(self, X, n_steps=100, random_state=None):
@@ -332,9 +385,14 @@ class LightSB(MixturesEstimator):
         X = self._check_X(X)
         n_steps = check_scalar(n_steps, "n_steps", kind="int", low=1)
         with x64():
-            out = _core.sample_trajectory(as_key(random_state), *self._params(), X,
-                                          float(self.epsilon), n_steps=n_steps,
-                                          covariance_type=self.covariance_type_)
+            out = _core.sample_trajectory(
+                as_key(random_state),
+                *self._params(),
+                X,
+                float(self.epsilon),
+                n_steps=n_steps,
+                covariance_type=self.covariance_type_,
+            )
         return np.asarray(out)
 
     def drift(self, X, t):
@@ -354,8 +412,9 @@ class LightSB(MixturesEstimator):
         X = self._check_X(X)
         t = check_scalar(t, "t", low=0.0, high=1.0)
         with x64():
-            out = _core.drift(*self._params(), _padded_rows(X), t, float(self.epsilon),
-                              self.covariance_type_)
+            out = _core.drift(
+                *self._params(), _padded_rows(X), t, float(self.epsilon), self.covariance_type_
+            )
         return np.asarray(out)[: X.shape[0]]
 
     def score(self, X0, X1):
@@ -377,11 +436,18 @@ class LightSB(MixturesEstimator):
         """
         X0 = self._check_X(X0, "X0")
         X1 = self._check_X(X1, "X1")
-        w0, w1 = (pad_axis(np.full(len(X), 1.0 / len(X)), padded_length(len(X)))
-                  for X in (X0, X1))
+        w0, w1 = (pad_axis(np.full(len(X), 1.0 / len(X)), padded_length(len(X))) for X in (X0, X1))
         with x64():
-            val = _core.objective(*self._params(), _padded_rows(X0), _padded_rows(X1),
-                                  float(self.epsilon), self.covariance_type_, None, w0, w1)
+            val = _core.objective(
+                *self._params(),
+                _padded_rows(X0),
+                _padded_rows(X1),
+                float(self.epsilon),
+                self.covariance_type_,
+                None,
+                w0,
+                w1,
+            )
         return -float(val)
 
 
@@ -396,5 +462,10 @@ def _padded_rows(X):
     return pad_axis(X, padded_length(X.shape[0]))
 
 
+def _check_devices(devices):
+    sharding.resolve_devices(devices)  # raises for a bad value; the value itself is kept
+    return devices
+
+
 def _finite(params):
-    return all(np.all(np.isfinite(np.asarray(v))) for v in params.values())
+    return all(np.all(np.isfinite(v)) for v in sharding.to_host(params).values())

@@ -16,6 +16,9 @@ def test_component_log_prob_precision_matches_cholesky_path(x64_context):
     X = rng.standard_normal((7, d))
     ref = gaussian.component_log_prob(GMM(jnp.zeros(K), jnp.asarray(means), jnp.asarray(cov)), X)
     got = gaussian.component_log_prob_precision(
-        jnp.asarray(means), jnp.asarray(np.linalg.inv(cov)),
-        jnp.asarray(np.linalg.slogdet(cov)[1]), X)
+        jnp.asarray(means),
+        jnp.asarray(np.linalg.inv(cov)),
+        jnp.asarray(np.linalg.slogdet(cov)[1]),
+        X,
+    )
     np.testing.assert_allclose(np.asarray(got), np.asarray(ref), rtol=1e-10)

@@ -11,8 +11,9 @@ _EPS = 0.5
 
 
 def _make(random_state):
-    return LightSB(n_components=2, epsilon=_EPS, max_iter=40, batch_size=16,
-                   random_state=random_state)
+    return LightSB(
+        n_components=2, epsilon=_EPS, max_iter=40, batch_size=16, random_state=random_state
+    )
 
 
 def _fit_args():
@@ -23,8 +24,14 @@ def _fit_args():
 
 
 def _output(est, args):
-    return np.concatenate([est.predict(args[0][:5]).ravel(), est.means_.ravel(),
-                           est.covariances_.ravel(), est.log_weights_])
+    return np.concatenate(
+        [
+            est.predict(args[0][:5]).ravel(),
+            est.means_.ravel(),
+            est.covariances_.ravel(),
+            est.log_weights_,
+        ]
+    )
 
 
 def _unit_case(c):
@@ -38,13 +45,16 @@ def _unit_case(c):
         d = args[0].shape[1]
         np.testing.assert_allclose(scaled.log_weights_, ref.log_weights_, rtol=1e-7, atol=1e-9)
         np.testing.assert_allclose(scaled.means_, c * ref.means_, rtol=1e-7, atol=1e-9 * c)
-        np.testing.assert_allclose(scaled.covariances_, c**2 * ref.covariances_, rtol=1e-7,
-                                   atol=1e-9 * c**2)
-        np.testing.assert_allclose(scaled.predict(scaled_args[0]), c * ref.predict(args[0]),
-                                   rtol=1e-7, atol=1e-9 * c)
+        np.testing.assert_allclose(
+            scaled.covariances_, c**2 * ref.covariances_, rtol=1e-7, atol=1e-9 * c**2
+        )
+        np.testing.assert_allclose(
+            scaled.predict(scaled_args[0]), c * ref.predict(args[0]), rtol=1e-7, atol=1e-9 * c
+        )
         # score: a mean log-density in y shifted by the log-Jacobian -d log c
-        np.testing.assert_allclose(scaled.score(*scaled_args),
-                                   ref.score(*args) - d * np.log(c), rtol=0, atol=1e-7)
+        np.testing.assert_allclose(
+            scaled.score(*scaled_args), ref.score(*args) - d * np.log(c), rtol=0, atol=1e-7
+        )
 
     return UnitCase(f"X_times_{c:g}", transform, check)
 

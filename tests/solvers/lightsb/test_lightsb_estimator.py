@@ -39,8 +39,12 @@ def _cbw2_uvp_vs_bridge(model, m0, S0, m1, S1, eps):
     d = len(m0)
     X = np.random.default_rng(1).multivariate_normal(m0, S0, 300)
     br = gaussian_bridge(m0, S0, m1, S1, eps)
-    true = GMM(np.zeros((300, 1)), (X @ br.coef.T + br.intercept)[:, None, :],
-               np.broadcast_to(br.cov, (300, 1, d, d)), "full")
+    true = GMM(
+        np.zeros((300, 1)),
+        (X @ br.coef.T + br.intercept)[:, None, :],
+        np.broadcast_to(br.cov, (300, 1, d, d)),
+        "full",
+    )
     return benchmark.cbw2_uvp(model.conditional(X), true, np.trace(S1))
 
 
@@ -61,8 +65,15 @@ def test_fitted_attributes_loss_and_score(fitted_2d):
     assert model.means_.shape == (1, 2)
     assert model.covariances_.shape == (1, 2, 2)
     assert model.n_iter_ == 2000 and model.loss_curve_.shape == (2000,)
-    for a in (model.log_weights_, model.means_, model.covariances_, model.loss_curve_,
-              model.predict(X0[:5]), model.sample(X0[:5]), model.drift(X0[:5], 0.5)):
+    for a in (
+        model.log_weights_,
+        model.means_,
+        model.covariances_,
+        model.loss_curve_,
+        model.predict(X0[:5]),
+        model.sample(X0[:5]),
+        model.drift(X0[:5], 0.5),
+    ):
         assert isinstance(a, np.ndarray) and a.dtype == np.float64
     # the minibatch curve is in the same units as the full-sample objective
     assert abs(model.loss_curve_[-300:].mean() + model.score(X0, X1)) < 0.05
@@ -91,8 +102,10 @@ X_TEST = np.array([[0.3, -0.2], [-1.0, 1.0]])
 def _conditional_moments(model, X):
     cond = model.conditional(X)
     with x64():
-        out = [gaussian.moments(GMM(lw, m, c, cond.covariance_type))
-               for lw, m, c in zip(cond.log_weights, cond.means, cond.covariances)]
+        out = [
+            gaussian.moments(GMM(lw, m, c, cond.covariance_type))
+            for lw, m, c in zip(cond.log_weights, cond.means, cond.covariances)
+        ]
     return [(np.asarray(m), np.asarray(c)) for m, c in out]
 
 
@@ -108,8 +121,10 @@ def test_conditional_sample_predict_agree(mixture_model):
         np.testing.assert_allclose(pred[i], mean, atol=1e-12)
         np.testing.assert_allclose(Y[i].mean(0), mean, atol=4 * np.sqrt(cov.max() / 20000))
         np.testing.assert_allclose(np.cov(Y[i].T), cov, atol=0.06 * np.abs(cov).max())
-    np.testing.assert_array_equal(mixture_model.sample(X_TEST, 3, random_state=7),
-                                  mixture_model.sample(X_TEST, 3, random_state=7))
+    np.testing.assert_array_equal(
+        mixture_model.sample(X_TEST, 3, random_state=7),
+        mixture_model.sample(X_TEST, 3, random_state=7),
+    )
 
 
 def test_trajectories_bridge_moments(mixture_model):
@@ -138,19 +153,24 @@ def test_drift_integrates_to_the_plan(mixture_model):
     eps, n, steps = 0.5, 4000, 200
     rng = np.random.default_rng(3)
     x = np.repeat(X_TEST[1:], n, axis=0)
-    np.testing.assert_allclose(mixture_model.drift(X_TEST, 0.0),
-                               mixture_model.predict(X_TEST) - X_TEST, atol=1e-12)
+    np.testing.assert_allclose(
+        mixture_model.drift(X_TEST, 0.0), mixture_model.predict(X_TEST) - X_TEST, atol=1e-12
+    )
     dt = 1.0 / steps
     for k in range(steps):
-        x = x + mixture_model.drift(x, k * dt) * dt + np.sqrt(eps * dt) * rng.standard_normal(
-            x.shape)
+        x = (
+            x
+            + mixture_model.drift(x, k * dt) * dt
+            + np.sqrt(eps * dt) * rng.standard_normal(x.shape)
+        )
     mean, cov = _conditional_moments(mixture_model, X_TEST[1:])[0]
     np.testing.assert_allclose(x.mean(0), mean, atol=0.08)
     np.testing.assert_allclose(np.cov(x.T), cov, atol=0.1 * np.abs(cov).max())
 
 
-@pytest.mark.parametrize("scale,eps", [(1e-3, 1e-3 * 1e-6), (1e3, 1e2 * 1e6), (1e3, 1e-3),
-                                       (1e-3, 1e2)])
+@pytest.mark.parametrize(
+    "scale,eps", [(1e-3, 1e-3 * 1e-6), (1e3, 1e2 * 1e6), (1e3, 1e-3), (1e-3, 1e2)]
+)
 def test_scale_equivariance_and_finiteness(scale, eps):
     """Scaling the data by s and epsilon by s^2 scales the plan (same standardised problem);
     extreme epsilon / scale combinations stay finite."""
@@ -161,12 +181,14 @@ def test_scale_equivariance_and_finiteness(scale, eps):
     kw = dict(n_components=2, max_iter=300, random_state=0)
     ref = LightSB(epsilon=eps / scale**2, **kw).fit(X0, X1)
     big = LightSB(epsilon=eps, **kw).fit(scale * X0 + shift, scale * X1 - shift)
-    assert np.all(np.isfinite(big.loss_curve_)) and np.isfinite(big.score(scale * X0 + shift,
-                                                                           scale * X1 - shift))
+    assert np.all(np.isfinite(big.loss_curve_)) and np.isfinite(
+        big.score(scale * X0 + shift, scale * X1 - shift)
+    )
     pred = big.predict(scale * X0[:50] + shift)
     assert np.all(np.isfinite(pred))
-    np.testing.assert_allclose(pred, scale * ref.predict(X0[:50]) - shift,
-                               rtol=1e-6, atol=1e-6 * scale)
+    np.testing.assert_allclose(
+        pred, scale * ref.predict(X0[:50]) - shift, rtol=1e-6, atol=1e-6 * scale
+    )
 
 
 def test_bad_input():
@@ -232,8 +254,14 @@ def test_annealing_loss_curve_units():
     rng = np.random.default_rng(3)
     X0 = rng.standard_normal((2000, 4)) + 2.0  # a.b / eps = 160: a wrong shift would show
     X1 = 0.7 * rng.standard_normal((2000, 4)) + 1.0
-    kw = dict(n_components=1, epsilon=0.05, covariance_type="full", max_iter=600,
-              batch_size=2000, random_state=0)
+    kw = dict(
+        n_components=1,
+        epsilon=0.05,
+        covariance_type="full",
+        max_iter=600,
+        batch_size=2000,
+        random_state=0,
+    )
     annealed = LightSB(anneal_factor=20.0, **kw).fit(X0, X1)
     # full batches with replacement: the last minibatch loss is close to the full objective
     np.testing.assert_allclose(annealed.loss_curve_[-1], -annealed.score(X0, X1), atol=0.2)

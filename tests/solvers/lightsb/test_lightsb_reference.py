@@ -30,8 +30,7 @@ def test_gaussian_bridge_is_the_eot_plan(eps):
     prec = np.linalg.inv(joint)
     np.testing.assert_allclose(prec[:d, d:] * eps, -np.eye(d), atol=1e-6)
     # conditional of the joint Gaussian = the returned regression and covariance
-    np.testing.assert_allclose(br.coef, br.cross_cov.T @ np.linalg.inv(S0), rtol=1e-8,
-                               atol=1e-10)
+    np.testing.assert_allclose(br.coef, br.cross_cov.T @ np.linalg.inv(S0), rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(br.intercept, m1 - br.coef @ m0, atol=1e-10)
     np.testing.assert_allclose(br.cov, eps * br.coef, rtol=1e-6, atol=1e-9)
     assert np.all(np.linalg.eigvalsh(br.cov) > 0)
@@ -57,8 +56,13 @@ def test_gaussian_bridge_matches_grid_sinkhorn():
     M = 0.5 * ((P[:, None, :] - Q[None, :, :]) ** 2).sum(-1)
     plan = ot.sinkhorn(a, b, M, reg=eps, numItermax=5000, stopThr=1e-10)
     # exact marginals of the discretised problem: compare in the well-resolved centre
-    br = gaussian_bridge(P.T @ a, np.cov(P.T, aweights=a, bias=True), Q.T @ b,
-                         np.cov(Q.T, aweights=b, bias=True), eps)
+    br = gaussian_bridge(
+        P.T @ a,
+        np.cov(P.T, aweights=a, bias=True),
+        Q.T @ b,
+        np.cov(Q.T, aweights=b, bias=True),
+        eps,
+    )
     rows = np.flatnonzero((np.abs(P) < 1.0).all(axis=1))
     cond = plan[rows] / plan[rows].sum(axis=1, keepdims=True)
     mean = cond @ Q
@@ -108,11 +112,21 @@ def test_drift_matches_quadrature(ctype, t):
         return logsumexp(logk + log_v) - (t == 0.0) * (x @ x) / (2 * eps)
 
     h = 1e-4
-    fd = np.array([[eps * (log_h(x + h * e) - log_h(x - h * e)) / (2 * h) for e in np.eye(d)]
-                   for x in X])
+    fd = np.array(
+        [[eps * (log_h(x + h * e) - log_h(x - h * e)) / (2 * h) for e in np.eye(d)] for x in X]
+    )
     with x64():
-        got = np.asarray(_core.drift(jnp.asarray(log_alpha), jnp.asarray(r), jnp.asarray(S),
-                                     jnp.asarray(X), t, eps, ctype))
+        got = np.asarray(
+            _core.drift(
+                jnp.asarray(log_alpha),
+                jnp.asarray(r),
+                jnp.asarray(S),
+                jnp.asarray(X),
+                t,
+                eps,
+                ctype,
+            )
+        )
     np.testing.assert_allclose(got, fd, rtol=1e-4, atol=1e-5)
 
 
@@ -131,7 +145,9 @@ def test_conditional_plan_matches_quadrature(ctype):
         log_v = np.asarray(gaussian.log_prob(_core.potential(*args, eps, ctype), Y))
         np.testing.assert_allclose(
             np.asarray(_core.log_potential(*args, jnp.asarray(Y[::997]), eps, ctype)),
-            log_v[::997], rtol=1e-10)
+            log_v[::997],
+            rtol=1e-10,
+        )
         log_c = np.asarray(_core.log_normaliser(*args, jnp.asarray(X), eps, ctype))
         mean = np.asarray(_core.conditional_mean(*args, jnp.asarray(X), eps, ctype))
     for i, x in enumerate(X):
@@ -172,8 +188,9 @@ def test_benchmark_pair_is_a_posterior():
     rng.standard_normal((3, 1, 1))
     lam = rng.uniform(0.1, 1.0, (3, 1))
     y = np.linspace(-8, 8, 8001)
-    log_g = logsumexp(-0.5 * (y[:, None] - mu[:, 0]) ** 2 / lam[:, 0] - 0.5 * np.log(lam[:, 0]),
-                      axis=1)
+    log_g = logsumexp(
+        -0.5 * (y[:, None] - mu[:, 0]) ** 2 / lam[:, 0] - 0.5 * np.log(lam[:, 0]), axis=1
+    )
     X = np.array([[-1.0], [0.2], [1.5]])
     for x, m in zip(X, pair.conditional_mean(X)):
         logp = log_g - (x[0] - y) ** 2 / (2 * 0.3)
@@ -197,7 +214,8 @@ def test_metrics_closed_form():
     assert benchmark.cbw2_uvp(true, true, pair.target_var) == pytest.approx(0.0, abs=1e-8)
     shifted = GMM(true.log_weights, true.means + 0.1, true.covariances, "full")
     assert benchmark.cbw2_uvp(shifted, true, pair.target_var) == pytest.approx(
-        100 * 0.02 / pair.target_var, rel=1e-6)
+        100 * 0.02 / pair.target_var, rel=1e-6
+    )
 
 
 @pytest.mark.parametrize("d", [1, 2, 5, 16, 33])
@@ -205,7 +223,8 @@ def test_tril_inverse_matches_dense_inverse(d):
     """The matrix-product triangular inverse used in training equals numpy's dense inverse."""
     rng = np.random.default_rng(d)
     L = np.tril(0.3 * rng.standard_normal((4, d, d)), -1) + np.stack(
-        [np.diag(np.exp(0.3 * rng.standard_normal(d))) for _ in range(4)])
+        [np.diag(np.exp(0.3 * rng.standard_normal(d))) for _ in range(4)]
+    )
     with x64():
         L_inv = np.asarray(_core.tril_inverse(jnp.asarray(L)))
     np.testing.assert_allclose(L_inv, np.linalg.inv(L), rtol=1e-10, atol=1e-12)
@@ -223,11 +242,28 @@ def test_full_log_potential_from_factor_matches_scipy():
     with x64():
         L = _core.scale_factors(jnp.asarray(s_raw))
         S = np.asarray(L @ jnp.swapaxes(L, -1, -2))
-        got = np.asarray(_core.log_potential(jnp.asarray(log_alpha), jnp.asarray(r),
-                                             jnp.asarray(S), jnp.asarray(Y), eps, "full", L))
-        via_chol = np.asarray(_core.log_potential(jnp.asarray(log_alpha), jnp.asarray(r),
-                                                  jnp.asarray(S), jnp.asarray(Y), eps, "full"))
-    ref = logsumexp(np.stack([log_alpha[k] + multivariate_normal(r[k], eps * S[k]).logpdf(Y)
-                              for k in range(K)], axis=1), axis=1)
+        got = np.asarray(
+            _core.log_potential(
+                jnp.asarray(log_alpha),
+                jnp.asarray(r),
+                jnp.asarray(S),
+                jnp.asarray(Y),
+                eps,
+                "full",
+                L,
+            )
+        )
+        via_chol = np.asarray(
+            _core.log_potential(
+                jnp.asarray(log_alpha), jnp.asarray(r), jnp.asarray(S), jnp.asarray(Y), eps, "full"
+            )
+        )
+    ref = logsumexp(
+        np.stack(
+            [log_alpha[k] + multivariate_normal(r[k], eps * S[k]).logpdf(Y) for k in range(K)],
+            axis=1,
+        ),
+        axis=1,
+    )
     np.testing.assert_allclose(got, ref, rtol=1e-10)
     np.testing.assert_allclose(via_chol, ref, rtol=1e-10)

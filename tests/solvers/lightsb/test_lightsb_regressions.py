@@ -47,8 +47,9 @@ def test_feature_names_in_from_dataframes():
     assert not hasattr(plain, "feature_names_in_")
     np.testing.assert_allclose(model.means_, plain.means_, rtol=1e-12)
     with pytest.raises(ValueError, match="feature names of X1"):
-        LightSB(**FAST).fit(pd.DataFrame(X0, columns=cols),
-                            pd.DataFrame(X1, columns=["weight", "height"]))
+        LightSB(**FAST).fit(
+            pd.DataFrame(X0, columns=cols), pd.DataFrame(X1, columns=["weight", "height"])
+        )
     with pytest.raises(ValueError, match="feature names of X"):
         model.predict(pd.DataFrame(X0, columns=["a", "b"]))
 
@@ -85,8 +86,7 @@ def test_batch_size_is_capped_at_the_sample_sizes():
 
 
 def test_divergence_raises_and_leaves_no_fit():
-    model = LightSB(n_components=2, epsilon=0.5, max_iter=20, learning_rate=1e300,
-                    random_state=0)
+    model = LightSB(n_components=2, epsilon=0.5, max_iter=20, learning_rate=1e300, random_state=0)
     with pytest.raises(DivergenceError, match="learning_rate"):
         model.fit(*_data())
     assert not hasattr(model, "means_") and not hasattr(model, "n_features_in_")
@@ -111,8 +111,14 @@ def test_no_recompilation_within_a_bucket():
     warm.predict(X0[:40])
     warm.score(X0[:40], X1[:36])
     assert padded_length(40) == padded_length(50) and padded_length(36) == padded_length(45)
-    model = LightSB(n_components=2, epsilon=0.7, max_iter=37, learning_rate=3e-3,
-                    anneal_factor=5.0, random_state=1)
+    model = LightSB(
+        n_components=2,
+        epsilon=0.7,
+        max_iter=37,
+        learning_rate=3e-3,
+        anneal_factor=5.0,
+        random_state=1,
+    )
     with count_compilations() as c:
         model.fit(X0, X1)
         model.predict(X0[:45])
@@ -132,21 +138,38 @@ def test_padded_training_equals_unpadded(batch):
         for P0, P1 in ((50, 45), (64, 64)):
             Z0 = np.pad(X0, ((0, P0 - 50), (0, 0)))
             Z1 = np.pad(X1, ((0, P1 - 45), (0, 0)))
-            params, state = _core.init_params(np.array([0, 7], np.uint32), X1, 45, 3, 0.6,
-                                              "full")
+            params, state = _core.init_params(np.array([0, 7], np.uint32), X1, 45, 3, 0.6, "full")
             params, _, losses = _core.train_chunk(
-                params, state, np.array([0, 3], np.uint32), 0, Z0, 50, Z1, 45, 0.5, 1e-2,
-                100.0, 20, batch0=min(batch, P0), batch1=min(batch, P1), **kw)
+                params,
+                state,
+                np.array([0, 3], np.uint32),
+                0,
+                Z0,
+                50,
+                Z1,
+                45,
+                0.5,
+                1e-2,
+                100.0,
+                20,
+                batch0=min(batch, P0),
+                batch1=min(batch, P1),
+                **kw,
+            )
             out.append((params, np.asarray(losses)))
     for key in out[0][0]:
-        np.testing.assert_allclose(np.asarray(out[1][0][key]), np.asarray(out[0][0][key]),
-                                   rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(
+            np.asarray(out[1][0][key]), np.asarray(out[0][0][key]), rtol=1e-10, atol=1e-12
+        )
     np.testing.assert_allclose(out[1][1], out[0][1], rtol=1e-10)
 
 
 def test_optax_and_tqdm_load_lazily():
-    code = ("import sys; from solvers.lightsb import LightSB, benchmark; "
-            "print([m for m in ('optax', 'tqdm') if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=120)
+    code = (
+        "import sys; from solvers.lightsb import LightSB, benchmark; "
+        "print([m for m in ('optax', 'tqdm') if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
     assert out.stdout.strip() == "[]", out.stdout
