@@ -19,8 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import make_swiss_roll
 
-from mixtures import gaussian
-from mixtures._config import x64
+from mixtures import gaussian, x64
 from mixtures.gaussian import GMM
 from mixtures.plotting import plot_density_2d
 from solvers.lightsb import LightSB

@@ -74,10 +74,8 @@ def tril_inverse(L):
 
     Writes ``L = D (I + N)`` with ``N`` strictly lower triangular (nilpotent, ``N^d = 0``), so
     ``(I + N)^{-1} = (I - N)(I + N^2)(I + N^4) ...`` with ``ceil(log2 d)`` factors is exact.
-    Used in the training step instead of LAPACK solves: with jaxlib 0.10 on CPU, two batched
-    LAPACK calls that XLA runs concurrently can deadlock its intra-op thread pool when the
-    machine has few cores (observed with 2 cores: every thread idle in ``futex_wait`` inside
-    ``lapack_dtrsm_ffi`` / ``ParallelBatchMap``).
+    Used in the training step instead of batched LAPACK solves, which XLA:CPU may run
+    concurrently and which can then deadlock its intra-op thread pool on few cores.
     """
     d = L.shape[-1]
     eye = jnp.eye(d, dtype=L.dtype)
@@ -180,7 +178,7 @@ def conditional_plan(log_alpha, r, S, X, eps, covariance_type):
     The covariances ``eps S_k`` do not depend on ``x``.
     """
     terms = log_normaliser_terms(log_alpha, r, S, X, eps, covariance_type)
-    log_w = terms - logsumexp(terms, axis=1, keepdims=True)
+    log_w = jax.nn.log_softmax(terms, axis=1)
     means = r[None, :, :] + _apply(S, X, covariance_type)
     return log_w, means
 

@@ -84,11 +84,8 @@ class LightSB(MixturesEstimator):
         the steps; the second half trains at ``epsilon``. For high dimension and small
         ``epsilon`` the conditional weights ``alpha_k(x)`` are nearly one-hot and training at
         ``epsilon`` from the start stalls in a poor partition of the source space; there
-        annealing helps (benchmark pair d = 64, ``epsilon = 0.1``, K = 5: cBW2-UVP 2.68 %
-        without, 0.57 % with ``anneal_factor=100``); in low dimension it costs accuracy
-        (d = 2, ``epsilon = 0.1``: 0.014 % without, 0.125 % with 100). Choose it by the
-        held-out ``score``, which ranked the two settings as the cBW2-UVP did in 6 of the 7
-        pairs measured and nearly tied in the seventh (``docs/benchmarks.md``).
+        annealing helps; in low dimension it can cost accuracy. Choose it by the held-out
+        ``score`` (the comparison is in ``docs/methods/lightsb.rst``).
     devices : None, int, "all", "local", sequence of jax.Device or Mesh, default=None
         Devices over which every minibatch is split (data parallel, see
         :mod:`mixtures.sharding`): the per-point terms of the loss and its gradient are

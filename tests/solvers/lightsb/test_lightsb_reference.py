@@ -267,3 +267,36 @@ def test_full_log_potential_from_factor_matches_scipy():
     )
     np.testing.assert_allclose(got, ref, rtol=1e-10)
     np.testing.assert_allclose(via_chol, ref, rtol=1e-10)
+
+
+def test_sample_moments_match_numpy():
+    rng = np.random.default_rng(1)
+    S = rng.standard_normal((3, 40, 2))
+    mean, cov = benchmark.sample_moments(S)
+    np.testing.assert_allclose(mean, S.mean(axis=1), rtol=1e-12)
+    for i in range(3):
+        np.testing.assert_allclose(cov[i], np.cov(S[i].T), rtol=1e-12)
+
+
+def test_sampled_cbw2_converges_to_exact_and_floor_is_positive():
+    """The sampled metric tends to the exact one as the draws grow; on the true plan it is a
+    positive floor whose mean part is tr(Cov[y | x]) / m (Monte Carlo variance of a mean)."""
+    pair = benchmark.make_pair(2, 1.0, random_state=0)
+    X = pair.sample_source(20, random_state=0)
+    true = pair.conditional(X)
+    shifted = GMM(true.log_weights, true.means + 0.3, true.covariances, "full")
+    exact = benchmark.cbw2_uvp(shifted, true, pair.target_var)
+    draws = pair.sample_conditional(X, 20_000, random_state=1)  # one compiled shape
+    sampled = benchmark.cbw2_uvp_sampled(draws + 0.3, true, pair.target_var)
+    assert sampled == pytest.approx(exact, rel=0.02)
+    small = benchmark.cbw2_uvp_sampled(draws[:, :50], true, pair.target_var)
+    large = pair.sampled_floor(X, n_samples=20_000, random_state=3)
+    assert small > 100 * large > 0.0
+    # the floor is at least its mean part, E|m_hat - m|^2 = tr(C*) / m per point, with the
+    # conditional covariance of each mixture written out in NumPy
+    w = np.exp(np.asarray(true.log_weights))
+    mu, C = np.asarray(true.means), np.asarray(true.covariances)
+    m = np.einsum("nk,nkd->nd", w, mu)
+    second = np.einsum("nk,nkij->nij", w, C + mu[..., :, None] * mu[..., None, :])
+    tr_cov = np.trace(second - m[:, :, None] * m[:, None, :], axis1=1, axis2=2)
+    assert small > 0.8 * 100 * tr_cov.mean() / 50 / pair.target_var
