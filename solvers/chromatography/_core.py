@@ -27,12 +27,21 @@ _LEFT, _RIGHT, _DAMP = 12.0, 40.0, 4.0
 _N_SUBTRACT = 6
 
 
-def log_transfer(s, t_m, A, k_d, eps):
+def log_transfer(s, t_m, A, k_d, eps, boundary="dirichlet"):
     """Logarithm of the column transfer function with the transport delay removed.
 
-    ``log G(s) + s t_m`` where ``G`` is the outlet/inlet ratio of the Laplace transforms of a
-    semi-infinite column with Dirichlet inlet; with ``psi = t_m s + A s / (s + k_d)``,
-    ``log G = -2 psi / (1 + sqrt(1 + 4 eps psi))`` (``eps = 0``: ``-psi``).
+    ``log G(s) + s t_m`` where ``G`` is the outlet/inlet ratio of the Laplace transforms.
+    With ``psi = t_m s + A s / (s + k_d)`` and ``q = sqrt(1 + 4 eps psi)``:
+
+    ``"dirichlet"``
+        semi-infinite column, ``c(0, t) = c_in(t)``, read at ``x = L``:
+        ``log G = -2 psi / (1 + q)`` (``eps = 0``: ``-psi``).
+    ``"danckwerts"``
+        finite column with ``u c_in = u c - D dc/dx`` at the inlet and ``dc/dx = 0`` at the
+        outlet (the closed-closed vessel of CADET's lumped and general-rate models):
+        ``G = 4 q exp((1 - q) / (2 eps)) / ((1 + q)^2 - (1 - q)^2 exp(-q / eps))``, i.e. the
+        Dirichlet term plus ``log(1 - r^2) - log(1 - r^2 exp(-q / eps))`` with
+        ``r = (1 - q) / (1 + q)``; identical to the Dirichlet model at ``eps = 0``.
 
     Parameters
     ----------
@@ -40,6 +49,8 @@ def log_transfer(s, t_m, A, k_d, eps):
         Laplace variable (1/s), any shape, ``Re s >= 0``.
     t_m, A, k_d, eps : float
         Hold-up time (s), Damkohler number, desorption rate (1/s), inverse Peclet number.
+    boundary : {"dirichlet", "danckwerts"}
+        Column boundary conditions (static).
 
     Returns
     -------
@@ -49,7 +60,14 @@ def log_transfer(s, t_m, A, k_d, eps):
     psi = t_m * s + retained
     root = jnp.sqrt(1.0 + 4.0 * eps * psi)
     # -2 psi / (1 + root) + t_m s, written so that eps = 0 gives -retained exactly.
-    return -retained + 4.0 * eps * psi**2 / (1.0 + root) ** 2
+    out = -retained + 4.0 * eps * psi**2 / (1.0 + root) ** 2
+    if boundary == "danckwerts":
+        # r = (1 - q) / (1 + q) without cancellation; |r| < 1 for Re s >= 0.
+        r = -4.0 * eps * psi / (1.0 + root) ** 2
+        safe = jnp.where(eps > 0.0, eps, 1.0)
+        reflected = jnp.where(eps > 0.0, jnp.exp(-root / safe), 0.0)
+        out = out + jnp.log1p(-(r**2)) - jnp.log1p(-(r**2) * reflected)
+    return out
 
 
 def injection_log_transform(s, kind, inj):
@@ -85,14 +103,18 @@ def injection_cumulants(kind, inj):
 
 
 def column_mean_var(t_m, A, k_d, eps):
-    """Mean (beyond ``t_m``) and variance (s, s^2) of the column's impulse response."""
+    """Mean (beyond ``t_m``) and variance (s, s^2) of the column's impulse response.
+
+    The variance is the semi-infinite (Dirichlet) one, an upper bound of the Danckwerts
+    column's (which is smaller by ``2 eps^2 (t_m + mean)^2 (1 - exp(-1 / eps))``).
+    """
     mean = A / k_d
     var = 2.0 * A / k_d**2 + 2.0 * eps * (t_m + mean) ** 2
     return mean, var
 
 
-@partial(jax.jit, static_argnames=("kind", "n_terms"))
-def outlet_profile(t, t_m, A, k_d, eps, inj, kind, n_terms=512):
+@partial(jax.jit, static_argnames=("kind", "n_terms", "boundary"))
+def outlet_profile(t, t_m, A, k_d, eps, inj, kind, n_terms=512, boundary="dirichlet"):
     """Outlet concentration of one analyte by Fourier-series Laplace inversion.
 
     The transport delay ``t_m`` (and a Gaussian injection's centre) is removed analytically,
@@ -115,6 +137,8 @@ def outlet_profile(t, t_m, A, k_d, eps, inj, kind, n_terms=512):
         Injection kind (static).
     n_terms : int
         Number of Fourier terms (static).
+    boundary : {"dirichlet", "danckwerts"}
+        Column boundary conditions (static), see :func:`log_transfer`.
 
     Returns
     -------
@@ -122,7 +146,7 @@ def outlet_profile(t, t_m, A, k_d, eps, inj, kind, n_terms=512):
         Outlet concentration (inlet concentration units).
     """
     window = _window(t_m, A, k_d, eps, inj, kind)
-    weights = _series_weights(t_m, A, k_d, eps, inj, kind, window, n_terms)
+    weights = _series_weights(t_m, A, k_d, eps, inj, kind, window, n_terms, boundary)
     singular = _singular_part(t - window[0], k_d, _poisson_weights(A, eps, kind), kind, inj)
     return _series_part(t, weights, window) + singular
 
@@ -149,7 +173,7 @@ def _poisson_weights(A, eps, kind):
     return jnp.where(eps == 0.0, jnp.exp(log_poisson), 0.0)
 
 
-def _series_weights(t_m, A, k_d, eps, inj, kind, window, n_terms):
+def _series_weights(t_m, A, k_d, eps, inj, kind, window, n_terms, boundary="dirichlet"):
     """Fourier weights, shape (n_terms,) complex, of the smooth part of the outlet peak."""
     _, theta0, period, gamma = window
     k = jnp.arange(n_terms)
@@ -159,7 +183,7 @@ def _series_weights(t_m, A, k_d, eps, inj, kind, window, n_terms):
     ratio = k_d / (s + k_d)
     singular = jnp.sum(poisson[:, None] * ratio[None, :] ** order[:, None], axis=0)
     transform = jnp.exp(injection_log_transform(s, kind, inj) + s * theta0) * (
-        jnp.exp(log_transfer(s, t_m, A, k_d, eps)) - singular
+        jnp.exp(log_transfer(s, t_m, A, k_d, eps, boundary)) - singular
     )
     return jnp.where(k == 0, 1.0, 2.0) * transform / period
 
@@ -216,13 +240,13 @@ def _fourier_sum(weights, phase):
     return acc.real
 
 
-def log_moment_function(s, t_m, A, k_d, eps):
+def log_moment_function(s, t_m, A, k_d, eps, boundary="dirichlet"):
     """``log G(s)`` including the delay, for real ``s`` near 0 (cumulant generator)."""
-    return log_transfer(s, t_m, A, k_d, eps) - s * t_m
+    return log_transfer(s, t_m, A, k_d, eps, boundary) - s * t_m
 
 
-@jax.jit
-def column_cumulants(t_m, A, k_d, eps):
+@partial(jax.jit, static_argnames=("boundary",))
+def column_cumulants(t_m, A, k_d, eps, boundary="dirichlet"):
     """First three cumulants of the column impulse response, by differentiating ``log G``.
 
     ``kappa_n = (-1)^n d^n/ds^n log G(s)`` at ``s = 0``.
@@ -232,7 +256,7 @@ def column_cumulants(t_m, A, k_d, eps):
     array, shape (3,)
         Mean (s), variance (s^2) and third cumulant (s^3), delay included.
     """
-    f = lambda s: log_moment_function(s, t_m, A, k_d, eps)
+    f = lambda s: log_moment_function(s, t_m, A, k_d, eps, boundary)
     d1 = jax.grad(f)
     d2 = jax.grad(d1)
     d3 = jax.grad(d2)
@@ -240,15 +264,15 @@ def column_cumulants(t_m, A, k_d, eps):
     return jnp.stack([-d1(zero), d2(zero), -d3(zero)])
 
 
-@partial(jax.jit, static_argnames=("kind", "n_terms"))
-def outlet_profiles(t, t_m, A, k_d, eps, inj, kind, n_terms=512):
+@partial(jax.jit, static_argnames=("kind", "n_terms", "boundary"))
+def outlet_profiles(t, t_m, A, k_d, eps, inj, kind, n_terms=512, boundary="dirichlet"):
     """:func:`outlet_profile` for several analytes: ``A``, ``k_d`` of shape (n_a,) -> (n_a, n_t)."""
-    one = lambda a, kd: outlet_profile(t, t_m, a, kd, eps, inj, kind, n_terms)
+    one = lambda a, kd: outlet_profile(t, t_m, a, kd, eps, inj, kind, n_terms, boundary)
     return jax.vmap(one)(A, k_d)
 
 
-@partial(jax.jit, static_argnames=("kind", "n_terms"))
-def unit_peaks(t, z, t_m, eps, inj, kind, n_terms=256):
+@partial(jax.jit, static_argnames=("kind", "n_terms", "boundary"))
+def unit_peaks(t, z, t_m, eps, inj, kind, n_terms=256, boundary="dirichlet"):
     """Unit-area outlet peaks and their derivatives in the fit parametrisation.
 
     Each analyte is parametrised by ``z = (log m, log sd)`` with ``m = A / k_d`` the mean
@@ -264,6 +288,7 @@ def unit_peaks(t, z, t_m, eps, inj, kind, n_terms=256):
     inj : array, shape (3,)
     kind : str (static)
     n_terms : int (static)
+    boundary : {"dirichlet", "danckwerts"} (static)
 
     Returns
     -------
@@ -286,7 +311,7 @@ def unit_peaks(t, z, t_m, eps, inj, kind, n_terms=256):
         window = jax.lax.stop_gradient(_window(t_m, *natural(zi), eps, inj, kind))
 
         def weights(zj):
-            return _series_weights(t_m, *natural(zj), eps, inj, kind, window, n_terms)
+            return _series_weights(t_m, *natural(zj), eps, inj, kind, window, n_terms, boundary)
 
         def singular(zj):
             A, k_d = natural(zj)
@@ -301,8 +326,8 @@ def unit_peaks(t, z, t_m, eps, inj, kind, n_terms=256):
     return jax.vmap(one)(z)
 
 
-@partial(jax.jit, static_argnames=("n_terms",))
-def unit_peaks_shared(t, z, shared, n_terms=256):
+@partial(jax.jit, static_argnames=("n_terms", "n_local"))
+def unit_peaks_shared(t, z, shared, n_terms=256, n_local=None):
     """Unit-area peaks whose run-level parameters are fitted too, and their derivatives.
 
     The model of :func:`unit_peaks` with ``eps = 0``, a Gaussian injection centred at
@@ -318,12 +343,20 @@ def unit_peaks_shared(t, z, shared, n_terms=256):
         ``(log m, log sd)`` per analyte, as in :func:`unit_peaks`.
     shared : array, shape (3,)
     n_terms : int (static)
+    n_local : int or None (static)
+        Evaluate each peak's Fourier series only on the ``n_local`` consecutive samples from
+        the start of its window (where it is nonzero); ``None``: on all of ``t``. On a long
+        run of narrow peaks this does a fraction of the work, with the same result whenever
+        ``covered`` is true.
 
     Returns
     -------
     peaks : array, shape (n_a, n_t)
     jac : array, shape (n_a, n_t, 5)
         Derivatives with respect to ``(z_0, z_1, shared_0, shared_1, shared_2)``.
+    covered : bool array, shape ()
+        Whether every peak's window fits in its ``n_local`` samples (always true for
+        ``n_local=None``); where it is false the result is truncated.
     """
 
     def natural(u):
@@ -363,11 +396,28 @@ def unit_peaks_shared(t, z, shared, n_terms=256):
             return val, val
 
         stacked = jnp.concatenate([weights(u0)[None], jax.jacfwd(weights)(u0).T], axis=0)
-        series = _series_part(t, stacked, window)
+        if n_local is None or n_local >= t.shape[0]:
+            series, covered = _series_part(t, stacked, window), jnp.array(True)
+        else:
+            # Slice and paste back clamp the start identically, so the samples line up.
+            start = jnp.searchsorted(t, window[0] + window[1])
+            stop = jnp.searchsorted(t, window[0] + window[1] + window[2])
+            start = jnp.clip(start, 0, t.shape[0] - n_local)
+            local = _series_part(jax.lax.dynamic_slice(t, (start,), (n_local,)), stacked, window)
+            series = jax.lax.dynamic_update_slice(
+                jnp.zeros(stacked.shape[:1] + t.shape, local.dtype),
+                local,
+                (jnp.zeros_like(start), start),
+            )
+            # Covered when the window ends inside the slice or the slice reaches the last
+            # time (past it, ``t`` only repeats its last value as padding).
+            last = jnp.searchsorted(t, t[-1])
+            covered = (stop <= start + n_local) | (start + n_local > last)
         d_singular, singular_val = jax.jacfwd(singular, has_aux=True)(u0)
-        return series[0] + singular_val, series[1:].T + d_singular
+        return series[0] + singular_val, series[1:].T + d_singular, covered
 
-    return jax.vmap(one)(z)
+    peaks, jac, covered = jax.vmap(one)(z)
+    return peaks, jac, jnp.all(covered)
 
 
 def _emg(theta, w, lag):

@@ -102,9 +102,11 @@ class ChromatogramFit(MixturesEstimator):
         Number of analytes (peaks) to fit, >= 1; ``"auto"`` fits the detected main peaks
         and up to two more candidates (shoulders) and keeps the count with the lowest BIC.
     column : Column or None, default None
-        The column (length, velocity, dispersion, phase ratio, pressures) as known. ``None``:
-        the hold-up time is fitted (shared by all analytes, phase ratio 1, no dispersion)
-        together with a first-order extra-column lag.
+        The column (length, velocity, dispersion, phase ratio, pressures, boundary
+        conditions: ``Column(..., boundary="danckwerts")`` fits the finite column) as known.
+        ``None``: the hold-up time is fitted (shared by all analytes, phase ratio 1, no
+        dispersion, so the boundary conditions do not matter) together with a first-order
+        extra-column lag.
     injection : Injection or None, default None
         The injection profile. ``None``: a Gaussian of sd ``dt / sqrt(12)`` (the detector's
         averaging over one sampling step ``dt``); with ``column=None`` a given injection
@@ -220,8 +222,13 @@ class ChromatogramFit(MixturesEstimator):
     def _eps(self):
         return 0.0 if self.column.dispersion == 0.0 else 1.0 / self.column.peclet
 
+    def _boundary(self):
+        # The column's boundary conditions; without dispersion both models coincide.
+        return self.column.boundary if self._eps() > 0.0 else "dirichlet"
+
     # Set during fit when the data do not determine the hold-up time (sharp peaks).
     _hold_t_m = False
+    _n_local = None
 
     def _free(self):
         """Whether run-level parameters (hold-up time, injection width, lag) are fitted."""
@@ -230,7 +237,7 @@ class ChromatogramFit(MixturesEstimator):
     def _peaks(self, t_pad, n_t, z, inj):
         """Unit-area peaks and their Jacobian in standardised time, on shape buckets.
 
-        ``t_pad`` is already padded; the analytes are padded here to a power of two with
+        ``t_pad`` is already padded; the analytes are padded here to a bucket with
         copies of the first one. Each time point and analyte is computed independently, so
         the padded entries are dropped (weight zero) and the result equals the unpadded one.
         ``inj`` is the standardised injection (known column) or the run-level vector
@@ -238,15 +245,27 @@ class ChromatogramFit(MixturesEstimator):
         """
         n_a = z.shape[0]
         # With run-level parameters the peak count is usually chosen automatically and
-        # tried at several values: one bucket of at least 8 analytes serves them all.
-        n_pad = max(_pad_analytes(n_a), _MIN_FREE_ANALYTES) if self._free() else _pad_analytes(n_a)
+        # tried at several values: buckets of 8 analytes (at least 8) serve them all.
+        if self._free():
+            n_pad = _MIN_FREE_ANALYTES * -(-n_a // _MIN_FREE_ANALYTES)
+        else:
+            n_pad = _pad_analytes(n_a)
         z_pad = pad_axis(z, n_pad, axis=0)
         z_pad[n_a:] = z[0]
         with x64():
             if self._free():
-                peaks, jac = _core.unit_peaks_shared(
-                    jnp.asarray(t_pad), jnp.asarray(z_pad), jnp.asarray(inj), self.n_terms
-                )
+                n_local = self._local_length(t_pad, n_t, z, inj)
+                for size in (n_local, None) if n_local else (None,):
+                    # A trial step that widens a peak past its slice is evaluated whole.
+                    peaks, jac, covered = _core.unit_peaks_shared(
+                        jnp.asarray(t_pad),
+                        jnp.asarray(z_pad),
+                        jnp.asarray(inj),
+                        self.n_terms,
+                        size,
+                    )
+                    if bool(covered):
+                        break
             else:
                 # hold-up time is 1 in standardised time
                 peaks, jac = _core.unit_peaks(
@@ -257,8 +276,26 @@ class ChromatogramFit(MixturesEstimator):
                     jnp.asarray(inj),
                     self.injection.kind,
                     self.n_terms,
+                    self._boundary(),
                 )
             return np.asarray(peaks)[:n_a, :n_t], np.asarray(jac)[:n_a, :n_t]
+
+    def _local_length(self, t_pad, n_t, z, run):
+        """Samples per peak for :func:`_core.unit_peaks_shared` (None: the whole run).
+
+        A peak's series lives on ``(_LEFT + _RIGHT)`` outlet sd; the slice is that, for the
+        widest peak at the start of the fit with room to widen, rounded up to a bucket and
+        kept for the rest of the fit, so a fit compiles one size (and the whole run for a
+        trial step that widens a peak past it).
+        """
+        if self._n_local is not None:
+            return self._n_local or None  # 0: the whole run
+        dt = float(np.median(np.diff(t_pad[:n_t])))
+        sd = np.sqrt(np.exp(2.0 * z[:, 1]).max() + np.exp(2.0 * run[1]) + np.exp(2.0 * run[2]))
+        need = 2.0 * (_core._LEFT + _core._RIGHT) * sd / dt
+        n_local = padded_length(int(need) + 2, minimum=64)
+        self._n_local = n_local if 2 * n_local <= t_pad.size else 0
+        return self._n_local or None
 
     def _baseline_design(self, t):
         if self.baseline == "none":
@@ -438,6 +475,7 @@ class ChromatogramFit(MixturesEstimator):
         """
         self._validate_params()
         self._hold_t_m = False
+        self._n_local = None
         if self.column is None and self.injection is not None and self.injection.kind != "gaussian":
             raise ValueError("with column=None the injection must be Gaussian or None.")
         if self._free() and self.column is not None and self.column.dispersion > 0:
@@ -491,6 +529,7 @@ class ChromatogramFit(MixturesEstimator):
         # The time axis goes to a bucketed length, so a new signal length compiles nothing.
         t_pad = pad_axis(ts, padded_length(ts.size), value=ts[-1])
         best, best_bic, self.n_analytes_ = None, np.inf, None
+        previous = None
         for n in counts:
             n_par = (
                 3 * n + design.shape[1] + (int(self._shared_free().sum()) if self._free() else 0)
@@ -506,6 +545,10 @@ class ChromatogramFit(MixturesEstimator):
                     raise
                 break
             x0 = self._initial_guess(ts, starts, coef, inj_mean, inj_var, inj)
+            if previous is not None and previous[1].size - 3 * len(previous[0]) == (
+                x0.size - 3 * n
+            ):
+                x0 = self._warm_start(x0, starts, *previous)
             res = self._solve_run(x0, ts, t_pad, ys_fit, inj, n)
             if self.n_analytes == "auto":
                 # A peak the fit shrank below the detection limit (3 noise sd high) is not an
@@ -517,6 +560,7 @@ class ChromatogramFit(MixturesEstimator):
                     n = len(starts)
                     x0 = self._initial_guess(ts, starts, coef, inj_mean, inj_var, inj)
                     res = self._solve_run(x0, ts, t_pad, ys_fit, inj, n)
+            previous = (starts, res.x)
             rss = 2.0 * res.cost
             # Bayesian information criterion of a Gaussian-noise least-squares fit.
             bic = ts.size * np.log(max(rss, 1e-300) / ts.size) + res.x.size * np.log(ts.size)
@@ -529,6 +573,20 @@ class ChromatogramFit(MixturesEstimator):
         self._set_convergence(best.status > 0, best.nfev, self.max_iter, hint="increase max_iter")
         self._peak_table(t)
         return self
+
+    @staticmethod
+    def _warm_start(x0, starts, prev_starts, prev_x):
+        """Start the next peak count from the last fit: its peaks, run parameters and
+        baseline, with only the added candidates at their detected values."""
+        n, n_prev = len(starts), len(prev_starts)
+        x = x0.copy()
+        rows = prev_x[: 3 * n_prev].reshape(n_prev, 3)
+        index = {s[0]: k for k, s in enumerate(prev_starts)}
+        for k, s in enumerate(starts):
+            if s[0] in index:
+                x[3 * k : 3 * k + 3] = rows[index[s[0]]]
+        x[3 * n :] = prev_x[3 * n_prev :]
+        return x
 
     def _solve_run(self, x0, ts, t_pad, ys, inj, n_a):
         """:meth:`_solve`, holding the hold-up time where the data do not determine it.
@@ -701,6 +759,7 @@ class ChromatogramFit(MixturesEstimator):
             self.injection.params,
             self.injection.kind,
             self.n_terms,
+            self._boundary(),
         )
         return (area / self.injection.amount)[:, None] * peaks
 

@@ -35,6 +35,13 @@ class Column:
         Inlet and outlet pressures (any common unit, ``p_i >= p_o > 0``) for a compressible
         ideal-gas carrier in laminar flow: ``p(x) = sqrt(p_i^2 - (p_i^2 - p_o^2) x / L)``.
         Both or neither.
+    boundary : {"dirichlet", "danckwerts"}, default "dirichlet"
+        Boundary conditions of the dispersive model (no effect when ``dispersion = 0``).
+        ``"dirichlet"``: semi-infinite column with ``c(0, t) = c_in(t)``, read at ``x = L``.
+        ``"danckwerts"``: finite column, ``u c_in = u c - D dc/dx`` at the inlet and
+        ``dc/dx = 0`` at the outlet (CADET's lumped and general-rate models). Same mean; the
+        finite column's variance is smaller by ``2 t_R^2 (1 - exp(-Pe)) / Pe^2``,
+        ``t_R = t_M (1 + K)``.
     """
 
     length: float
@@ -43,6 +50,7 @@ class Column:
     phase_ratio: float = 1.0
     inlet_pressure: float | None = None
     outlet_pressure: float | None = None
+    boundary: str = "dirichlet"
 
     def __post_init__(self):
         check_scalar(self.length, "length", low=0.0, low_open=True)
@@ -51,6 +59,7 @@ class Column:
         check_scalar(self.velocity, "velocity", low=0.0, low_open=True)
         check_scalar(self.dispersion, "dispersion", low=0.0)
         check_scalar(self.phase_ratio, "phase_ratio", low=0.0, low_open=True)
+        check_option(self.boundary, "boundary", ("dirichlet", "danckwerts"))
         if (self.inlet_pressure is None) != (self.outlet_pressure is None):
             raise ValueError("inlet_pressure and outlet_pressure must be given together.")
         if self.inlet_pressure is not None:
@@ -235,7 +244,7 @@ def _pad_analytes(n: int) -> int:
     return padded_length(n, minimum=1)
 
 
-def laplace_profiles(t, t_m, A, k_d, eps, inj, kind, n_terms):
+def laplace_profiles(t, t_m, A, k_d, eps, inj, kind, n_terms, boundary="dirichlet"):
     """:func:`_core.outlet_profiles` on shape buckets, as NumPy, shape (n_a, n_t).
 
     The time axis is padded to :func:`mixtures.base.padded_length` (with its last time) and
@@ -259,8 +268,14 @@ def laplace_profiles(t, t_m, A, k_d, eps, inj, kind, n_terms):
             jnp.asarray(np.asarray(inj, float)),
             kind,
             n_terms,
+            boundary,
         )
         return np.asarray(out)[:n_a, :n_t]
+
+
+def _boundary(column):
+    """The core's static boundary option: both conditions coincide without dispersion."""
+    return column.boundary if column.dispersion > 0.0 else "dirichlet"
 
 
 def _core_params(column, items):
@@ -343,6 +358,7 @@ def outlet_concentration(
             inj,
             n_cells=n_cells,
             q_max=q_max if competitive else None,
+            boundary=column.boundary,
         )
     elif method == "analytic":
         shift = t_m + (inj[0] if injection.kind == "gaussian" else 0.0)
@@ -354,7 +370,7 @@ def outlet_concentration(
         )
     else:
         n_terms = check_scalar(n_terms, "n_terms", kind="int", low=8)
-        out = laplace_profiles(t, t_m, A, k_d, eps, inj, injection.kind, n_terms)
+        out = laplace_profiles(t, t_m, A, k_d, eps, inj, injection.kind, n_terms, _boundary(column))
         out = out * column.detector_factor
     return out[0] if single else out
 
@@ -384,7 +400,11 @@ def moments(column, analyte, injection):
     with x64():
         kappa = np.asarray(
             _core.column_cumulants(
-                jnp.float64(t_m), jnp.float64(A[0]), jnp.float64(k_d[0]), jnp.float64(eps)
+                jnp.float64(t_m),
+                jnp.float64(A[0]),
+                jnp.float64(k_d[0]),
+                jnp.float64(eps),
+                _boundary(column),
             )
         )
     mean = kappa[0] + injection.mean
