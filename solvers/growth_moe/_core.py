@@ -450,3 +450,117 @@ def growth_factor_posterior_means(params: Params, data: Data, curve):
     cov = cov + jax.vmap(jax.vmap(jnp.diag))(noise)
     w = jnp.linalg.solve(cov, (resid * mask[:, None, :])[..., None])[..., 0]
     return eta + jnp.einsum("kqr,nktr,nkt->nkq", params.psi, lam, w)
+
+
+_MEMORY = 8  # L-BFGS memory of the initial stage
+
+
+def _two_loop(g, S, Yd, rho, k):
+    """L-BFGS direction ``-H g`` from the ring buffers ``S``/``Yd`` (M, m) of ``k`` pairs."""
+    M = S.shape[0]
+    q = g
+    alphas = []
+    for i in range(M):  # newest to oldest
+        j = (k - 1 - i) % M
+        valid = i < jnp.minimum(k, M)
+        a = jnp.where(valid, rho[j] * (S[j] @ q), 0.0)
+        q = q - a * Yd[j]
+        alphas.append((j, valid, a))
+    jn = (k - 1) % M
+    gamma = jnp.where(k > 0, (S[jn] @ Yd[jn]) / (Yd[jn] @ Yd[jn]), 1.0)
+    r = gamma * q
+    for j, valid, a in reversed(alphas):
+        b = rho[j] * (Yd[j] @ r)
+        r = r + jnp.where(valid, a - b, 0.0) * S[j]
+    return -r
+
+
+def _lbfgs_run(w0, data: Data, n_steps, tol, dims, curve):
+    """At most ``n_steps`` L-BFGS iterations (backtracking Armijo line search) from ``w0``
+    (m,): the last iterate and its mean negative log-likelihood per person (``inf`` where not
+    finite). Pure, so it vmaps over starts and data sets; a start stops moving when its
+    largest gradient entry falls below ``tol`` or its line search fails, so converged starts
+    cost nothing while the others go on."""
+    inf = jnp.asarray(jnp.inf, w0.dtype)
+
+    def f(w):
+        p = params_from_unconstrained(w, data.lo, data.hi, dims, curve)
+        v = -loglik(p, data, curve) / jnp.sum(data.weight)
+        return jnp.where(jnp.isfinite(v), v, inf)
+
+    vg = jax.value_and_grad(f)
+
+    # the first iteration (d = 0 against v = inf) only evaluates the start, so the
+    # program traces the objective once, inside the line search
+    m = w0.shape[0]
+    zeros = jnp.zeros((_MEMORY, m), w0.dtype)
+    zm = jnp.zeros(m, w0.dtype)
+    init = (w0, inf, zm, zeros, zeros, jnp.zeros(_MEMORY, w0.dtype), 0, True)
+
+    def step(_, carry):
+        w, v, g, S, Yd, rho, k, alive = carry
+        d = _two_loop(g, S, Yd, rho, k)
+        slope = g @ d
+        d = jnp.where(slope < 0, d, -g)
+        slope = jnp.where(slope < 0, slope, -(g @ g))
+        # first step of a fresh memory: at most a unit move in the largest coordinate
+        a0 = jnp.where(k > 0, 1.0, jnp.minimum(1.0, 1.0 / (jnp.max(jnp.abs(g)) + 1e-300)))
+
+        def cond(c):
+            a, vt, _, i = c
+            return alive & ((i == 0) | (vt > v + 1e-4 * a * slope)) & (i < 30)
+
+        def body(c):
+            a, _, _, i = c
+            vt, gt = vg(w + 0.5 * a * d)
+            return a * 0.5, vt, gt, i + 1
+
+        a, vt, gt, _ = jax.lax.while_loop(cond, body, (2.0 * a0, inf, zm, 0))
+        ok = alive & (vt <= v + 1e-4 * a * slope)
+        gt = jnp.where(jnp.isfinite(gt), gt, 0.0)
+        w_new = jnp.where(ok, w + a * d, w)
+        s, y = w_new - w, gt - g
+        sy = s @ y
+        keep = ok & (sy > 1e-10 * jnp.sqrt((s @ s) * (y @ y)))
+        j = k % _MEMORY
+        S = jnp.where(keep, S.at[j].set(s), S)
+        Yd = jnp.where(keep, Yd.at[j].set(y), Yd)
+        rho = jnp.where(keep, rho.at[j].set(1.0 / jnp.where(keep, sy, 1.0)), rho)
+        k = jnp.where(keep, k + 1, k)
+        g_new = jnp.where(ok, gt, g)
+        alive = ok & (jnp.max(jnp.abs(g_new)) > tol)
+        return w_new, jnp.where(ok, vt, v), g_new, S, Yd, rho, k, alive
+
+    out = jax.lax.fori_loop(0, n_steps + 1, step, init)
+    return out[0], out[1]
+
+
+@partial(jax.jit, static_argnames=("dims", "curve"))
+def initial_stage(W0, data: Data, n_steps, tol, dims, curve):
+    """Initial stage of the staged starts: ``n_steps`` L-BFGS iterations from every row of
+    ``W0`` (S, m) at once (stopping early at gradient ``tol``). Returns the iterates (S, m)
+    and their mean negative log-likelihoods per person (S,). ``n_steps`` and ``tol`` are
+    traced: a new budget compiles nothing."""
+    run = partial(_lbfgs_run, dims=dims, curve=curve)
+    return jax.vmap(run, in_axes=(0, None, None, None))(W0, data, n_steps, tol)
+
+
+@partial(jax.jit, static_argnames=("dims", "curve"))
+def batch_stage(W0, data: Data, n_steps, tol, dims, curve):
+    """:func:`initial_stage` for B data sets at once: ``W0`` (B, S, m) and ``data`` with a
+    leading axis B on every field (simulation studies, the bootstrap likelihood-ratio
+    test). Returns (B, S, m) and (B, S)."""
+    run = jax.vmap(partial(_lbfgs_run, dims=dims, curve=curve), in_axes=(0, None, None, None))
+    return jax.vmap(run, in_axes=(0, 0, None, None))(W0, data, n_steps, tol)
+
+
+@partial(jax.jit, static_argnames=("dims", "curve"))
+def person_scores(w, data: Data, dims, curve):
+    """Per-person gradients of the log-likelihood in the unconstrained parameters, shape
+    (n, m) (zero rows for padding)."""
+
+    def f(w):
+        p = params_from_unconstrained(w, data.lo, data.hi, dims, curve)
+        return data.weight * loglik_per_person(p, data, curve)
+
+    return jax.jacfwd(f)(w)  # m forward passes: m is far below n

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import jax
+from types import SimpleNamespace
+
 import numpy as np
 
 from mixtures import x64
@@ -15,12 +16,27 @@ from mixtures.base import (
     Real,
     check_array,
     check_random_state,
-    pad_axis,
     padded_length,
     warn,
 )
-from solvers.growth_moe import _core
-from solvers.growth_moe._data import check_longitudinal, covariate_columns
+from solvers.growth_moe import _core, _fitting
+from solvers.growth_moe._data import check_longitudinal, covariate_columns, long_to_wide
+from solvers.growth_moe._fitting import (
+    _bucket,
+    _canonical_order,
+    _dev,
+    _make_data,
+    _permute,
+    _relative_entropy,
+    _scaling,
+    _split_like,
+    _standardise,
+    _to_jax,
+    _to_numpy,
+    _tril,
+)
+from solvers.growth_moe._report import ReportMixin
+from solvers.growth_moe._starts import StartGenerator
 
 __all__ = ["GrowthMixtureMoE"]
 
@@ -38,23 +54,11 @@ _CURVE_PARAM_NAMES = {
     "linear": (),
     "quadratic": (),
 }
-# curves whose time origin is part of the model (the basis vanishes at t = 0): their times are
-# scaled but not centred, so the fitted rate keeps its meaning and exp(g * tc) cannot overflow
-_ORIGIN_CURVES = ("negative_exponential", "jenss_bayley")
+# two final-stage log-likelihoods closer than this (log-likelihood units) replicate each other
+_REPLICATION_TOL = 1e-3
 
 
-def _dev(a):
-    """NumPy float64 array -> JAX array (a transfer; ``jnp.asarray`` would compile a small
-    program per new shape)."""
-    return jax.device_put(np.asarray(a, dtype=float))
-
-
-def _bucket(n):
-    """Padded length of the persons axis (one compiled program per bucket)."""
-    return padded_length(n)
-
-
-class GrowthMixtureMoE(MixturesEstimator):
+class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
     r"""Growth mixture model with covariates in the gating network, the experts, or both.
 
     Person :math:`i` with observed occasions at individual times :math:`t_{ij}` belongs to
@@ -65,10 +69,14 @@ class GrowthMixtureMoE(MixturesEstimator):
     \theta_k I)`, where :math:`\Lambda_i(g_k)` is the growth curve's basis at the person's own
     times and :math:`g_k` a class-level curve parameter (the knot of the bilinear spline). The
     exact marginal likelihood (a Gaussian mixture over the observed occasions only: full
-    information, no listwise deletion) is maximised directly with L-BFGS-B and the exact JAX
-    gradient from ``n_init`` starts (per-person least-squares fits clustered by k-means, then
-    jittered); solutions are put in a canonical class order (label switching), and standard
-    errors come from the inverse observed information.
+    information, no listwise deletion) is maximised directly with the exact JAX gradient from
+    staged random starts (as Mplus' ``STARTS = n_initial n_init``): ``n_initial`` starts
+    (per-person least-squares curves clustered by k-means, random perturbations of them, and
+    splits of a (K-1)-class solution when one is given) run a short L-BFGS stage all at once
+    (vectorised), and the ``n_init`` best are carried to convergence with L-BFGS-B. How many
+    of those reach the best log-likelihood is reported (``n_best_starts_``) and a warning is
+    emitted when the best is not replicated. Solutions are put in a canonical class order
+    (label switching); standard errors come from the inverse observed information.
 
     The fit runs in standardised units (times, outcomes and covariates centred and scaled) and
     the parameters are mapped back exactly, so changing the units of ``Y``, ``times`` or ``X``
@@ -101,7 +109,12 @@ class GrowthMixtureMoE(MixturesEstimator):
         Log-likelihoods of models with different placements are comparable only under
         "conditional" (the default of :func:`compare_models`).
     n_init : int, default=8
-        Number of starts (each optimised to convergence; the best is kept).
+        Number of final-stage starts, each optimised to convergence (the best is kept).
+    n_initial : int or None, default=None
+        Number of initial-stage starts (None: ``4 * n_init``; 0: no initial stage, the
+        ``n_init`` starts go straight to the final stage). Must be 0 or at least ``n_init``.
+    initial_iter : int, default=20
+        L-BFGS iterations of every initial-stage start.
     max_iter : int, default=2000
         Maximum L-BFGS iterations per start.
     tol : float, default=1e-6
@@ -111,7 +124,7 @@ class GrowthMixtureMoE(MixturesEstimator):
         or when L-BFGS-B reports no further relative decrease of the objective after at least
         two iterations.
     random_state : None, int, numpy.random.Generator or JAX key, default=None
-        Seeds the k-means starts and their jitter.
+        Seeds the k-means starts and their random perturbations.
     verbose : bool, default=False
         Show a tqdm progress bar over L-BFGS iterations (all starts).
 
@@ -155,8 +168,12 @@ class GrowthMixtureMoE(MixturesEstimator):
     entropy_ : float
         Relative entropy of the posterior classification (1 = perfectly separated).
     start_logliks_ : ndarray, shape (n_init,)
-        Final log-likelihood of every start; ``n_best_starts_`` of them reach the best value
-        (to 1e-3).
+        Final log-likelihood of every final-stage start; ``n_best_starts_`` of them reach the
+        best value (to 1e-3): the best log-likelihood is replicated when this is at least 2.
+    initial_logliks_ : ndarray, shape (n_initial,)
+        Log-likelihood of every initial-stage start at the end of that stage.
+    posterior_ : ndarray, shape (n, K)
+        Posterior class probabilities of the persons in ``fit``.
     n_iter_ : int
         L-BFGS iterations of the best start (at most ``max_iter``).
     converged_ : bool
@@ -181,6 +198,8 @@ class GrowthMixtureMoE(MixturesEstimator):
         expert_covariates=True,
         covariate_density="joint",
         n_init=8,
+        n_initial=None,
+        initial_iter=20,
         max_iter=2000,
         tol=1e-6,
         random_state=None,
@@ -192,6 +211,8 @@ class GrowthMixtureMoE(MixturesEstimator):
         self.expert_covariates = expert_covariates
         self.covariate_density = covariate_density
         self.n_init = n_init
+        self.n_initial = n_initial
+        self.initial_iter = initial_iter
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
@@ -204,6 +225,8 @@ class GrowthMixtureMoE(MixturesEstimator):
         "expert_covariates": None,
         "covariate_density": Options(("joint", "conditional")),
         "n_init": Integer(low=1),
+        "n_initial": Integer(low=0, allow_none=True),
+        "initial_iter": Integer(low=1),
         "max_iter": Integer(low=1),
         "tol": Real(low=0.0, low_open=True),
         "random_state": None,
@@ -211,7 +234,7 @@ class GrowthMixtureMoE(MixturesEstimator):
     }
 
     # ----------------------------------------------------------------------------------------
-    def fit(self, Y, times, X=None):
+    def fit(self, Y, times, X=None, *, init_from=None):
         """Fit the model by full-information maximum likelihood.
 
         The fit runs in standardised units (times, outcomes and covariates centred and scaled
@@ -229,14 +252,49 @@ class GrowthMixtureMoE(MixturesEstimator):
         X : array-like, shape (n, p), optional
             Baseline covariates (finite). None: a model without covariates. A DataFrame with
             string column names sets ``feature_names_in_``.
+        init_from : GrowthMixtureMoE, optional
+            A model with ``n_classes - 1`` classes fitted to the same data with the same
+            curve and covariates: its classes, split one at a time, are added to the starts
+            (class enumeration, :func:`compare_models` and :func:`blrt` pass it).
 
         Returns
         -------
         self
         """
         hp = self._validate_params()
-        curve, max_iter, tol = hp["curve"], hp["max_iter"], hp["tol"]
-        K, n_init = hp["n_classes"], hp["n_init"]
+        for stale in ("bootstrap_params_", "ids_", "_frame_spec"):  # from an earlier fit
+            self.__dict__.pop(stale, None)
+        prob = self._setup(Y, times, X, hp)
+        rng = check_random_state(self.random_state)
+        bar = None
+        if hp["verbose"]:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=hp["n_init"] * hp["max_iter"], desc="GrowthMixtureMoE")
+        try:
+            with x64():
+                data = _make_data(
+                    prob.Ys, prob.Ts, prob.mask, prob.Xg, prob.Xe, prob.Xj,
+                    prob.lo_s, prob.hi_s, _bucket(prob.n),
+                )  # fmt: skip
+                W0, initial = self._initial_stage(prob, data, rng, init_from, hp)
+                final = self._final_stage(prob, data, W0, hp, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        self._finish(prob, data, initial, final, hp)
+        return self
+
+    # ----------------------------------------------------------------------------------------
+    # the steps of fit
+    def _setup(self, Y, times, X, hp):
+        """Validate and standardise the data; resolve the covariate columns."""
+        curve, K = hp["curve"], hp["n_classes"]
+        if hp["n_initial"] is not None and 0 < hp["n_initial"] < hp["n_init"]:
+            raise ValueError(
+                f"n_initial must be 0 (no initial stage) or at least n_init = {hp['n_init']}, "
+                f"got {hp['n_initial']}."
+            )
         if X is not None:
             X = self._check_table(X, "X", reset=True, min_cols=0)
         Y, times, mask, X = check_longitudinal(Y, times, X)
@@ -247,7 +305,6 @@ class GrowthMixtureMoE(MixturesEstimator):
         n = Y.shape[0]
         if K > n:
             raise ValueError(f"n_classes must not exceed the number of persons n = {n}, got {K}.")
-        rng = check_random_state(self.random_state)
         gcols = covariate_columns(self.gating_covariates, X.shape[1], "gating_covariates")
         ecols = covariate_columns(self.expert_covariates, X.shape[1], "expert_covariates")
         if K == 1:
@@ -266,44 +323,101 @@ class GrowthMixtureMoE(MixturesEstimator):
                 f"curve={curve!r} ({q} growth factor(s) and {c} curve parameter(s) to "
                 f"identify), got {n_distinct}."
             )
-        lo, hi = float(t_obs.min()), float(t_obs.max())
-
         sc = _scaling(Y, times, mask, X, curve, gcols, ecols, jcols)
         Ys, Ts, Xs = _standardise(Y, times, X, sc)
-        lo_s, hi_s = float(Ts[mask].min()), float(Ts[mask].max())
-        pg, pe = gcols.size, ecols.size
-        dims = (K, q, c, pg, pe, jcols.size)
-        Xg, Xe, Xj = Xs[:, gcols], Xs[:, ecols], Xs[:, jcols]
-        starts = [
-            _initial_params(Ys, mask, Ts, Xg, Xe, Xj, K, curve, rng, jitter=s > 0)
-            for s in range(n_init)
-        ]
-        bar = None
-        if hp["verbose"]:
-            from tqdm.auto import tqdm
+        return SimpleNamespace(
+            Y=Y, times=times, mask=mask, X=X, n=n, gcols=gcols, ecols=ecols, jcols=jcols,
+            t_obs=t_obs, lo=float(t_obs.min()), hi=float(t_obs.max()), sc=sc,
+            Ys=Ys, Ts=Ts, Xg=Xs[:, gcols], Xe=Xs[:, ecols], Xj=Xs[:, jcols],
+            lo_s=float(Ts[mask].min()), hi_s=float(Ts[mask].max()),
+            dims=(K, q, c, gcols.size, ecols.size, jcols.size), curve=curve,
+        )  # fmt: skip
 
-            bar = tqdm(total=n_init * max_iter, desc="GrowthMixtureMoE")
-        ws, lls, iters, gnorms, oks, msgs = [], [], [], [], [], []
-        try:
-            with x64():
-                data = _make_data(Ys, Ts, mask, Xg, Xe, Xj, lo_s, hi_s, _bucket(n))
-                for p0 in starts:
-                    w0 = np.asarray(
-                        _core.unconstrained_from_params(_to_jax(p0), data.lo, data.hi, curve)
-                    )
-                    res = _minimize(w0, data, dims, curve, max_iter, tol, bar)
-                    ws.append(res.x)
-                    lls.append(-n * res.fun)
-                    iters.append(res.nit)
-                    gnorms.append(float(np.max(np.abs(res.jac), initial=0.0)))
+    def _initial_stage(self, prob, data, rng, init_from, hp):
+        """Starting values, and the initial stage of the staged starts: ``n_initial`` starts
+        run ``initial_iter`` L-BFGS iterations at once (vmap); the ``n_init`` best go on.
+
+        Returns the final stage's starting points (n_init, m) and the initial stage's
+        log-likelihoods (n_initial,) in standardised units (empty without an initial
+        stage)."""
+        n_init, n_initial = hp["n_init"], hp["n_initial"]
+        if n_initial is None:
+            n_initial = 4 * n_init
+        gen = StartGenerator(
+            prob.Ys, prob.mask, prob.Ts, prob.Xg, prob.Xe, prob.Xj, hp["n_classes"], prob.curve
+        )
+        prev = self._previous_solution(init_from, prob, hp)
+        starts = gen.starts(max(n_initial, n_init), rng, prev)
+        to_w = _core.unconstrained_from_params
+        W = np.array([np.asarray(to_w(_to_jax(p), data.lo, data.hi, prob.curve)) for p in starts])
+        if n_initial == 0:
+            return W, np.zeros(0)
+        S = W.shape[0]
+        # the starts axis is padded to a bucket (copies of the first start), so a new number of
+        # starts reuses the compiled program
+        Wp = np.concatenate([W, np.repeat(W[:1], padded_length(S, minimum=8) - S, axis=0)])
+        Wp, f = _core.initial_stage(
+            _dev(Wp), data, hp["initial_iter"], hp["tol"], prob.dims, prob.curve
+        )
+        W, f = np.asarray(Wp)[:S], np.asarray(f)[:S]
+        order = np.argsort(np.where(np.isfinite(f), f, np.inf), kind="stable")
+        return W[order[:n_init]], -prob.n * f
+
+    def _previous_solution(self, init_from, prob, hp):
+        """The standardised parameters of ``init_from`` (a fitted K-1 model on the same data),
+        or None."""
+        if init_from is None:
+            return None
+        K = hp["n_classes"]
+        ok = (
+            isinstance(init_from, GrowthMixtureMoE)
+            and hasattr(init_from, "_fit_state")
+            and init_from.n_classes == K - 1
+            and init_from.curve == prob.curve
+            and np.array_equal(init_from.gating_columns_, prob.gcols if K > 2 else [])
+            and np.array_equal(init_from.expert_columns_, prob.ecols)
+            and np.array_equal(init_from.density_columns_, prob.jcols)
+        )
+        if not ok:
+            raise ValueError(
+                f"init_from must be a fitted GrowthMixtureMoE with n_classes = {K - 1} and "
+                "the same curve and covariate columns."
+            )
+        theirs = init_from._fit_state["scaling"]
+        if not all(np.allclose(theirs[k], prob.sc[k]) for k in _core.Scaling._fields):
+            raise ValueError("init_from must be fitted to the same data (Y, times, X).")
+        prev = dict(init_from._fit_state["params"])
+        if K == 2:  # a one-class model has no gate columns
+            prev["gate_coef"] = np.zeros((0, prob.gcols.size))
+        return prev
+
+    def _final_stage(self, prob, data, W0, hp, bar):
+        """Each starting point optimised to convergence (L-BFGS-B, exact JAX gradient)."""
+        out = []
+        for w0 in W0:
+            res = _fitting._minimize(
+                w0, data, prob.dims, prob.curve, hp["max_iter"], hp["tol"], bar
+            )
+            gnorm = float(np.max(np.abs(res.jac), initial=0.0))
+            out.append(
+                SimpleNamespace(
+                    x=res.x,
+                    ll=-prob.n * res.fun,
+                    nit=res.nit,
+                    gnorm=gnorm,
                     # L-BFGS-B's "no further relative decrease" counts only after a step was
                     # taken; a start that stops at once must meet the gradient criterion
-                    oks.append(gnorms[-1] <= tol or (bool(res.success) and res.nit > 1))
-                    msgs.append(str(res.message))
-        finally:
-            if bar is not None:
-                bar.close()
-        lls = np.array(lls)
+                    ok=gnorm <= hp["tol"] or (bool(res.success) and res.nit > 1),
+                    msg=str(res.message),
+                )
+            )
+        return out
+
+    def _finish(self, prob, data, initial, final, hp):
+        """Best start in canonical class order, parameters in the data's units, observed
+        information, posterior summaries, convergence and replication checks."""
+        n, sc, dims, curve = prob.n, prob.sc, prob.dims, prob.curve
+        lls = np.array([r.ll for r in final])
         finite = np.isfinite(lls)
         if not finite.any():
             raise DivergenceError(
@@ -314,7 +428,7 @@ class GrowthMixtureMoE(MixturesEstimator):
         with x64():
             jsc = _core.Scaling(**{k: _dev(sc[k]) for k in _core.Scaling._fields})
             p_std, p_orig, _ = _core.natural_params(
-                _dev(ws[best]), data.lo, data.hi, jsc, dims, curve
+                _dev(final[best].x), data.lo, data.hi, jsc, dims, curve
             )
             perm = _canonical_order(_to_numpy(p_orig))
             p_std = _permute(_to_numpy(p_std), perm)
@@ -323,32 +437,54 @@ class GrowthMixtureMoE(MixturesEstimator):
             )
             _, p_orig, J = _core.natural_params(_dev(w_best), data.lo, data.hi, jsc, dims, curve)
             params = _to_numpy(p_orig)
-            vcov = _delta_vcov(w_best, data, np.asarray(J), dims, curve, n)
+            H = _fitting._hessian(w_best, data, dims, curve, n)
+            vcov = _fitting._delta_vcov(H, np.asarray(J))
             lp, _, weights = _core.posterior(_to_jax(p_std), data, curve)
             post, weights = np.exp(np.asarray(lp))[:n], np.asarray(weights)
         # log-Jacobian of the standardisation: y = yc + ys y' for every observed value, and
         # x = c + s x' for the covariates whose density is modelled
-        shift = -mask.sum() * np.log(sc["ys"]) - n * np.sum(np.log(sc["js"]))
+        shift = -prob.mask.sum() * np.log(sc["ys"]) - n * np.sum(np.log(sc["js"]))
         lls = lls + shift
-        self.gating_columns_, self.expert_columns_, self.density_columns_ = gcols, ecols, jcols
-        self.time_range_ = np.array([lo, hi])
+        self.gating_columns_, self.expert_columns_, self.density_columns_ = (
+            prob.gcols,
+            prob.ecols,
+            prob.jcols,
+        )
+        self.time_range_ = np.array([prob.lo, prob.hi])
         self.start_logliks_ = lls
-        self.n_best_starts_ = int(np.sum(finite & (lls >= lls[best] - 1e-3)))
-        self._fit_state = {"params": p_std, "scaling": sc}
+        self.initial_logliks_ = initial + shift
+        self.n_best_starts_ = int(np.sum(finite & (lls >= lls[best] - _REPLICATION_TOL)))
+        self._fit_state = {
+            "params": p_std,
+            "scaling": sc,
+            "data": (prob.Y, prob.times, prob.X),
+            "w": w_best,
+            "hessian": H,
+            "bounds": (prob.lo_s, prob.hi_s),
+            "dims": dims,
+        }
         self._store(params, float(lls[best]), vcov, weights, n)
+        self.posterior_ = post
         self.entropy_ = _relative_entropy(post)
+        r = final[best]
         self._set_convergence(
-            oks[best],
-            iters[best],
-            max_iter,
+            r.ok,
+            r.nit,
+            hp["max_iter"],
             hint=(
-                f"largest gradient entry {gnorms[best]:.2e} > tol={tol:g} (L-BFGS-B: "
-                f"{msgs[best]}); increase max_iter"
+                f"largest gradient entry {r.gnorm:.2e} > tol={hp['tol']:g} (L-BFGS-B: "
+                f"{r.msg}); increase max_iter"
             ),
         )
+        if len(final) > 1 and self.n_best_starts_ < 2:
+            warn(
+                f"the best log-likelihood ({lls[best]:.4f}) was reached by only one of the "
+                f"{len(final)} final-stage starts (not replicated): it may be a local optimum; "
+                "increase n_init and n_initial.",
+                UserWarning,
+            )
         if curve == "bilinear_spline":
-            _warn_knot_on_occasion(params["curve"][:, 0], t_obs, hi - lo)
-        return self
+            _fitting._warn_knot_on_occasion(params["curve"][:, 0], prob.t_obs, prob.hi - prob.lo)
 
     # ----------------------------------------------------------------------------------------
     def _store(self, params, loglik, vcov, weights, n):
@@ -433,6 +569,23 @@ class GrowthMixtureMoE(MixturesEstimator):
                 f"X must have {self.n_features_in_} columns as in fit, got {X.shape[1]}."
             )
         return Y, times, mask, X
+
+    def _container(self, Y, times, X, length=None):
+        """Data (validated wide arrays, ``X`` with every column) in the fit's standardised
+        units as a padded :class:`_core.Data`, with the fit's time bounds."""
+        sc = self._fit_state["scaling"]
+        mask = ~np.isnan(Y)
+        Ys, Ts, Xs = _standardise(Y, times, X, sc)
+        return _make_data(
+            Ys,
+            Ts,
+            mask,
+            Xs[:, self.gating_columns_],
+            Xs[:, self.expert_columns_],
+            Xs[:, self.density_columns_],
+            *self._fit_state["bounds"],
+            _bucket(len(Y)) if length is None else length,
+        )
 
     def _posterior_from_attrs(self, arrays):
         """Log posterior class probabilities ``(n, K)`` and log-likelihood per person ``(n,)``
@@ -525,329 +678,71 @@ class GrowthMixtureMoE(MixturesEstimator):
         out = sc["yc"] + sc["ys"] * out
         return out[0] if squeeze else out
 
-    def summary(self):
-        """Parameter table: estimate, standard error, z and two-sided normal p value.
+    # ----------------------------------------------------------------------------------------
+    # long format
+    def fit_frame(self, df, *, id, time, y, gating=None, experts=None, init_from=None):
+        """Fit from a long-format table (one row per person and occasion).
+
+        Unbalanced designs, individual measurement times and missing occasions need no
+        preparation: rows with a missing outcome are dropped and each person keeps the
+        occasions it has. Covariates are baseline (constant within a person). The fitted
+        parameters are named after the columns (``param_names_``, :meth:`summary`).
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+        id, time, y : str
+            Columns of the person identifier, the measurement time and the outcome.
+        gating, experts : sequence of str, optional
+            Covariate columns that predict class membership / act on the growth factors.
+            ``gating_covariates`` and ``expert_covariates`` are set to the positions of
+            these columns in ``X`` (the union, gating columns first); when both are None the
+            model has no covariates.
+        init_from : GrowthMixtureMoE, optional
+            As in :meth:`fit`.
 
         Returns
         -------
-        pandas.DataFrame
-            Indexed by the parameter names of ``param_names_``.
+        self
+            With ``ids_`` (n,), the person identifiers in the order of ``posterior_``.
+        """
+        Y, times, X, ids = self._frame_arrays(df, id, time, y, gating, experts)
+        self.fit(Y, times, X, init_from=init_from)
+        self.ids_ = ids
+        self._frame_spec = {"id": id, "time": time, "y": y}
+        return self
+
+    def _frame_arrays(self, df, id, time, y, gating=None, experts=None):
+        gating, experts = list(gating or []), list(experts or [])
+        cols = list(dict.fromkeys(gating + experts))
+        ids, Y, times, X = long_to_wide(df, id, time, y, cols)
+        if cols:
+            self.gating_covariates = [cols.index(c) for c in gating]
+            self.expert_covariates = [cols.index(c) for c in experts]
+        else:
+            self.gating_covariates = self.expert_covariates = False
+        return Y, times, (X if cols else None), ids
+
+    def predict_proba_frame(self, df):
+        """Posterior class probabilities from a long-format table with the columns used in
+        :meth:`fit_frame`.
+
+        Returns
+        -------
+        pandas.DataFrame, shape (n, K)
+            Indexed by person, columns ``class0`` ...
         """
         import pandas as pd
-        from scipy import stats
 
         self._check_fitted()
-        se = np.sqrt(np.where(np.diag(self.vcov_) > 0, np.diag(self.vcov_), np.nan))
-        z = self.params_ / se
+        spec = getattr(self, "_frame_spec", None)
+        if spec is None:
+            raise ValueError("predict_proba_frame needs a model fitted with fit_frame.")
+        cols = [str(c) for c in getattr(self, "feature_names_in_", [])]
+        ids, Y, times, X = long_to_wide(df, spec["id"], spec["time"], spec["y"], cols)
+        proba = self.predict_proba(Y, times, X if cols else None)
         return pd.DataFrame(
-            {
-                "estimate": self.params_,
-                "std_err": se,
-                "z": z,
-                "p_value": 2 * stats.norm.sf(np.abs(z)),
-            },
-            index=pd.Index(self.param_names_, name="parameter"),
+            proba,
+            index=pd.Index(ids, name=spec["id"]),
+            columns=[f"class{k}" for k in range(proba.shape[1])],
         )
-
-
-# --------------------------------------------------------------------------------------------
-# helpers (NumPy side)
-# --------------------------------------------------------------------------------------------
-
-
-def _make_data(Y, times, mask, Xg, Xe, Xj, lo, hi, length=None):
-    """:class:`_core.Data` with the persons axis padded to ``length`` (default: no padding) by
-    rows of weight 0 with every occasion missing."""
-    n = Y.shape[0]
-    length = n if length is None else length
-
-    def pad(a):
-        return _dev(pad_axis(np.asarray(a, dtype=float), length, axis=0))
-
-    return _core.Data(
-        Y0=pad(np.where(mask, Y, 0.0)),
-        mask=pad(mask),
-        times0=pad(np.where(mask, times, 0.0)),
-        Xg=pad(Xg),
-        Xe=pad(Xe),
-        Xj=pad(Xj),
-        lo=_dev(float(lo)),
-        hi=_dev(float(hi)),
-        weight=pad(np.ones(n)),
-    )
-
-
-def _scaling(Y, times, mask, X, curve, gcols, ecols, jcols):
-    """Centres and scales of the standardisation: a dict of the :class:`_core.Scaling` fields
-    and ``xc``/``xs`` (every column of ``X``), NumPy values.
-
-    Each is equivariant (a change of units rescales it by the same factor), so the
-    standardised data, and hence the fit in standardised units, do not depend on the units."""
-    t_obs, y_obs = times[mask], Y[mask]
-    if curve in _ORIGIN_CURVES:
-        tc, ts = 0.0, float(np.sqrt(np.mean(t_obs**2)))
-    else:
-        tc, ts = float(t_obs.mean()), float(t_obs.std())
-    yc, ys = float(y_obs.mean()), float(y_obs.std())
-    if not ys > 0:  # constant outcome: nothing to scale
-        ys = 1.0
-    xc = X.mean(axis=0) if X.shape[0] else np.zeros(X.shape[1])
-    xs = X.std(axis=0) if X.shape[0] else np.ones(X.shape[1])
-    xs = np.where(xs > 0, xs, 1.0)
-    sc = {"tc": tc, "ts": ts, "yc": yc, "ys": ys, "xc": xc, "xs": xs}
-    for key, cols in (("g", gcols), ("e", ecols), ("j", jcols)):
-        sc[key + "c"], sc[key + "s"] = xc[cols], xs[cols]
-    return {k: np.asarray(v, dtype=float) for k, v in sc.items()}
-
-
-def _standardise(Y, times, X, sc):
-    """Data in the standardised units of ``sc`` (a dict of :class:`_core.Scaling` fields plus
-    ``xc``/``xs`` for every column of ``X``)."""
-    Ys = (Y - sc["yc"]) / sc["ys"]
-    Ts = (times - sc["tc"]) / sc["ts"]
-    Xs = (X - sc["xc"]) / sc["xs"]
-    return Ys, Ts, Xs
-
-
-def _to_numpy(p):
-    return {k: np.asarray(v) for k, v in p._asdict().items()}
-
-
-def _minimize(w0, data, dims, curve, max_iter, tol, bar):
-    """L-BFGS-B on the mean negative log-likelihood (exact JAX gradient)."""
-    from scipy import optimize
-
-    def fun(w):
-        value, grad = _core.nll_and_grad(_dev(w), data, dims, curve)
-        value = float(value)
-        if not np.isfinite(value):
-            return np.inf, np.zeros_like(w)
-        return value, np.asarray(grad)
-
-    res = optimize.minimize(
-        fun,
-        w0,
-        jac=True,
-        method="L-BFGS-B",
-        callback=None if bar is None else (lambda *_: bar.update(1)),
-        options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-15, "maxcor": 20, "maxls": 50},
-    )
-    return res
-
-
-def _warn_knot_on_occasion(knots, t_obs, span):
-    """The likelihood has a kink wherever the knot crosses an observed time; with few distinct
-    times (a common design) the maximum can sit on one, where the observed information of the
-    knot is undefined."""
-    t_unique = np.unique(t_obs)
-    if t_unique.size > 10 * t_obs.size**0.5:
-        return  # individually varying times: kinks are dense and tiny
-    gap = np.min(np.abs(knots[:, None] - t_unique[None, :]), axis=1)
-    if np.any(gap < 1e-4 * span):
-        warn(
-            "an estimated knot lies on a measurement occasion shared by many persons, where "
-            "the log-likelihood is not differentiable; its standard error is not valid "
-            "(consider a smooth curve such as 'quadratic' or 'linear').",
-            RuntimeWarning,
-        )
-
-
-def _delta_vcov(w, data, J, dims, curve, n):
-    """Inverse observed information on the natural scale.
-
-    The Hessian of the negative log-likelihood in the unconstrained parameters is the central
-    finite difference of its exact (JAX) gradient; the delta method maps its inverse to the
-    natural parameters, in the data's units, through the exact Jacobian of the parameter
-    transform composed with the map out of the standardised units (``J``, (m, m))."""
-    m = w.size
-    grad = lambda x: n * np.asarray(_core.nll_and_grad(_dev(x), data, dims, curve)[1])
-    H = np.empty((m, m))
-    for i in range(m):
-        h = 1e-5 * max(1.0, abs(w[i]))
-        e = np.zeros(m)
-        e[i] = h
-        H[:, i] = (grad(w + e) - grad(w - e)) / (2 * h)
-    H = 0.5 * (H + H.T)
-    try:
-        np.linalg.cholesky(H)
-        cov_w = np.linalg.inv(H)
-    except np.linalg.LinAlgError:
-        warn(
-            "the observed information is not positive definite at the optimum (a boundary or "
-            "weakly identified solution); standard errors of the affected parameters are NaN.",
-            RuntimeWarning,
-        )
-        cov_w = np.linalg.pinv(H)
-    return J @ cov_w @ J.T
-
-
-def _to_jax(p):
-    return _core.Params(**{k: _dev(v) for k, v in p.items()})
-
-
-def _tril(m):
-    d = m.shape[-1]
-    i, j = np.tril_indices(d)
-    return np.ravel(m[:, i, j])
-
-
-def _split_like(vec, params):
-    """Split a vector ordered like ``_core.params_to_vector`` into arrays shaped like
-    ``params`` (symmetric matrices rebuilt from their lower triangles)."""
-    out, pos = {}, 0
-    for k in _core.Params._fields:
-        a = params[k]
-        if k in ("psi", "phi"):
-            K, d = a.shape[0], a.shape[-1]
-            size = K * d * (d + 1) // 2
-            m = np.zeros_like(a)
-            i, j = np.tril_indices(d)
-            m[:, i, j] = vec[pos : pos + size].reshape(K, -1)
-            m[:, j, i] = m[:, i, j]
-            out[k] = m
-        else:
-            size = a.size
-            out[k] = vec[pos : pos + size].reshape(a.shape)
-        pos += size
-    names = {
-        "gate_intercept": "gating_intercept",
-        "gate_coef": "gating_coef",
-        "alpha": "class_means",
-        "beta": "expert_coef",
-        "psi": "class_covariances",
-        "theta": "residual_variance",
-        "curve": "curve_params",
-        "mux": "covariate_means",
-        "phi": "covariate_covariances",
-    }
-    res = {names[k]: v for k, v in out.items()}
-    res["class_means"] = np.concatenate([res["class_means"], res["curve_params"]], axis=1)
-    return res
-
-
-def _relative_entropy(post):
-    K = post.shape[1]
-    if K == 1:
-        return 1.0
-    ent = -np.sum(post * np.log(np.clip(post, 1e-300, None)))
-    return float(1.0 - ent / (post.shape[0] * np.log(K)))
-
-
-def _canonical_order(p):
-    """Canonical class order (label switching), from the parameters in the data's units: by
-    curve parameter, then by the mean slope, then by the mean intercept."""
-    keys = [p["alpha"][:, 0]]
-    if p["alpha"].shape[1] > 1:
-        keys.insert(0, p["alpha"][:, 1])
-    if p["curve"].shape[1]:
-        keys.insert(0, p["curve"][:, 0])
-    return np.lexsort(keys[::-1])
-
-
-def _permute(p, perm):
-    """Classes of ``p`` in the order ``perm``, the gate re-referenced to the new class 0 (the
-    same permutation serves standardised and original units: the unit maps act per class
-    and are linear in the gate)."""
-    K = p["alpha"].shape[0]
-    a = np.concatenate([[0.0], p["gate_intercept"]])
-    b = np.concatenate([np.zeros((1, p["gate_coef"].shape[1])), p["gate_coef"]], axis=0)
-    a, b = a[perm] - a[perm[0]], b[perm] - b[perm[0]]
-    out = {k: (v[perm] if v.shape[:1] == (K,) else v) for k, v in p.items()}
-    out["gate_intercept"], out["gate_coef"] = a[1:], b[1:]
-    return out
-
-
-def _curve_grid(curve, t_obs, lo, hi):
-    if curve == "bilinear_spline":
-        return np.quantile(t_obs, np.linspace(0.15, 0.85, 15))
-    span = hi - lo
-    rates = np.geomspace(0.2, 20.0, 15) / span
-    if curve == "negative_exponential":
-        return rates
-    if curve == "jenss_bayley":
-        return -rates
-    return np.zeros(1)
-
-
-def _person_fits(Y0, mask, times0, g, curve):
-    """Per-person ridge least squares of the curve with parameter ``g`` (scalar).
-
-    Returns coefficients (n, q) and residual sums of squares (n,)."""
-    n = Y0.shape[0]
-    lam = _core.basis(times0, np.full((n, 1), g), curve, xp=np)
-    lam = lam * mask[:, :, None]
-    A = np.einsum("ntq,ntr->nqr", lam, lam)
-    scale = np.trace(A, axis1=1, axis2=2)[:, None, None] / A.shape[1] + 1.0
-    A = A + 1e-6 * scale * np.eye(A.shape[1])
-    coef = np.linalg.solve(A, np.einsum("ntq,nt->nq", lam, Y0)[..., None])[..., 0]
-    resid = (Y0 - np.einsum("ntq,nq->nt", lam, coef)) * mask
-    return coef, np.sum(resid**2, axis=1)
-
-
-def _initial_params(Y, mask, times, Xg, Xe, Xj, K, curve, rng, jitter):
-    """One start: per-person least-squares fits clustered by k-means, class-wise refits."""
-    n = Y.shape[0]
-    q, c = _core.N_FACTORS[curve], _core.N_CURVE_PARAMS[curve]
-    Y0, t0 = np.where(mask, Y, 0.0), np.where(mask, times, 0.0)
-    t_obs = times[mask]
-    lo, hi = t_obs.min(), t_obs.max()
-    grid = _curve_grid(curve, t_obs, lo, hi)
-    fits = [_person_fits(Y0, mask, t0, g, curve) for g in grid]
-    rss = np.array([f[1] for f in fits])  # (G, n)
-    g0 = int(np.argmin(rss.sum(axis=1)))
-    feats = fits[g0][0]
-    feats = (feats - feats.mean(0)) / (feats.std(0) + 1e-12)
-    if jitter:
-        feats = feats + 0.3 * rng.standard_normal(feats.shape)
-    if K > 1:
-        from sklearn.cluster import KMeans
-
-        labels = KMeans(K, n_init=3, random_state=int(rng.integers(2**31 - 1))).fit_predict(feats)
-    else:
-        labels = np.zeros(n, dtype=int)
-    n_obs = mask.sum(axis=1)
-    pe = Xe.shape[1]
-    Z = np.concatenate([np.ones((n, 1)), Xe], axis=1)
-    alpha, beta = np.zeros((K, q)), np.zeros((K, q, pe))
-    psi, theta, gk = np.zeros((K, q, q)), np.zeros(K), np.zeros((K, c))
-    pej = Xj.shape[1]
-    mux, phi = np.zeros((K, pej)), np.zeros((K, pej, pej))
-    for k in range(K):
-        idx = np.flatnonzero(labels == k)
-        if idx.size < q + 2:
-            idx = rng.choice(n, size=min(n, max(q + 2, n // K)), replace=False)
-        j = int(np.argmin(rss[:, idx].sum(axis=1)))
-        coef = fits[j][0][idx]
-        if c:
-            gk[k, 0] = grid[j]
-        sol, *_ = np.linalg.lstsq(Z[idx], coef, rcond=None)
-        alpha[k], beta[k] = sol[0], sol[1:].T
-        res = coef - Z[idx] @ sol
-        spread = np.var(coef, axis=0) + 1e-3
-        psi[k] = np.cov(res.T).reshape(q, q) * 0.7 + np.diag(0.05 * spread)
-        df = np.maximum(n_obs[idx] - q, 0).sum()
-        theta[k] = max(fits[j][1][idx].sum() / max(df, 1), 1e-3 * np.var(Y0[mask]))
-        if pej:
-            mux[k] = Xj[idx].mean(0)
-            phi[k] = np.cov(Xj[idx].T).reshape(pej, pej) + 1e-3 * np.eye(pej)
-    if jitter:
-        alpha = alpha + 0.05 * np.abs(alpha).mean(0) * rng.standard_normal(alpha.shape)
-        psi = psi * np.exp(0.2 * rng.standard_normal((K, 1, 1)))
-        if curve == "bilinear_spline":
-            gk = np.clip(
-                gk + 0.05 * (hi - lo) * rng.standard_normal(gk.shape),
-                lo + 0.05 * (hi - lo),
-                hi - 0.05 * (hi - lo),
-            )
-    props = np.bincount(labels, minlength=K) / n + 1e-2
-    return {
-        "gate_intercept": np.log(props[1:] / props[0]),
-        "gate_coef": np.zeros((K - 1, Xg.shape[1])),
-        "alpha": alpha,
-        "beta": beta,
-        "psi": psi,
-        "theta": theta,
-        "curve": gk,
-        "mux": mux,
-        "phi": phi,
-    }
