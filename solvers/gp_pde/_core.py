@@ -48,7 +48,13 @@ __all__ = [
     "derivative_field",
     "loss",
     "gn_solve",
+    "preconditioner",
+    "boundary_values",
+    "boundary_values_t",
     "fit_chunk",
+    "final_solve",
+    "grid_field",
+    "linearisation",
     "fold_frequencies",
     "predict_points",
     "predict_grid",
@@ -119,6 +125,58 @@ def derivative_field(z, gs, orders, transpose=False):
         G = gs[j][a]
         z = mode_product(G.T if transpose else G, z, j)
     return z
+
+
+def _faces(shape):
+    """The boundary as faces ``(j, side, mask)``: the nodes with ``x_j`` at its low (``side =
+    0``) or high (``-1``) end; ``mask`` (the face's shape, axis ``j`` of length 1) is zero on
+    nodes that an earlier face already holds, so that every boundary node counts once."""
+    out = []
+    for j in range(len(shape)):
+        for side in (0, -1):
+            m = np.ones([1 if i == j else n for i, n in enumerate(shape)])
+            for i in range(j):
+                idx = [slice(None)] * len(shape)
+                idx[i] = 0
+                m[tuple(idx)] = 0.0
+                idx[i] = -1
+                m[tuple(idx)] = 0.0
+            out.append((j, side, m))
+    return out
+
+
+def boundary_values(z, gs, faces):
+    """``u`` on each face of the boundary (list of face tensors), from the whitened grid
+    values: the face's row of ``G_j^{(0)}`` first, so each face costs a few thin products."""
+    out = []
+    for j, side, mask in faces:
+        G = gs[j][0]
+        v = mode_product(G[side][None, :], z, j)
+        for i in range(z.ndim):
+            if i != j:
+                v = mode_product(gs[i][0], v, i)
+        out.append(mask * v)
+    return out
+
+
+def boundary_values_t(ws, gs, faces):
+    """Transpose of :func:`boundary_values`: face tensors -> grid tensor."""
+    total = 0.0
+    for w, (j, side, mask) in zip(ws, faces):
+        v = mask * w
+        for i in range(v.ndim):
+            if i != j:
+                v = mode_product(gs[i][0].T, v, i)
+        total = total + mode_product(gs[j][0][side][:, None], v, j)
+    return total
+
+
+def _take_faces(t, faces):
+    """A grid tensor's values on the faces (the layout of :func:`boundary_values`)."""
+    return [
+        mask * jax.lax.slice_in_dim(t, side % t.shape[j], side % t.shape[j] + 1, axis=j)
+        for j, side, mask in faces
+    ]
 
 
 def _fields(z, gs, keys):
@@ -196,46 +254,79 @@ def _kron_jacobi(gs, keys, coef, sr, sb, bmask):
     return orth, diag
 
 
-def _kron_jacobi_preconditioner(gs, keys, coef, sr, sb, bmask):
+def _apply_preconditioner(orth, diag, v):
     """``v -> P^{-1} v`` with ``P = O^T diag(O N O^T) O`` from :func:`_kron_jacobi`."""
-    orth, diag = _kron_jacobi(gs, keys, coef, sr, sb, bmask)
-
-    def apply(v):
-        w = v
-        for j, O in enumerate(orth):
-            w = mode_product(O, w, j)
-        w = w / diag
-        for j, O in enumerate(orth):
-            w = mode_product(O.T, w, j)
-        return w
-
-    return apply
+    w = v
+    for j, O in enumerate(orth):
+        w = mode_product(O, w, j)
+    w = w / diag
+    for j, O in enumerate(orth):
+        w = mode_product(O.T, w, j)
+    return w
 
 
-def gn_solve(params, z, data, *, kind, keys, operator, orders, n_steps, method, cg_iters):
+def _coefficients(z, gs, keys, jkeys, operator, data):
+    """Residuals and the operator's pointwise coefficients on the grid at ``z``."""
+    rc, rb, fields = _residuals(z, gs, keys, operator, data)
+    coef = _linearisation(fields, data["points"], operator)
+    return rc, rb, {name: coef[name].reshape(z.shape) for name, _ in jkeys}
+
+
+def preconditioner(params, z, data, *, kind, keys, jkeys, operator, orders):
+    """The Kronecker-Jacobi preconditioner ``(orth, diag)`` of the Gauss-Newton matrix at
+    ``(params, z)`` (see :func:`_kron_jacobi`). It stays symmetric positive definite for any
+    kernel, so a fit reuses it while the kernel moves little."""
+    _, gs, _ = factors(params["kern"], data["axes"], kind, orders, data["jitter"])
+    sr, sb = _sqrt_precisions(params, data)
+    _, _, coef = _coefficients(z, gs, keys, jkeys, operator, data)
+    return _kron_jacobi(gs, jkeys, coef, sr, sb, data["bmask"])
+
+
+def _sqrt_precisions(params, data):
+    sr = jnp.exp(0.5 * params["log_tau_r"])
+    sb = jnp.sqrt(data["boundary_weight"]) * jnp.exp(0.5 * params["log_tau_b"])
+    return sr, sb
+
+
+def gn_solve(
+    params,
+    z,
+    data,
+    rtol,
+    *,
+    kind,
+    keys,
+    jkeys,
+    operator,
+    orders,
+    n_steps,
+    method,
+    cg_iters,
+    precond=None,
+):
     """Gauss-Newton steps on ``z`` for fixed kernel parameters.
 
     Minimises ``|z|^2 / 2 + tau_r |L[u] - f|^2 / 2 + lambda_b tau_b |u_b - g|^2 / 2``. For
     a linear operator one step is exact (up to the linear solve). ``method="dense"`` (1-D
     only) solves the step's normal equations ``(I + J^T J) dz = -(z + J^T r)`` by Cholesky
     (smallest eigenvalue 1); ``method="cg"`` runs at most ``cg_iters`` conjugate-gradient
-    iterations on the normal equations with Kronecker matvecs, preconditioned by
-    :func:`_kron_jacobi_preconditioner`, to a tolerance relative to the step's right-hand side.
-    Either way what one call leaves unsolved is recovered by calling again from the returned
-    ``z`` (the estimator does so for every state it checks or returns).
+    iterations on the normal equations with Kronecker matvecs to the relative tolerance
+    ``rtol`` (traced), preconditioned by :func:`_kron_jacobi` (``precond``, or built here).
+
+    ``jkeys`` are the derivative keys whose coefficient in the linearised operator is not
+    identically zero (the matvecs skip the others); the boundary rows are evaluated on the
+    boundary faces only. What one call leaves unsolved is recovered by calling again from the
+    returned ``z``.
     """
     _, gs, _ = factors(params["kern"], data["axes"], kind, orders, data["jitter"])
-    sr = jnp.exp(0.5 * params["log_tau_r"])
-    sb = jnp.sqrt(data["boundary_weight"]) * jnp.exp(0.5 * params["log_tau_b"])
-    bmask = data["bmask"]
+    sr, sb = _sqrt_precisions(params, data)
     shape = z.shape
+    faces = _faces(shape)
 
     def gn_step(_, z):
-        rc, rb, fields = _residuals(z, gs, keys, operator, data)
-        coef = _linearisation(fields, data["points"], operator)
-        coef = {name: c.reshape(shape) for name, c in coef.items()}
+        rc, rb, coef = _coefficients(z, gs, keys, jkeys, operator, data)
         if method == "dense":
-            Jc = sr * sum(coef[name][:, None] * gs[0][o[0]] for name, o in keys)
+            Jc = sr * sum(coef[name][:, None] * gs[0][o[0]] for name, o in jkeys)
             Jb = sb * gs[0][0][data["bidx"]]
             A = jnp.eye(shape[0], dtype=z.dtype) + Jc.T @ Jc + Jb.T @ Jb
             rhs = -(z + Jc.T @ (sr * rc) + Jb.T @ (sb * rb[data["bidx"]]))
@@ -243,53 +334,51 @@ def gn_solve(params, z, data, *, kind, keys, operator, orders, n_steps, method, 
         else:
 
             def jc(v):
-                return sum(coef[name] * derivative_field(v, gs, o) for name, o in keys)
+                return sum(coef[name] * derivative_field(v, gs, o) for name, o in jkeys)
 
             def jct(w):
                 return sum(
-                    derivative_field(coef[name] * w, gs, o, transpose=True) for name, o in keys
+                    derivative_field(coef[name] * w, gs, o, transpose=True) for name, o in jkeys
                 )
 
-            def jb(v):
-                return bmask * derivative_field(v, gs, keys[0][1])
-
-            def jbt(w):
-                return derivative_field(bmask * w, gs, keys[0][1], transpose=True)
-
             def normal(v):
-                return v + sr**2 * jct(jc(v)) + sb**2 * jbt(jb(v))
+                ub = boundary_values(v, gs, faces)
+                return v + sr**2 * jct(jc(v)) + sb**2 * boundary_values_t(ub, gs, faces)
 
-            rhs = -(z + sr**2 * jct(rc) + sb**2 * jbt(rb))
-            precond = _kron_jacobi_preconditioner(gs, keys, coef, sr, sb, bmask)
-            dz, _ = cg(normal, rhs, tol=1e-10, maxiter=cg_iters, M=precond)
+            rhs = -(
+                z + sr**2 * jct(rc) + sb**2 * boundary_values_t(_take_faces(rb, faces), gs, faces)
+            )
+            orth, diag = (
+                _kron_jacobi(gs, jkeys, coef, sr, sb, data["bmask"]) if precond is None else precond
+            )
+            dz, _ = cg(
+                normal,
+                rhs,
+                tol=rtol,
+                maxiter=cg_iters,
+                M=functools.partial(_apply_preconditioner, orth, diag),
+            )
         return z + dz
 
     return jax.lax.fori_loop(0, n_steps, gn_step, z)
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=(
-        "kind",
-        "keys",
-        "operator",
-        "orders",
-        "n_gn",
-        "method",
-        "cg_iters",
-        "n_steps",
-        "learn_freqs",
-    ),
-)
+_SOLVE_STATIC = ("kind", "keys", "jkeys", "operator", "orders", "n_gn", "method", "cg_iters")
+
+
+@functools.partial(jax.jit, static_argnames=(*_SOLVE_STATIC, "n_steps", "learn_freqs"))
 def fit_chunk(
     params,
     z,
     opt_state,
     data,
     learning_rate,
+    n_active,
+    rtol_bounds,
     *,
     kind,
     keys,
+    jkeys,
     operator,
     orders,
     n_gn,
@@ -298,18 +387,28 @@ def fit_chunk(
     n_steps,
     learn_freqs,
 ):
-    """``n_steps`` outer iterations: solve for ``z``, then one Adam step on the kernel.
+    """Up to ``n_steps`` outer iterations: solve for ``z``, then one Adam step on the kernel.
+
+    Only the first ``n_active`` (traced) steps run; the rest leave the state unchanged, so a
+    shorter last block reuses the compiled program. The inner conjugate-gradient tolerance
+    follows a forcing sequence: the previous step's relative change of ``z``, clipped to
+    ``rtol_bounds = (low, high)``, so the solves are loose while the kernel moves and tighten
+    as the outer loop converges. The preconditioner is built once, at the block's first state.
 
     Returns the new ``(params, z, opt_state)``, the per-step loss and relative change of ``z``,
-    and the per-step history of ``(params, z)`` (the state each loss was evaluated at, used to
-    restore the last finite state if the fit diverges).
+    and the per-step history of ``(params, z)`` (the state each loss was evaluated at).
     """
     opt = optax.adam(learning_rate)
     static = dict(kind=kind, keys=keys, operator=operator, orders=orders)
+    solve = dict(static, jkeys=jkeys, n_steps=n_gn, method=method, cg_iters=cg_iters)
+    precond = None
+    if method == "cg":
+        precond = preconditioner(params, z, data, jkeys=jkeys, **static)
 
-    def step(carry, _):
-        params, z, opt_state = carry
-        z_new = gn_solve(params, z, data, n_steps=n_gn, method=method, cg_iters=cg_iters, **static)
+    def one(carry):
+        params, z, opt_state, dz_prev = carry
+        rtol = jnp.clip(dz_prev, rtol_bounds[0], rtol_bounds[1])
+        z_new = gn_solve(params, z, data, rtol, precond=precond, **solve)
         value, grads = jax.value_and_grad(loss)(params, z_new, data, **static)
         if not learn_freqs:
             grads["kern"] = tuple(dict(g, freqs=jnp.zeros_like(g["freqs"])) for g in grads["kern"])
@@ -322,22 +421,58 @@ def fit_chunk(
             )
             new_params = dict(new_params, kern=kern)
         dz = jnp.linalg.norm(z_new - z) / jnp.maximum(jnp.linalg.norm(z_new), 1e-300)
-        return (new_params, z_new, new_opt_state), (value, dz, params, z_new)
+        return (new_params, z_new, new_opt_state, dz), (value, dz, params, z_new)
 
-    (params, z, opt_state), (values, dzs, p_hist, z_hist) = jax.lax.scan(
-        step, (params, z, opt_state), None, length=n_steps
+    def skip(carry):
+        params, z, _, dz_prev = carry
+        return carry, (jnp.asarray(jnp.nan, z.dtype), dz_prev, params, z)
+
+    def step(carry, i):
+        return jax.lax.cond(i < n_active, one, skip, carry)
+
+    init = (params, z, opt_state, jnp.asarray(1.0, z.dtype))
+    (params, z, opt_state, _), (values, dzs, p_hist, z_hist) = jax.lax.scan(
+        step, init, jnp.arange(n_steps)
     )
     return params, z, opt_state, values, dzs, p_hist, z_hist
 
 
-@functools.partial(
-    jax.jit, static_argnames=("kind", "keys", "operator", "orders", "n_gn", "method", "cg_iters")
-)
-def final_solve(params, z, data, *, kind, keys, operator, orders, n_gn, method, cg_iters):
-    """Solve for ``z`` at the final kernel parameters (the last Adam step moved the kernel
-    after the last solve)."""
-    static = dict(kind=kind, keys=keys, operator=operator, orders=orders)
-    return gn_solve(params, z, data, n_steps=n_gn, method=method, cg_iters=cg_iters, **static)
+@functools.partial(jax.jit, static_argnames=_SOLVE_STATIC)
+def final_solve(
+    params, z, data, rtol, *, kind, keys, jkeys, operator, orders, n_gn, method, cg_iters
+):
+    """Solve for ``z`` at fixed kernel parameters to the tolerance ``rtol`` with a fresh
+    preconditioner (for every state that is scored or returned). Returns ``z`` and its
+    relative change."""
+    z_new = gn_solve(
+        params,
+        z,
+        data,
+        rtol,
+        kind=kind,
+        keys=keys,
+        jkeys=jkeys,
+        operator=operator,
+        orders=orders,
+        n_steps=n_gn,
+        method=method,
+        cg_iters=cg_iters,
+    )
+    change = jnp.linalg.norm(z_new - z) / jnp.maximum(jnp.linalg.norm(z_new), 1e-300)
+    return z_new, change
+
+
+@functools.partial(jax.jit, static_argnames=("kind", "orders"))
+def grid_field(kern, z, axes, jitter, *, kind, orders):
+    """The conditional mean's derivative ``d^orders u`` on the collocation grid."""
+    _, gs, _ = factors(kern, axes, kind, tuple((a,) for a in orders), jitter)
+    return derivative_field(z, gs, orders)
+
+
+@functools.partial(jax.jit, static_argnames=("operator",))
+def linearisation(fields, points, operator):
+    """Pointwise coefficients ``d operator / d field`` (jitted :func:`_linearisation`)."""
+    return _linearisation(fields, points, operator)
 
 
 def fold_frequencies(freqs, nyquist):

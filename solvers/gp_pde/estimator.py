@@ -18,24 +18,31 @@ from mixtures.base import (
     check_scalar,
     warn,
 )
-from mixtures.kronecker import grid as tensor_grid
-from solvers.gp_pde import _core
+from solvers.gp_pde import _core, _init
 from solvers.gp_pde.problems import PDEProblem, parse_key
 
 __all__ = ["SpectralMixtureGPSolver"]
 
-# outer iterations per compiled call: divergence, convergence and checkpoints are checked
-# between calls
+# outer iterations per compiled call: divergence, checkpoints and the stopping rule are
+# checked between calls
 _CHUNK = 25
-# Every checked and returned state is re-solved for its grid values at its fixed kernel (warm
-# started, a larger conjugate-gradient budget, until z stops changing). The loop's single solve
-# per iteration starts from the previous kernel's z with a tolerance relative to a right-hand
-# side inflated by the kernel change, so smooth errors that the residual hardly sees can be
-# left unsolved; a few longer solves remove them.
+# Every scored and returned state is re-solved for its grid values at its fixed kernel (warm
+# started, a larger conjugate-gradient budget, to a tight tolerance, until z stops changing):
+# the loop's inexact solves can leave smooth errors that the residual hardly sees.
 _POLISH_PASSES = 3
 _POLISH_CG_FACTOR = 5
 _POLISH_RTOL = 1e-8
-# lower end of the decade of solution RMS values fitted at scale 1 (see _solution_scale)
+_EXACT_RTOL = 1e-10
+# the loop's conjugate-gradient tolerance: the previous iteration's relative change of z,
+# clipped to these bounds (a forcing sequence: loose while the kernel moves)
+_LOOP_RTOL = (1e-10, 1e-2)
+# stopping rule: a relative improvement of the best held-out residual smaller than this over
+# n_iter_no_change iterations ends the fit
+_STALL_RTOL = 0.5
+# operator probes (key discovery, linearity, symbol) use this many random points
+_PROBE_POINTS = 8
+# share of the components that start at frequency zero (trends), see _init
+_TREND_SHARE = 0.125
 _SCALE_LOW = 0.4
 
 
@@ -55,9 +62,16 @@ def _check_grid(value, name):
             )
 
 
+def _tensor_grid(axes):
+    """Points of the tensor grid of ``axes``, shape (prod M_j, D), in NumPy (row-major, as
+    :func:`mixtures.kronecker.grid`; no JAX operation, so no grid size compiles anything)."""
+    mesh = np.meshgrid(*[np.asarray(a, dtype=np.float64) for a in axes], indexing="ij")
+    return np.stack([m.reshape(-1) for m in mesh], axis=-1)
+
+
 def _tree_index(tree, i):
-    """Entry ``i`` of every leaf of a stacked pytree."""
-    return jax.tree_util.tree_map(lambda a: a[i], tree)
+    """Entry ``i`` of every leaf of a stacked pytree (indexed in NumPy: no compilation)."""
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a)[i]), tree)
 
 
 class _KeyRecorder(dict):
@@ -101,18 +115,27 @@ class SpectralMixtureGPSolver(MixturesEstimator):
         every dimension. Each needs at least 3 points.
     boundary_weight : float, default=200.0
         Weight ``lambda_b`` of the boundary term (the paper uses 200, and 500 for advection).
-    max_iter : int, default=500
-        Maximum number of outer iterations (one solve for ``U`` and one Adam step each).
+    max_iter : int, default=2000
+        Upper bound on the number of outer iterations (one solve for ``U`` and one Adam step
+        each); the stopping rule (``n_iter_no_change``) usually ends the fit before it.
     learning_rate : float, default=0.01
         Adam step size for the kernel parameters and log-precisions.
     max_frequency : float or sequence of float, optional
-        Initial frequencies are ``linspace(0, 1, Q) * max_frequency`` (cycles per unit length,
-        per dimension). Default: the grid's Nyquist frequency ``(M_j - 1) / (2 (high - low))``,
-        the highest frequency the collocation grid resolves. Larger values warn: components
-        above it alias on the grid. Learned frequencies are folded to their aliases below it
-        (see ``learn_frequencies``).
-    init_frequencies : array-like of shape (Q,), optional
-        Explicit initial frequencies (cycles per unit length), overriding ``max_frequency``.
+        Selects the paper's range initialisation: initial frequencies ``linspace(0, 1, Q) *
+        max_frequency`` (cycles per unit length, per dimension; with ``init_frequencies=
+        "range"`` and no ``max_frequency``, the grid's Nyquist frequency ``(M_j - 1) / (2
+        (high - low))``). Larger values than Nyquist warn: components above it alias on the
+        grid. Learned frequencies are folded to their aliases below it (see
+        ``learn_frequencies``).
+    init_frequencies : None, "spectrum", "range" or array-like of shape (Q,), default=None
+        How the mixture starts. ``None`` (unless ``max_frequency`` is given) or
+        ``"spectrum"``: from the data, the power spectrum of the source divided by the
+        operator's symbol plus, in 2-D and higher, the spectra of the boundary data along the
+        faces; components at its peaks, weights from its power, a few zero-frequency
+        components for the trend (see the method page). ``"range"``: the paper's
+        ``linspace(0, 1, Q) * max_frequency`` with weights ``1 / Q``, jittered by
+        ``random_state``. An array: these frequencies (cycles per unit length) in every
+        dimension, with the paper's weights and scales.
     learn_frequencies : bool, default=True
         Whether the frequencies are optimised. ``n_components=1, init_frequencies=[0],
         learn_frequencies=False`` gives the squared-exponential (``spectral="gaussian"``) or
@@ -134,10 +157,18 @@ class SpectralMixtureGPSolver(MixturesEstimator):
         boundary data and the kernel learn its frequencies from them. In units of the
         rescaled solution ``u / solution_scale_`` (see Notes).
     tol : float, default=1e-9
-        Convergence: stop when the relative change of the grid solution per iteration, averaged
-        over a block of 25 iterations, falls below ``tol``.
+        Also stop when the relative change of the grid solution per iteration, averaged over a
+        block of 25 iterations, falls below ``tol``.
+    n_iter_no_change : int or None, default=200
+        The stopping rule: after each block of 25 iterations the state is scored by the
+        held-out residual (see ``checkpoint``); the fit stops (``converged_=True``) when the
+        best score of the last ``n_iter_no_change`` iterations is less than a factor 2 below
+        the best one before them and the score is not falling fast either. For a homogeneous
+        equation the loss per grid point is used instead. ``None``: run to ``max_iter``.
     cg_iters : int, default=1000
-        Conjugate-gradient iterations per solve for ``U`` in 2-D and higher (1-D solves exactly).
+        Upper bound on the conjugate-gradient iterations per solve for ``U`` in 2-D and higher
+        (1-D solves exactly). Inside the loop the solves stop at a relative tolerance that
+        follows the outer loop's progress (see the Notes).
     checkpoint : {"residual", "final"}, default="residual"
         Which state is returned. ``"final"``: the last iterate. ``"residual"``: of the states
         checked every 25 iterations (and the last one; each re-solved at its kernel, see
@@ -149,7 +180,8 @@ class SpectralMixtureGPSolver(MixturesEstimator):
         every collocation point, e.g. advection) the score would favour the trivial solution
         ``u = 0``, so the last iterate is returned there.
     random_state : None, int, numpy Generator or JAX key
-        Seeds a small jitter of the initial frequencies (a quarter of their spacing).
+        Seeds the random probes of the operator and, for the range initialisation, a small
+        jitter of the initial frequencies (a quarter of their spacing).
     verbose : bool, default=False
         Show a progress bar (tqdm).
 
@@ -189,10 +221,12 @@ class SpectralMixtureGPSolver(MixturesEstimator):
     Notes
     -----
     Every returned state is a matched pair: the grid values are solved for the returned
-    kernel and precisions (after the last Adam step they are solved again). Each checked and
-    returned state is re-solved at its fixed kernel, warm-started, up to three times with five
-    times the ``cg_iters`` budget, until the grid values change by less than 1e-8 (relative):
-    the loop's one solve per iteration can leave smooth errors that the residual hardly sees.
+    kernel and precisions (after the last Adam step they are solved again). Inside the loop
+    the conjugate-gradient solves are inexact (relative tolerance: the previous iteration's
+    relative change of the grid values, clipped to ``[1e-10, 1e-2]``) and reuse one
+    preconditioner per block of 25 iterations; each scored and returned state is re-solved
+    at its fixed kernel, warm-started, to relative tolerance 1e-10 (up to three times, with
+    five times the ``cg_iters`` budget, until the grid values change by less than 1e-8).
 
     Units. For a linear operator, ``(c f, c g)`` has the solution ``c u``. The fit divides
     ``f`` and ``g`` by ``solution_scale_ = 10**k``, where a first estimate of the solution's
@@ -220,7 +254,7 @@ class SpectralMixtureGPSolver(MixturesEstimator):
         spectral="student_t",
         grid=(100,),
         boundary_weight=200.0,
-        max_iter=500,
+        max_iter=2000,
         learning_rate=0.01,
         max_frequency=None,
         init_frequencies=None,
@@ -228,6 +262,7 @@ class SpectralMixtureGPSolver(MixturesEstimator):
         jitter=1e-6,
         init_residual_precision=1.0,
         tol=1e-9,
+        n_iter_no_change=200,
         cg_iters=1000,
         checkpoint="residual",
         random_state=None,
@@ -245,6 +280,7 @@ class SpectralMixtureGPSolver(MixturesEstimator):
         self.jitter = jitter
         self.init_residual_precision = init_residual_precision
         self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
         self.cg_iters = cg_iters
         self.checkpoint = checkpoint
         self.random_state = random_state
@@ -263,6 +299,7 @@ class SpectralMixtureGPSolver(MixturesEstimator):
         "jitter": Real(low=0.0, low_open=True),
         "init_residual_precision": Real(low=0.0, low_open=True),
         "tol": Real(low=0.0),
+        "n_iter_no_change": Integer(low=1, allow_none=True),
         "cg_iters": Integer(low=1),
         "checkpoint": Options(("residual", "final")),
         "random_state": None,  # as_generator checks it
@@ -298,8 +335,34 @@ class SpectralMixtureGPSolver(MixturesEstimator):
                 UserWarning,
             )
 
+    def _spectral_init(self, problem, grid, ops, Q):
+        """Initial frequencies, log-weights and log-scales estimated from the source and the
+        boundary data through the operator's symbol (see :mod:`solvers.gp_pde._init`)."""
+        axes, bvalues = grid["axes"], grid["bvalues"]
+        sizes = grid["source"].shape
+        D = len(sizes)
+        faces = []
+        if D > 1:  # in 1-D the boundary is two points: no spectrum
+            faces = [(j, np.take(bvalues, side, axis=j)) for j in range(D) for side in (0, -1)]
+        spacings = [a[1] - a[0] for a in axes]
+        spectra = _init.marginal_spectra(grid["source"], faces, spacings, ops["symbol"])
+        n_low = min(Q, max(1, int(round(Q * _TREND_SHARE))))
+        mu, lw, ls = [], [], []
+        for j in range(D):
+            f, w, sc = _init.initial_mixture(spectra[j], sizes[j] * spacings[j], Q, n_low)
+            mu.append(f)
+            lw.append(np.log(w))
+            ls.append(np.log(sc))
+        return np.array(mu), np.array(lw), np.array(ls)
+
     def _initial_frequencies(self, D, Q, nyquist, rng):
-        if self.init_frequencies is not None:
+        if isinstance(self.init_frequencies, str):
+            if self.init_frequencies not in ("spectrum", "range"):
+                raise ValueError(
+                    f"init_frequencies must be 'spectrum', 'range', None or an array of "
+                    f"n_components frequencies, got {self.init_frequencies!r}."
+                )
+        elif self.init_frequencies is not None:
             mu = check_array(self.init_frequencies, "init_frequencies", ndim=1)
             if mu.shape[0] != Q or np.any(mu < 0):
                 raise ValueError(
@@ -308,6 +371,11 @@ class SpectralMixtureGPSolver(MixturesEstimator):
                 )
             self._warn_above_nyquist(np.full(D, mu.max()), nyquist, "init_frequencies")
             return np.tile(mu, (D, 1))
+        spectrum = self.init_frequencies == "spectrum" or (
+            self.init_frequencies is None and self.max_frequency is None
+        )
+        if spectrum:
+            return None  # estimated from the data (see _spectral_init)
         if self.max_frequency is None:
             top = nyquist
         else:
@@ -365,161 +433,266 @@ class SpectralMixtureGPSolver(MixturesEstimator):
         self._validate_params()
         D, Q, sizes = self._check_params(problem)
         rng = as_generator(self.random_state)
-        axes = [np.linspace(lo, hi, m) for (lo, hi), m in zip(problem.domain, sizes)]
+        grid = self._collocation_grid(problem, sizes)
         with x64():
-            points = np.asarray(tensor_grid(axes))
+            ops = self._analyse_operator(problem, rng)
+            params = self._initial_params(problem, grid, ops, Q, rng)
+            data = self._problem_data(grid, problem.nyquist_frequency(sizes))
+            static = dict(
+                kind=self.spectral,
+                keys=ops["keys"],
+                jkeys=ops["jkeys"],
+                operator=problem.operator,
+                orders=ops["orders"],
+                n_gn=1 if ops["affine"] else 3,
+                method="dense" if D == 1 else "cg",
+                cg_iters=int(self.cg_iters),
+            )
+            heldout = self._heldout_grid(problem, grid["axes"])
+            scale = 1.0
+            if ops["linear"]:
+                scale = self._solution_scale(params, data, static, grid["bvalues"][grid["bmask"]])
+                data = dict(
+                    data,
+                    source=jnp.asarray(grid["source"] / scale),
+                    bvalues=jnp.asarray(grid["bvalues"] / scale),
+                )
+                heldout = (*heldout[:2], jnp.asarray(np.asarray(heldout[2]) / scale))
+            homogeneous = not np.any(grid["source"])
+            run = self._optimise(params, data, static, heldout, homogeneous)
+            params, z = run["state"]
+            u = _core.grid_field(
+                params["kern"], z, data["axes"], data["jitter"], kind=self.spectral, orders=(0,) * D
+            )
+            self.grid_values_ = scale * np.asarray(u)
+        self._store(problem, grid, params, z, scale, run)
+        return self
+
+    # ------------------------------------------------------------------ fit steps
+    def _collocation_grid(self, problem, sizes):
+        """The tensor grid, its boundary mask, and the source and boundary data on it."""
+        D = len(sizes)
+        axes = [np.linspace(lo, hi, m) for (lo, hi), m in zip(problem.domain, sizes)]
+        points = _tensor_grid(axes)
         bmask = np.zeros(sizes, dtype=bool)
         for j in range(D):
             idx = [slice(None)] * D
-            idx[j] = 0
-            bmask[tuple(idx)] = True
-            idx[j] = -1
-            bmask[tuple(idx)] = True
+            for side in (0, -1):
+                idx[j] = side
+                bmask[tuple(idx)] = True
         source = self._eval(problem.source, "source", points).reshape(sizes)
         bvalues = np.zeros(sizes)
         bvalues[bmask] = self._eval(problem.boundary, "boundary", points[bmask.reshape(-1)])
+        return dict(axes=axes, points=points, bmask=bmask, source=source, bvalues=bvalues)
+
+    def _analyse_operator(self, problem, rng):
+        """Derivative keys the operator reads, per-dimension orders, the keys with a
+        coefficient that is not identically zero, and whether it is affine / linear.
+
+        Probed on a few random points (a fixed number, so that no grid size compiles anything
+        here)."""
+        n = _PROBE_POINTS
+        keys = self._discover_keys(problem, n)
+        D = problem.n_dims
+        orders = tuple(tuple(sorted({o[j] for _, o in keys})) for j in range(D))
+        lo, hi = problem.domain[:, 0], problem.domain[:, 1]
+        x = jnp.asarray(lo + (hi - lo) * rng.uniform(size=(n, D)))
+        nonzero = set()
+        for _ in range(2):
+            fields = {k: jnp.asarray(rng.normal(size=n)) for k, _ in keys}
+            coef = _core.linearisation(fields, x, problem.operator)
+            nonzero |= {k for k, _ in keys if bool(jnp.any(coef[k] != 0.0))}
+        jkeys = tuple((k, o) for k, o in keys if k in nonzero) or keys[:1]
+        # the symbol's coefficients: the operator linearised at u = 0, averaged over the domain
+        coef = _core.linearisation({k: jnp.zeros(n) for k, _ in keys}, x, problem.operator)
+        symbol = [(float(jnp.mean(coef[k])), o) for k, o in keys]
+        affine, linear = self._is_affine(problem, keys, x, rng)
+        return dict(
+            keys=keys, orders=orders, jkeys=jkeys, symbol=symbol, affine=affine, linear=linear
+        )
+
+    def _initial_params(self, problem, grid, ops, Q, rng):
+        """Initial kernel parameters and log-precisions (see ``init_frequencies``)."""
+        sizes = grid["source"].shape
+        D = len(sizes)
         nyquist = problem.nyquist_frequency(sizes)
         mu0 = self._initial_frequencies(D, Q, nyquist, rng)
+        if mu0 is None:
+            mu0, log_w0, log_scale0 = self._spectral_init(problem, grid, ops, Q)
+        else:
+            # the paper's initial length-scale 1 in its parametrisation
+            sigma = 1.0 / (np.sqrt(2.0) * np.pi) if self.spectral == "gaussian" else 0.5 / np.pi
+            log_scale0 = np.full((D, Q), np.log(sigma))
+            log_w0 = np.full((D, Q), -np.log(Q))
         if self.learn_frequencies:  # learned frequencies stay below Nyquist: start from aliases
             mu0 = _core.fold_frequencies(mu0, nyquist[:, None])
-        log_scale0 = np.log(
-            1.0 / (np.sqrt(2.0) * np.pi) if self.spectral == "gaussian" else 1.0 / (2 * np.pi)
-        )  # the paper's initial length-scale 1 in its parametrisation
+        return {
+            "kern": tuple(
+                {
+                    "log_weights": jnp.asarray(log_w0[j]),
+                    "freqs": jnp.asarray(mu0[j]),
+                    "log_scales": jnp.asarray(log_scale0[j]),
+                }
+                for j in range(D)
+            ),
+            "log_tau_b": jnp.asarray(0.0),
+            "log_tau_r": jnp.asarray(np.log(float(self.init_residual_precision))),
+        }
 
-        with x64():
-            keys = self._discover_keys(problem, points.shape[0])
-            orders = tuple(tuple(sorted({o[j] for _, o in keys})) for j in range(D))
-            data = {
-                "axes": tuple(jnp.asarray(a) for a in axes),
-                "points": jnp.asarray(points),
-                "source": jnp.asarray(source),
-                "bvalues": jnp.asarray(bvalues),
-                "bmask": jnp.asarray(bmask, dtype=jnp.float64),
-                "bidx": jnp.asarray(np.flatnonzero(bmask.reshape(-1))),
-                "jitter": jnp.asarray(float(self.jitter)),
-                "boundary_weight": jnp.asarray(float(self.boundary_weight)),
-                "nyquist": jnp.asarray(nyquist),
-            }
-            params = {
-                "kern": tuple(
-                    {
-                        "log_weights": jnp.full(Q, -np.log(Q)),
-                        "freqs": jnp.asarray(mu0[j]),
-                        "log_scales": jnp.full(Q, log_scale0),
-                    }
-                    for j in range(D)
-                ),
-                "log_tau_b": jnp.asarray(0.0),
-                "log_tau_r": jnp.asarray(np.log(float(self.init_residual_precision))),
-            }
-            z = jnp.zeros(sizes)
-            lr = jnp.asarray(float(self.learning_rate))
-            opt_state = _core.init_opt_state(params, lr)
-            affine, linear = self._is_affine(problem, keys, points.shape[0], rng)
-            static = dict(
-                kind=self.spectral,
-                keys=keys,
-                operator=problem.operator,
-                orders=orders,
-                n_gn=1 if affine else 3,
-                method="dense" if D == 1 else "cg",
-                cg_iters=int(self.cg_iters),
-                learn_freqs=bool(self.learn_frequencies),
+    def _problem_data(self, grid, nyquist):
+        """The arrays the jitted core reads (JAX, float64)."""
+        bmask = grid["bmask"]
+        return {
+            "axes": tuple(jnp.asarray(a) for a in grid["axes"]),
+            "points": jnp.asarray(grid["points"]),
+            "source": jnp.asarray(grid["source"]),
+            "bvalues": jnp.asarray(grid["bvalues"]),
+            "bmask": jnp.asarray(bmask.astype(np.float64)),
+            "bidx": jnp.asarray(np.flatnonzero(bmask.reshape(-1))),
+            "jitter": jnp.asarray(float(self.jitter)),
+            "boundary_weight": jnp.asarray(float(self.boundary_weight)),
+            "nyquist": jnp.asarray(nyquist),
+        }
+
+    def _polish(self, params, z, data, static):
+        """Re-solve for ``z`` at fixed parameters until it stops changing (at most
+        ``_POLISH_PASSES`` exact solves, see the Notes); keeps the last finite ``z``."""
+        solve = dict(static, cg_iters=_POLISH_CG_FACTOR * static["cg_iters"])
+        rtol = jnp.asarray(_EXACT_RTOL)
+        for _ in range(_POLISH_PASSES):
+            z_new, change = _core.final_solve(params, z, data, rtol, **solve)
+            change = float(change)
+            if not np.isfinite(change):
+                break
+            z = z_new
+            if change <= _POLISH_RTOL:
+                break
+        return z
+
+    def _optimise(self, params, data, static, heldout, homogeneous):
+        """The outer loop: blocks of ``_CHUNK`` iterations, a scored checkpoint after each,
+        the stopping rule, divergence handling and the choice of the returned state."""
+        opt_state = _core.init_opt_state(params, jnp.asarray(float(self.learning_rate)))
+        lr = jnp.asarray(float(self.learning_rate))
+        rtol_bounds = jnp.asarray(_LOOP_RTOL)
+        z = jnp.asarray(np.zeros(data["source"].shape))
+        chunk_static = dict(static, n_steps=_CHUNK, learn_freqs=bool(self.learn_frequencies))
+        losses, scores, candidates, stop_scores = [], [], [], []
+        n_iter, converged, diverged, diverged_at, dzs = 0, False, False, 0, np.zeros(1)
+        patience = None
+        if self.n_iter_no_change is not None:
+            patience = max(1, int(np.ceil(self.n_iter_no_change / _CHUNK)))
+        bar = None
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.max_iter, desc="GP-HM fit")
+        while n_iter < self.max_iter:
+            steps = min(_CHUNK, self.max_iter - n_iter)
+            new = _core.fit_chunk(
+                params, z, opt_state, data, lr, jnp.asarray(steps), rtol_bounds, **chunk_static
             )
-            losses, n_iter, converged, diverged = [], 0, False, False
-            diverged_at, dzs = 0, np.zeros(1)
-            scores, candidates = [], []
-            heldout = self._heldout_grid(problem, axes)
-            solve_static = {k: v for k, v in static.items() if k != "learn_freqs"}
-            solve_static["cg_iters"] = _POLISH_CG_FACTOR * int(self.cg_iters)
-            scale = 1.0
-            if linear:
-                scale = self._solution_scale(params, data, solve_static, bvalues[bmask])
-                data = dict(data, source=data["source"] / scale, bvalues=data["bvalues"] / scale)
-                heldout = (*heldout[:2], heldout[2] / scale)
-
-            def polish(state_params, z):
-                """Re-solve for ``z`` at fixed parameters (see ``_POLISH_PASSES``)."""
-                for _ in range(_POLISH_PASSES):
-                    z_new = _core.final_solve(state_params, z, data, **solve_static)
-                    change = float(jnp.linalg.norm(z_new - z) / jnp.linalg.norm(z_new))
-                    if not np.isfinite(change):  # keep the last finite grid values
-                        break
-                    z = z_new
-                    if change <= _POLISH_RTOL:
-                        break
-                return z
-
-            bar = None
-            if self.verbose:
-                from tqdm.auto import tqdm
-
-                bar = tqdm(total=self.max_iter, desc="GP-HM fit")
-            while n_iter < self.max_iter:
-                steps = min(_CHUNK, self.max_iter - n_iter)
-                new = _core.fit_chunk(params, z, opt_state, data, lr, n_steps=steps, **static)
-                values, dzs = np.asarray(new[3]), np.asarray(new[4])
-                finite = np.isfinite(values) & np.isfinite(dzs)
-                if not finite.all():
-                    good = int(np.argmin(finite))  # steps before the first non-finite one
-                    if good > 0:
-                        params = _tree_index(new[5], good - 1)
-                        z = polish(params, new[6][good - 1])
-                        losses.extend(values[:good].tolist())
-                        n_iter += good
-                        score = self._heldout(params, z, data, heldout, static)
-                        candidates.append((score, (params, z), n_iter))
-                        scores.append(score)
-                    if not candidates:  # nothing finite to keep
-                        raise DivergenceError(
-                            f"the GP-HM loss is not finite from iteration {n_iter + 1} on and "
-                            f"no earlier state is finite; try a smaller learning_rate."
-                        )
-                    diverged_at = n_iter + 1
-                    if good == 0:  # the last checkpoint: a kernel and its own grid values
-                        params, z = candidates[-1][1]
-                    diverged = True
-                    break
-                params, z, opt_state = new[:3]
-                losses.extend(values.tolist())
-                n_iter += steps
-                # a checkpoint: the last (kernel, grid values) pair of the chunk that belong
-                # together (the kernel before its last Adam step, z solved for it)
-                params_k = _tree_index(new[5], steps - 1)
-                state = (params_k, polish(params_k, new[6][steps - 1]))
-                candidates.append((self._heldout(*state, data, heldout, static), state, n_iter))
-                if len(candidates) > 2:  # keep the best earlier one and the latest
-                    candidates.pop(int(candidates[0][0] <= candidates[1][0]))  # the worse one
-                scores.append(candidates[-1][0])
-                if bar is not None:
-                    bar.update(steps)
-                    bar.set_postfix(loss=f"{values[-1]:.4g}")
-                if float(np.mean(dzs)) < self.tol:
-                    converged = True
-                    break
+            values, dzs = np.asarray(new[3])[:steps], np.asarray(new[4])[:steps]
+            finite = np.isfinite(values) & np.isfinite(dzs)
+            if not finite.all():
+                good = int(np.argmin(finite))  # steps before the first non-finite one
+                if good > 0:
+                    params = _tree_index(new[5], good - 1)
+                    z_good = jnp.asarray(np.asarray(new[6])[good - 1])
+                    z = self._polish(params, z_good, data, static)
+                    losses.extend(values[:good].tolist())
+                    n_iter += good
+                    score = self._heldout(params, z, data, heldout, static)
+                    candidates.append((score, (params, z), n_iter))
+                    scores.append(score)
+                if not candidates:  # nothing finite to keep
+                    raise DivergenceError(
+                        f"the GP-HM loss is not finite from iteration {n_iter + 1} on and "
+                        f"no earlier state is finite; try a smaller learning_rate."
+                    )
+                diverged_at = n_iter + 1
+                if good == 0:  # the last checkpoint: a kernel and its own grid values
+                    params, z = candidates[-1][1]
+                diverged = True
+                break
+            params, z, opt_state = new[:3]
+            losses.extend(values.tolist())
+            n_iter += steps
+            # a checkpoint: the last (kernel, grid values) pair of the block that belong
+            # together (the kernel before its last Adam step, z solved for it)
+            params_k = _tree_index(new[5], steps - 1)
+            z_k = jnp.asarray(np.asarray(new[6])[steps - 1])
+            state = (params_k, self._polish(params_k, z_k, data, static))
+            score = self._heldout(*state, data, heldout, static)
+            candidates.append((score, state, n_iter))
+            if len(candidates) > 2:  # keep the best earlier one and the latest
+                candidates.pop(int(candidates[0][0] <= candidates[1][0]))  # the worse one
+            scores.append(score)
+            # with f = 0 the held-out residual prefers u = 0: the loss per grid point decides
+            stop_scores.append(float(values[-1]) / values.size if homogeneous else score)
             if bar is not None:
-                bar.close()
-            if not diverged:
-                # the last Adam step moved the kernel after the last solve: solve for the
-                # grid values again so that U and the kernel belong together
-                z = polish(params, z)
-                score = self._heldout(params, z, data, heldout, static)
-                # the final state replaces the last chunk's checkpoint (same iteration count)
-                candidates[-1] = (score, (params, z), n_iter)
-                scores[-1] = score
-            best_iter = n_iter
-            # with f = 0 everywhere the residual score cannot tell the solution from u = 0
-            homogeneous = not np.any(source)
-            if self.checkpoint == "residual" and candidates and not homogeneous:
-                _, (params, z), best_iter = min(candidates, key=lambda c: c[0])
-            _, gs, _ = _core.factors(
-                params["kern"], data["axes"], self.spectral, ((0,),) * D, data["jitter"]
-            )
-            self.grid_values_ = scale * np.asarray(_core.derivative_field(z, gs, (0,) * D))
+                bar.update(steps)
+                bar.set_postfix(loss=f"{values[-1]:.4g}")
+            if float(np.mean(dzs)) < self.tol or self._stalled(stop_scores, patience, homogeneous):
+                converged = True
+                break
+        if bar is not None:
+            bar.close()
+        if not diverged:
+            # the last Adam step moved the kernel after the last solve: solve for the grid
+            # values again so that U and the kernel belong together
+            z = self._polish(params, z, data, static)
+            score = self._heldout(params, z, data, heldout, static)
+            # the final state replaces the last block's checkpoint (same iteration count)
+            candidates[-1] = (score, (params, z), n_iter)
+            scores[-1] = score
+        best_iter = n_iter
+        if self.checkpoint == "residual" and candidates and not homogeneous:
+            _, (params, z), best_iter = min(candidates, key=lambda c: c[0])
+        return dict(
+            state=(params, z),
+            losses=losses,
+            scores=scores,
+            n_iter=n_iter,
+            best_iter=best_iter,
+            converged=converged,
+            diverged=diverged,
+            diverged_at=diverged_at,
+            dz=float(np.mean(dzs)),
+        )
+
+    @staticmethod
+    def _stalled(history, patience, homogeneous):
+        """The stopping rule on the checkpoint scores (lower is better).
+
+        Stalled when (i) the best of the last ``patience`` scores improves on the best one
+        before them by less than ``_STALL_RTOL`` and (ii) the last score improves on the score
+        ``patience // 2`` checkpoints earlier by less than half of that, so that a score that
+        rose and is falling again is not cut off. Improvements are relative to the earlier
+        value (for the loss per grid point, which can change sign, to its magnitude plus one).
+        """
+        if patience is None or len(history) <= patience:
+            return False
+
+        def gain(old, new):
+            size = abs(old) + 1.0 if homogeneous else abs(old)
+            return (old - new) / size if size > 0 else 0.0
+
+        before, recent = min(history[:-patience]), min(history[-patience:])
+        if not (np.isfinite(before) and np.isfinite(recent)):
+            return False
+        half = max(1, patience // 2)
+        falling = gain(history[-half - 1], history[-1]) >= 0.5 * _STALL_RTOL
+        return gain(before, recent) < _STALL_RTOL and not falling
+
+    def _store(self, problem, grid, params, z, scale, run):
+        """Fitted attributes in the problem's units (see the Notes on units)."""
+        D = len(grid["axes"])
+        bmask = grid["bmask"]
         self._problem = problem  # not pickled (see __getstate__): only relative_l2_error uses it
         self.n_dims_ = D
         self.n_features_in_ = D
-        self.grid_axes_ = axes
+        self.grid_axes_ = grid["axes"]
         self.solution_scale_ = scale
         self._z = scale * np.asarray(z)  # whitened grid values of the prior scale**2 * C
         self._kern = [{k: np.asarray(v) for k, v in p.items()} for p in params["kern"]]
@@ -532,21 +705,20 @@ class SpectralMixtureGPSolver(MixturesEstimator):
         # tau / scale**2 (the log-Jacobian of the change of units)
         n_b = int(bmask.sum())
         shift = (2 * bmask.size + float(self.boundary_weight) * n_b) * np.log(scale)
-        self.loss_curve_ = np.asarray(losses, dtype=np.float64) + shift
-        self.checkpoint_scores_ = scale * np.asarray(scores, dtype=np.float64)
-        self.best_iter_ = int(best_iter)
-        if diverged:
+        self.loss_curve_ = np.asarray(run["losses"], dtype=np.float64) + shift
+        self.checkpoint_scores_ = scale * np.asarray(run["scores"], dtype=np.float64)
+        self.best_iter_ = int(run["best_iter"])
+        if run["diverged"]:
             hint = (
-                f"the loss diverged (non-finite) at iteration {diverged_at}, so the fit stopped "
-                f"and kept the last finite state; try a smaller learning_rate"
+                f"the loss diverged (non-finite) at iteration {run['diverged_at']}, so the fit "
+                f"stopped and kept the last finite state; try a smaller learning_rate"
             )
         else:
             hint = (
-                f"the relative change of the grid solution is {float(np.mean(dzs)):.2e} > "
-                f"tol={self.tol}; increase max_iter or loosen tol"
+                f"the held-out residual was still improving and the relative change of the grid "
+                f"solution is {run['dz']:.2e} > tol={self.tol}; increase max_iter"
             )
-        self._set_convergence(converged, n_iter, self.max_iter, hint=hint)
-        return self
+        self._set_convergence(run["converged"], run["n_iter"], self.max_iter, hint=hint)
 
     def __getstate__(self):
         # the problem holds user functions (often lambdas, which do not pickle); nothing but
@@ -558,7 +730,7 @@ class SpectralMixtureGPSolver(MixturesEstimator):
     def _heldout_grid(self, problem, axes):
         """The midpoints between collocation points (a tensor grid) and the source there."""
         mid = [0.5 * (a[1:] + a[:-1]) for a in axes]
-        pts = np.asarray(tensor_grid(mid))
+        pts = _tensor_grid(mid)
         return (
             tuple(jnp.asarray(a) for a in mid),
             jnp.asarray(pts),
@@ -581,9 +753,13 @@ class SpectralMixtureGPSolver(MixturesEstimator):
         return value if np.isfinite(value) else np.inf
 
     @staticmethod
-    def _is_affine(problem, keys, n, rng):
-        """Whether the operator is affine in the derivative fields (numerical check)."""
-        x = jnp.asarray(rng.uniform(size=(n, problem.n_dims)))
+    def _is_affine(problem, keys, x, rng):
+        """Whether the operator is affine in the derivative fields (numerical check) and
+        linear (affine with no constant term). ``x``: probe points (n, D), or their number
+        (drawn uniformly in the unit box)."""
+        if isinstance(x, int | np.integer):
+            x = jnp.asarray(rng.uniform(size=(int(x), problem.n_dims)))
+        n = x.shape[0]
         a = {k: jnp.asarray(rng.normal(size=n)) for k, _ in keys}
         b = {k: jnp.asarray(rng.normal(size=n)) for k, _ in keys}
         zero = {k: jnp.zeros(n) for k, _ in keys}
@@ -595,7 +771,7 @@ class SpectralMixtureGPSolver(MixturesEstimator):
         return affine, affine and bool(jnp.all(op(zero, x) == 0.0))
 
     @staticmethod
-    def _solution_scale(params, data, solve_static, boundary_values):
+    def _solution_scale(params, data, static, boundary_values):
         """A power of ten for the size of the solution (linear operators only): ``10**k``
         where a first estimate of the solution's RMS lies in ``[0.4, 4) * 10**k``.
 
@@ -605,12 +781,18 @@ class SpectralMixtureGPSolver(MixturesEstimator):
         initial kernel and precisions suit solutions of order one, so problems in such units
         are fitted unchanged.
         """
-        z0 = _core.final_solve(params, jnp.zeros(data["source"].shape), data, **solve_static)
-        D = z0.ndim
-        _, gs, _ = _core.factors(
-            params["kern"], data["axes"], solve_static["kind"], ((0,),) * D, data["jitter"]
+        z0, _ = _core.final_solve(
+            params,
+            jnp.asarray(np.zeros(data["source"].shape)),
+            data,
+            jnp.asarray(_EXACT_RTOL),
+            **static,
         )
-        u0 = np.asarray(_core.derivative_field(z0, gs, (0,) * D))
+        D = z0.ndim
+        u0 = _core.grid_field(
+            params["kern"], z0, data["axes"], data["jitter"], kind=static["kind"], orders=(0,) * D
+        )
+        u0 = np.asarray(u0)
         rms = max(
             float(np.sqrt(np.mean(u0**2))) if np.all(np.isfinite(u0)) else 0.0,
             float(np.sqrt(np.mean(boundary_values**2))),
@@ -779,8 +961,7 @@ class SpectralMixtureGPSolver(MixturesEstimator):
         if X is None:
             axes = self.test_grid()
             pred = self.predict_grid(axes).reshape(-1)
-            with x64():
-                X = np.asarray(tensor_grid(axes))
+            X = _tensor_grid(axes)
         else:
             X = self._check_X(X)
             pred = self.predict(X)

@@ -29,6 +29,7 @@ __all__ = [
     "poisson",
     "allen_cahn",
     "advection",
+    "from_solution",
     "poisson_1d_sin",
     "poisson_1d_sin_cos",
     "poisson_1d_x_sin",
@@ -183,17 +184,32 @@ def _partial(solution, orders):
 
 
 def _numpy_fn(fun):
-    """Wrap a JAX function of (N, D) points into a float64 NumPy function."""
+    """Wrap a JAX function of (N, D) points into a float64 NumPy function (jitted: one
+    program per number of points, instead of one per operation)."""
+    jitted = jax.jit(fun)
 
     def wrapped(x):
         with x64():
-            return np.asarray(fun(jnp.asarray(np.asarray(x, dtype=np.float64))))
+            return np.asarray(jitted(jnp.asarray(np.asarray(x, dtype=np.float64))))
 
     return wrapped
 
 
-def _from_solution(solution, domain, operator, variables, name):
-    """PDEProblem with ``f = operator(derivatives of the exact solution)`` and ``g = u``."""
+def from_solution(solution, domain, operator, variables=None, name="pde"):
+    """A :class:`PDEProblem` with a known solution: ``f = operator(derivatives of u)`` (by
+    automatic differentiation, exact to rounding) and Dirichlet data ``g = u``.
+
+    Parameters
+    ----------
+    solution : callable ``x (N, D) -> (N,)``, written with ``jax.numpy``
+    domain : sequence of D (low, high) pairs
+    operator : callable ``operator(u_derivs, x) -> (N,)`` (see :class:`PDEProblem`)
+    variables : sequence of D one-letter names, optional
+    name : str
+    """
+    if variables is None:
+        variables = _DEFAULT_VARIABLES[: len(domain)]
+    variables = tuple(variables)
     keys = {}
 
     class _Probe(dict):
@@ -220,6 +236,9 @@ def _from_solution(solution, domain, operator, variables, name):
         variables=variables,
         name=name,
     )
+
+
+_from_solution = from_solution  # the earlier private name
 
 
 def _laplacian(u_derivs, variables):
@@ -251,7 +270,7 @@ def poisson(solution: Callable, domain: Sequence, name: str = "poisson") -> PDEP
     name : str
     """
     variables = _DEFAULT_VARIABLES[: len(domain)]
-    return _from_solution(solution, domain, laplacian_operator(variables), variables, name)
+    return from_solution(solution, domain, laplacian_operator(variables), variables, name)
 
 
 def allen_cahn(solution: Callable, domain: Sequence, name: str = "allen_cahn") -> PDEProblem:
@@ -260,7 +279,7 @@ def allen_cahn(solution: Callable, domain: Sequence, name: str = "allen_cahn") -
     Parameters are as for :func:`poisson`.
     """
     variables = _DEFAULT_VARIABLES[: len(domain)]
-    return _from_solution(solution, domain, allen_cahn_operator(variables), variables, name)
+    return from_solution(solution, domain, allen_cahn_operator(variables), variables, name)
 
 
 def advection(beta: float = 200.0, domain=((0.0, 1.0), (0.0, 1.0))) -> PDEProblem:
@@ -268,7 +287,7 @@ def advection(beta: float = 200.0, domain=((0.0, 1.0), (0.0, 1.0))) -> PDEProble
 
     (The paper writes it ``200 u_x + u_y = 0``; here ``y`` is called ``t``.)
     """
-    return _from_solution(
+    return from_solution(
         lambda x: jnp.sin(x[:, 0] - beta * x[:, 1]),
         domain,
         lambda d, x: d["u_t"] + beta * d["u_x"],
@@ -388,10 +407,9 @@ BENCHMARKS = {
 }
 
 #: Solver settings beyond the paper's that our benchmark runs use: name -> keyword arguments
-#: of :class:`~solvers.gp_pde.SpectralMixtureGPSolver`. Advection (homogeneous, with a large
-#: operator) can collapse to ``u = 0`` from the paper's initial residual precision 1, because
-#: the first solves then favour a zero residual over the boundary data; the smaller start is a
-#: tuned setting for this problem (see ``docs/benchmarks.md``), not an automatic rule.
+#: of :class:`~solvers.gp_pde.SpectralMixtureGPSolver`. A homogeneous equation with a large
+#: operator (advection) can settle on ``u = 0`` when the residual precision starts at 1: the
+#: smaller start is a setting tuned for this problem, not an automatic rule.
 BENCHMARK_SOLVER_OPTIONS = {
     "advection_1d": {"init_residual_precision": 1e-4},
 }
