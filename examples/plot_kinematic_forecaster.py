@@ -7,20 +7,16 @@ Vehicles approach a four-way intersection and turn left, go straight or turn rig
 which. A :class:`solvers.kinematic.KinematicForecaster` predicts a 3-mode Gaussian mixture
 over the position at each of the next 12 steps (3 s).
 
-With ``prior="kinematic"`` the network outputs Gaussian accelerations and steering angles, and the
-position uncertainty follows from the bicycle model step by step; with ``prior="none"`` it outputs
-position means and covariances directly. Both are trained on the same 150 tracks (a small data set,
-where the prior matters most), with the same regularisation: early stopping on 15 held-out tracks
-(``early_stopping=True``, which keeps the parameters of the best validation NLL); without it the
-test NLL rises again after a few hundred steps on so few tracks. The L2 weight penalty ``alpha`` is
-left at its default 0 to keep the example short (each extra value costs two more fits); to tune it,
-fit a small grid such as {0, 1, 10, 100} with ``early_stopping=True`` and keep the fit with the
-highest ``best_validation_score_``, a mean log-likelihood (the held-out tracks depend only on
-``random_state``, so every alpha is judged on the same tracks), as ``benchmarks/bench_kinematic.py``
-does. Never pick it from the test NLL. The comparison below depends on it: with ``alpha=0`` the free
-head collapses its modes here (test minADE about 2.6 m), whereas selecting alpha from {0, 10} by
-validation NLL keeps 0 for the kinematic model and picks 10 for the free head, which then reaches
-about 21.7 nats and 1.30 m against the kinematic model's 20.3 nats and 1.13 m.
+With ``prior="kinematic"`` the network outputs corrections to the accelerations and steering
+angles of a fitted stochastic bicycle model (:class:`solvers.kinematic.KinematicPropagation`), and
+the position uncertainty follows from the bicycle model step by step; with ``prior="none"`` it
+outputs position means and covariances directly. Both are trained on the same 150 tracks (a small
+data set, where the prior matters most), with early stopping on 15 held-out tracks
+(``early_stopping=True``, which keeps the parameters of the best validation NLL; with the kinematic
+prior the fitted physics model itself is the first candidate). The L2 weight penalty ``alpha`` is
+left at its default 0 to keep the example short; to tune it, fit a small grid with
+``early_stopping=True`` and keep the fit with the highest ``best_validation_score_``, never the
+best test NLL. Real tracks: see :ref:`sphx_glr_auto_examples_plot_kinematic_pedestrians.py`.
 """
 
 # %%
@@ -38,15 +34,26 @@ test = datasets.synthetic_traffic(300, horizon=12, noise=1.0, random_state=1)
 
 models = {}
 for prior in ("kinematic", "none"):
-    est = KinematicForecaster(n_modes=3, horizon=12, prior=prior, hidden=32, max_iter=1000,
-                              batch_size=None, learning_rate=3e-3, early_stopping=True,
-                              n_iter_no_change=5, random_state=0)
+    est = KinematicForecaster(
+        n_modes=3,
+        horizon=12,
+        prior=prior,
+        hidden=32,
+        max_iter=1000,
+        batch_size=None,
+        learning_rate=3e-3,
+        early_stopping=True,
+        n_iter_no_change=5,
+        random_state=0,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         models[prior] = est.fit(train.past, train.future)
     ade, fde = est.min_ade_fde(test.past, test.future)
-    print(f"prior={prior:9s} test NLL {est.nll(test.past, test.future):7.2f} nats, "
-          f"minADE {ade:.2f} m, minFDE {fde:.2f} m")
+    print(
+        f"prior={prior:9s} test NLL {est.nll(test.past, test.future):7.2f} nats, "
+        f"minADE {ade:.2f} m, minFDE {fde:.2f} m"
+    )
 
 # %%
 # Forecasts for two test vehicles (columns) by each model (rows): the 2-sd ellipses at 1, 2
@@ -63,18 +70,29 @@ for row, (prior, est) in enumerate(models.items()):
         w = np.exp(gmm.log_weights[col, 0])
         steps = [3, 7, 11]
         for k in range(est.n_modes):
-            ax.plot(*gmm.means[col, :, k].T, color=f"C{k}", lw=1, alpha=0.3 + 0.7 * w[k],
-                    label=f"mode {k}, weight {w[k]:.2f}")
-            plot_covariance_ellipses(ax, gmm.means[col, steps, k],
-                                     gmm.covariances[col, steps, k], n_std=2.0,
-                                     colors=[f"C{k}"] * 3, weights=np.full(3, w[k]) + 1e-9)
+            ax.plot(
+                *gmm.means[col, :, k].T,
+                color=f"C{k}",
+                lw=1,
+                alpha=0.3 + 0.7 * w[k],
+                label=f"mode {k}, weight {w[k]:.2f}",
+            )
+            plot_covariance_ellipses(
+                ax,
+                gmm.means[col, steps, k],
+                gmm.covariances[col, steps, k],
+                n_std=2.0,
+                colors=[f"C{k}"] * 3,
+                weights=np.full(3, w[k]) + 1e-9,
+            )
         centre = test.past[agent, -1]
         ax.set_xlim(centre[0] - 30, centre[0] + 30)
         ax.set_ylim(centre[1] - 30, centre[1] + 30)
         ax.set_aspect("equal")
         ax.legend(fontsize=7, loc="lower left")
-        ax.set_title(f'prior="{prior}", a {("left", "straight", "right")[test.manoeuvre[agent]]}'
-                     " turn")
+        ax.set_title(
+            f'prior="{prior}", a {("left", "straight", "right")[test.manoeuvre[agent]]} turn'
+        )
         ax.set_xlabel("x (m)")
         ax.set_ylabel("y (m)")
 fig.tight_layout()
@@ -87,8 +105,14 @@ for i, (prior, est) in enumerate(models.items()):
     ax.plot(est.loss_curve_, color=f"C{i}", label=f'prior="{prior}", training')
     checks = 50 * np.arange(1, len(est.validation_scores_) + 1)
     # validation_scores_ are log-likelihoods (higher is better): plot their negatives, NLLs
-    ax.plot(checks, -est.validation_scores_, "o:", color=f"C{i}", ms=3,
-            label=f'prior="{prior}", validation')
+    ax.plot(
+        checks,
+        -est.validation_scores_,
+        "o:",
+        color=f"C{i}",
+        ms=3,
+        label=f'prior="{prior}", validation',
+    )
     ax.plot(est.best_iter_, -est.best_validation_score_, "kx", ms=8)
 ax.set_xlabel("Adam step")
 ax.set_ylabel("training NLL (nats)")

@@ -43,24 +43,30 @@ with mixtures.x64():
         "linearised, full covariance": propagate(m0, P0, mus, Qs, model),
         "exact moments, full covariance": propagate(m0, P0, mus, Qs, model, moments="exact"),
         "linearised, independent": propagate(m0, P0, mus, Qs, model, covariance="independent"),
-        "Monte Carlo (1e5)": propagate(m0, P0, mus, Qs, model, "monte_carlo",
-                                       n_samples=100_000, random_state=1),
+        "Monte Carlo (1e5)": propagate(
+            m0, P0, mus, Qs, model, "monte_carlo", n_samples=100_000, random_state=1
+        ),
     }
     results = {k: (np.asarray(m), np.asarray(P)) for k, (m, P) in results.items()}
 
 # %%
 # Two-standard-deviation ellipses every 5 steps over the Monte Carlo cloud.
 fig, axes = plt.subplots(1, 2, figsize=(12, 5))
-colors = {"linearised, full covariance": "C0", "exact moments, full covariance": "C2",
-          "linearised, independent": "C3", "Monte Carlo (1e5)": "k"}
+colors = {
+    "linearised, full covariance": "C0",
+    "exact moments, full covariance": "C2",
+    "linearised, independent": "C3",
+    "Monte Carlo (1e5)": "k",
+}
 ax = axes[0]
 for t in range(4, T, 5):
     ax.scatter(*clouds[t].T, s=1, alpha=0.15, color="0.5")
 for label, (m, P) in results.items():
     m, P = np.asarray(m), np.asarray(P)
     idx = np.arange(4, T, 5)
-    plot_covariance_ellipses(ax, m[idx, :2], P[idx, :2, :2], n_std=2.0,
-                             colors=[colors[label]] * len(idx))
+    plot_covariance_ellipses(
+        ax, m[idx, :2], P[idx, :2, :2], n_std=2.0, colors=[colors[label]] * len(idx)
+    )
     ax.plot(m[:, 0], m[:, 1], color=colors[label], lw=1, label=label)
 ax.set_aspect("equal")
 ax.set_xlabel("x (m)")

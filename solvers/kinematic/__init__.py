@@ -11,9 +11,12 @@ from mixtures.lazy import attach
 # names load on first use, so `import solvers.kinematic` stays cheap
 __getattr__, __dir__, __all__ = attach(
     __name__,
-    submodules=["datasets", "propagation"],
+    submodules=["baselines", "datasets", "propagation"],
     attributes={
         "BicycleModel": "propagation",
+        "ConstantVelocity": "baselines",
+        "ConstantVelocityKalman": "baselines",
+        "KinematicPropagation": "baselines",
         "FORMULATIONS": "propagation",
         "KinematicForecaster": "estimator",
         "METHODS": "propagation",
@@ -24,7 +27,12 @@ __getattr__, __dir__, __all__ = attach(
 )
 
 if TYPE_CHECKING:
-    from solvers.kinematic import datasets, propagation
+    from solvers.kinematic import baselines, datasets, propagation
+    from solvers.kinematic.baselines import (
+        ConstantVelocity,
+        ConstantVelocityKalman,
+        KinematicPropagation,
+    )
     from solvers.kinematic.estimator import KinematicForecaster
     from solvers.kinematic.propagation import (
         FORMULATIONS,

@@ -59,7 +59,7 @@ def _step_speed_heading(s, u, p: Params):
     return jnp.stack([s[0] + p.dt * v * jnp.cos(th), s[1] + p.dt * v * jnp.sin(th), th, v])
 
 
-def _step_bicycle(s, u, p: Params):
+def step_bicycle(s, u, p: Params):
     x, y, th, v = s[0], s[1], s[2], s[3]
     a, delta = u[0], u[1]
     tan_d = jnp.tan(delta)
@@ -82,7 +82,7 @@ STEPS = {
     "velocity": _step_velocity,
     "acceleration": _step_acceleration,
     "speed_heading": _step_speed_heading,
-    "acceleration_steering": _step_bicycle,
+    "acceleration_steering": step_bicycle,
 }
 
 
@@ -95,8 +95,14 @@ def _jacobians_bicycle(m, mu, p: Params):
     c, s, t = jnp.cos(th), jnp.sin(th), jnp.tan(mu[1])
     dt, L = p.dt, p.wheelbase
     z, o = jnp.zeros_like(th), jnp.ones_like(th)
-    F = jnp.array([[o, z, -dt * v * s, dt * c], [z, o, dt * v * c, dt * s],
-                   [z, z, o, dt * t / L], [z, z, z, o]])
+    F = jnp.array(
+        [
+            [o, z, -dt * v * s, dt * c],
+            [z, o, dt * v * c, dt * s],
+            [z, z, o, dt * t / L],
+            [z, z, z, o],
+        ]
+    )
     G = jnp.array([[z, z], [z, z], [z, dt * v * (1.0 + t * t) / L], [dt * o, z]])
     return F, G
 

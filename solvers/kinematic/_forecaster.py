@@ -6,6 +6,10 @@ step length ``ell`` (the RMS distance between consecutive positions), times in s
 estimator scales and rotates inputs in and predictions out, so that the fitted model does not
 depend on the units of the positions or of the time step.
 
+The kinematic head predicts corrections to the action distribution of the fitted
+:class:`KinematicPropagation` baseline: zero network outputs reproduce the baseline, and the
+weight penalty shrinks towards it.
+
 The batch (agent) axis of every array is padded to a bucket size by the estimator; ``mask``
 (1 for a real agent, 0 for padding) keeps padded agents out of every sum, and the number of
 real agents ``n_real`` is a traced value, so one compiled program serves every data size in a
@@ -19,40 +23,24 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.scipy.special import logsumexp
 
 from mixtures import gaussian
-from solvers.kinematic import _core
+from solvers.kinematic import _core, _tracks
+from solvers.kinematic.baselines import drift_growth
 from solvers.kinematic.propagation import trajectory_nll
 
-# The dimensionless scales below are the former metric defaults, tuned on cars at 6-12 m/s
-# sampled every 0.25 s, expressed in units of that data's step length (about 2.25 m) and of
-# one step: a speed of 1 m/s is 1/9 step length per step, an acceleration of 1 m/s^2 is 1/36.
-# Action means: (first, second) component scale per formulation.
-_MEAN_SCALE = {
-    "velocity": (0.55, 0.55),
-    "acceleration": (0.083, 0.083),
-    "speed_heading": (0.55, 1.0),
-    "acceleration_steering": (0.083, 1.0),
-}
-# Action standard deviations: scale per component (angles in rad).
-_STD_SCALE = {
-    "velocity": (0.11, 0.11),
-    "acceleration": (0.028, 0.028),
-    "speed_heading": (0.11, 0.2),
-    "acceleration_steering": (0.028, 0.05),
-}
-MAX_STEER = 0.6  # rad, bound on the steering angle (dimensionless: a bound on tan(delta))
-POS_SD0 = 0.022  # initial position sd (step lengths)
-SPEED_SD0 = 0.033  # initial speed sd (step lengths per step)
-HEADING_SD0 = 0.02  # initial heading sd (rad)
-POS_FLOOR = 0.002  # floor on the position variances (squared step lengths)
-STD_FLOOR = 0.05  # floor on the action standard deviations, in units of their scale
-FEATURE_SCALE = 4.4  # step lengths: encoder inputs and free-head means are O(1) in this unit
-FREE_SD = 0.44  # step lengths: scale of the free head's standard deviations
-#: default wheelbase in step lengths (a car's 2.8 m over its 2.25 m step)
-WHEELBASE_STEPS = 1.24
+STD_FLOOR = 0.05  # floor on the action standard deviations, in units of the baseline's
+POS_FLOOR = 0.002  # free head: floor on the position variances (squared step lengths)
+WHEELBASE_STEPS = _tracks.WHEELBASE_STEPS
+_SOFTPLUS_ONE = float(np.log(np.e - 1.0))  # softplus(_SOFTPLUS_ONE) == 1
+
+#: order of the physics vector ``phys`` passed to the heads: the baseline's log noise levels
+#: (acceleration, steering at a unit wheelbase, drift, measurement, initial factor), the
+#: wheelbase and the steering bound (step lengths, rad), and the free head's mean scale
+PHYS_SIZE = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +55,7 @@ class Config:
 
 
 def n_outputs(cfg: Config) -> int:
-    per_step = 4 if cfg.prior == "kinematic" else 5
+    per_step = 5
     return cfg.n_modes * (1 + per_step * cfg.horizon)
 
 
@@ -88,59 +76,88 @@ def _mlp(params, x):
     return x @ params[-1]["W"] + params[-1]["b"]
 
 
-def _kinematic_head(raw, v0, wheelbase, cfg: Config):
-    """Per-mode action Gaussians -> propagated position Gaussians (agent frame, normalised
-    units: ``v0`` in step lengths per step, ``wheelbase`` in step lengths, time step 1)."""
+def _scaled_sd(raw, base):
+    """``base * (STD_FLOOR + (1 - STD_FLOOR) * softplus(raw + c))``: ``base`` at ``raw = 0``."""
+    return base * (STD_FLOOR + (1.0 - STD_FLOOR) * jax.nn.softplus(raw + _SOFTPLUS_ONE))
+
+
+def _cartesian(m0, P0):
+    """``(x, y, theta, v)`` -> ``(x, y, v_x, v_y)`` mean and first-order covariance."""
+    th, v = m0[2], m0[3]
+    c, s = jnp.cos(th), jnp.sin(th)
+    z, o = jnp.zeros_like(th), jnp.ones_like(th)
+    J = jnp.array([[o, z, z, z], [z, o, z, z], [z, z, -v * s, c], [z, z, v * c, s]])
+    return jnp.stack([m0[0], m0[1], v * c, v * s]), J @ P0 @ J.T
+
+
+def _kinematic_head(raw, m0, P0, phys, cfg: Config):
+    """Corrections to the baseline's action distribution -> propagated position Gaussians.
+
+    Agent frame, normalised units (step lengths, time step 1). ``raw`` (K * T * 5,) network
+    outputs (per mode and step: two action-mean corrections, two factors on the action
+    standard deviations, one factor on the spread the bicycle does not model); ``m0``
+    (4,), ``P0`` (4, 4) the filtered initial state ``(x, y, theta, v)``; ``phys`` the
+    baseline's physics (:data:`PHYS_SIZE`). At ``raw = 0`` every mode is the
+    fitted :class:`KinematicPropagation` baseline (exactly for ``acceleration_steering``):
+    zero-mean actions with the baseline's standard deviations.
+    """
     K, T, f = cfg.n_modes, cfg.horizon, cfg.formulation
-    raw = raw.reshape(K, T, 4)
-    ms, ss = _MEAN_SCALE[f], _STD_SCALE[f]
+    raw = raw.reshape(K, T, 5)
+    s = jnp.exp(phys[:5])
+    s_a, s_1, s_w, s_m, s_0 = s[0], s[1], s[2], s[3], s[4]
+    wheelbase, max_steer = phys[5], phys[6]
     r0, r1 = raw[..., 0], raw[..., 1]
+    # the fifth output scales the variance the bicycle does not model: the initial state's
+    # (first step) and the drift and measurement terms' (every step), per mode
+    spread = _scaled_sd(raw[..., 4], 1.0)  # (K, T), 1 at raw = 0
+    P0 = s_0**2 * P0
     if f == "acceleration_steering":
-        mu = jnp.stack([ms[0] * r0, MAX_STEER * jnp.tanh(r1)], axis=-1)
-    elif f in ("speed_heading", "velocity"):  # first action component is a speed
-        mu = jnp.stack([v0 + ms[0] * r0, ms[1] * r1], axis=-1)
+        s_d = s_1 * wheelbase  # steering sd giving the baseline's yaw noise at this wheelbase
+        mu = jnp.stack([s_a * r0, max_steer * jnp.tanh(s_d * r1 / max_steer)], axis=-1)
+        base = jnp.stack([s_a, s_d])
+    elif f == "speed_heading":
+        mu = jnp.stack([m0[3] + s_a * r0, m0[2] + s_1 * r1], axis=-1)
+        base = jnp.stack([s_a, s_1])
     else:
-        mu = jnp.stack([ms[0] * r0, ms[1] * r1], axis=-1)
-    scale = jnp.stack([ss[0], ss[1]])
-    std = scale * (jax.nn.softplus(raw[..., 2:] - 1.0) + STD_FLOOR)
+        m0, P0 = _cartesian(m0, P0)
+        shift = m0[2:] if f == "velocity" else jnp.zeros(2, raw.dtype)
+        mu = shift + s_a * jnp.stack([r0, r1], axis=-1)
+        base = jnp.stack([s_a, s_a])
+    std = _scaled_sd(raw[..., 2:4], base)
     Q = jax.vmap(jax.vmap(jnp.diag))(std**2)
-    dtype = raw.dtype
-    zero = jnp.zeros_like(v0)
-    if f in ("velocity", "acceleration"):  # state (x, y, v_x, v_y)
-        m0 = jnp.stack([zero, zero, v0, zero])
-        P0 = jnp.diag(jnp.array([POS_SD0, POS_SD0, SPEED_SD0, SPEED_SD0], dtype) ** 2)
-    else:  # state (x, y, theta, v)
-        m0 = jnp.stack([zero, zero, zero, v0])
-        P0 = jnp.diag(jnp.array([POS_SD0, POS_SD0, HEADING_SD0, SPEED_SD0], dtype) ** 2)
-    wheelbase = jnp.asarray(wheelbase, dtype)
-    p = _core.Params(wheelbase, 0.5 * wheelbase, jnp.ones((), dtype), "rear_axle")
+    p = _core.Params(wheelbase, 0.5 * wheelbase, jnp.ones((), raw.dtype), "rear_axle")
     means, covs = jax.vmap(
-        lambda a, b: _core.propagate_one(m0, P0, a, b, p, f, "full", "linear")
-    )(mu, Q)
-    return means[..., :2], covs[..., :2, :2]  # (K, T, 2), (K, T, 2, 2)
+        lambda a, b, c: _core.propagate_one(m0, c**2 * P0, a, b, p, f, "full", "linear")
+    )(mu, Q, spread[:, 0])
+    growth = jnp.asarray(drift_growth(T), raw.dtype)
+    extra = (spread**2 * (growth * s_w**2 + s_m**2))[..., None, None] * jnp.eye(2, dtype=raw.dtype)
+    return means[..., :2], covs[..., :2, :2] + extra  # (K, T, 2), (K, T, 2, 2)
 
 
-def _free_head(raw, cfg: Config):
-    """Directly predicted position Gaussians (no kinematic prior), agent frame."""
+def _free_head(raw, phys, cfg: Config):
+    """Directly predicted position Gaussians (no kinematic prior), agent frame; ``phys[7]``
+    is the RMS future position of the training tracks (step lengths), the unit of the
+    means."""
     raw = raw.reshape(cfg.n_modes, cfg.horizon, 5)
-    mean = FEATURE_SCALE * raw[..., :2]
-    sd = FREE_SD * jax.nn.softplus(raw[..., 2:4]) + 1e-3 * FREE_SD
+    scale = phys[7]
+    mean = scale * raw[..., :2]
+    sd = 0.1 * scale * jax.nn.softplus(raw[..., 2:4]) + 1e-3 * scale
     rho = 0.95 * jnp.tanh(raw[..., 4])
     off = rho * sd[..., 0] * sd[..., 1]
     cov = jnp.stack(
         [jnp.stack([sd[..., 0] ** 2, off], -1), jnp.stack([off, sd[..., 1] ** 2], -1)], -2
     )
-    return mean, cov
+    return mean, cov + POS_FLOOR * jnp.eye(2, dtype=cov.dtype)
 
 
 @partial(jax.jit, static_argnames=("cfg",))
-def forecast(params, feats, v0, wheelbase, cfg: Config):
+def forecast(params, feats, m0, P0, phys, cfg: Config):
     """Position mixtures per step, agent frame, normalised units.
 
     Parameters
     ----------
-    feats : (n, n_in) encoder input; v0 : (n,) present speed estimate (step lengths per
-    step); wheelbase : scalar (step lengths).
+    feats : (n, n_in) standardised encoder input; m0 : (n, 4), P0 : (n, 4, 4) filtered
+    initial states ``(x, y, theta, v)``; phys : (PHYS_SIZE,) the baseline's physics.
 
     Returns
     -------
@@ -151,10 +168,9 @@ def forecast(params, feats, v0, wheelbase, cfg: Config):
     K = cfg.n_modes
     logits, raw = out[:, :K], out[:, K:]
     if cfg.prior == "kinematic":
-        mean, cov = jax.vmap(lambda r, v: _kinematic_head(r, v, wheelbase, cfg))(raw, v0)
+        mean, cov = jax.vmap(lambda r, m, P: _kinematic_head(r, m, P, phys, cfg))(raw, m0, P0)
     else:
-        mean, cov = jax.vmap(lambda r: _free_head(r, cfg))(raw)
-    cov = cov + POS_FLOOR * jnp.eye(2, dtype=cov.dtype)
+        mean, cov = jax.vmap(lambda r: _free_head(r, phys, cfg))(raw)
     logw = logits - logsumexp(logits, axis=-1, keepdims=True)
     T = cfg.horizon
     return gaussian.GMM(
@@ -166,10 +182,10 @@ def forecast(params, feats, v0, wheelbase, cfg: Config):
 
 
 @partial(jax.jit, static_argnames=("cfg",))
-def track_nll(params, feats, v0, future, wheelbase, cfg: Config):
+def track_nll(params, feats, m0, P0, future, phys, cfg: Config):
     """Trajectory-level NLL per agent (n,), normalised units; ``future`` (n, T, 2) in the
     agent frame."""
-    return trajectory_nll(forecast(params, feats, v0, wheelbase, cfg), future)
+    return trajectory_nll(forecast(params, feats, m0, P0, phys, cfg), future)
 
 
 def weight_penalty(params):
@@ -177,24 +193,42 @@ def weight_penalty(params):
     return 0.5 * sum(jnp.sum(layer["W"] ** 2) for layer in params)
 
 
-def _objective(params, feats, v0, future, weights, wheelbase, cfg: Config, alpha, n_total):
+def _objective(params, feats, m0, P0, future, weights, phys, cfg: Config, alpha, n_total):
     """Weighted mean NLL (``weights`` sum to one over the batch) plus the L2 penalty
     ``alpha * weight_penalty / n_total`` (a Gaussian prior of precision ``alpha`` on the
     weights, shared over the ``n_total`` training tracks); returns (objective, mean NLL)."""
-    nll = jnp.sum(weights * track_nll(params, feats, v0, future, wheelbase, cfg))
+    nll = jnp.sum(weights * track_nll(params, feats, m0, P0, future, phys, cfg))
     return nll + alpha * weight_penalty(params) / n_total, nll
 
 
-@partial(jax.jit, static_argnames=("cfg", "chunk", "batch_size"))
-def train_chunk(params, opt_state, key, feats, v0, future, mask, wheelbase, n_steps,
-                learning_rate, alpha, cfg: Config, chunk, batch_size):
+@partial(jax.jit, static_argnames=("cfg", "chunk", "batch_bucket"))
+def train_chunk(
+    params,
+    opt_state,
+    key,
+    feats,
+    m0,
+    P0,
+    future,
+    mask,
+    phys,
+    n_steps,
+    learning_rate,
+    alpha,
+    batch_size,
+    cfg: Config,
+    chunk,
+    batch_bucket,
+):
     """Up to ``chunk`` Adam steps (the first ``n_steps``, a traced count, are run).
 
-    Minibatches of ``batch_size`` real agents are drawn with replacement from the first
-    ``sum(mask)`` rows (``batch_size=0``: the full batch, padded rows weighted zero); the
-    objective is the mean NLL plus ``alpha / n_real`` times :func:`weight_penalty`. Returns
-    the new state and the mean NLL (without the penalty) of each step, shape ``(chunk,)``;
-    entries past ``n_steps`` are zero.
+    Minibatches of ``batch_size`` (traced) real agents are drawn with replacement from the
+    first ``sum(mask)`` rows into a buffer of ``batch_bucket`` rows (static; unused rows
+    weigh zero, so batch sizes within a bucket share the compiled code; ``batch_bucket=0``:
+    the full batch, padded rows weighted zero); the objective is the mean NLL plus
+    ``alpha / n_real`` times :func:`weight_penalty`. Returns the new state and the mean NLL
+    (without the penalty) of each step, shape ``(chunk,)``; entries past ``n_steps`` are
+    zero.
     """
     opt = optax.adam(learning_rate)
     n_real = jnp.sum(mask)
@@ -202,21 +236,19 @@ def train_chunk(params, opt_state, key, feats, v0, future, mask, wheelbase, n_st
 
     def body(i, carry):
         params, opt_state, values = carry
-        if batch_size:
-            idx = jax.random.randint(keys[i], (batch_size,), 0, n_real.astype(jnp.int32))
-            batch = (feats[idx], v0[idx], future[idx])
-            weights = jnp.full((batch_size,), 1.0 / batch_size, feats.dtype)
+        if batch_bucket:
+            idx = jax.random.randint(keys[i], (batch_bucket,), 0, n_real.astype(jnp.int32))
+            batch = (feats[idx], m0[idx], P0[idx], future[idx])
+            weights = (jnp.arange(batch_bucket) < batch_size) / batch_size
         else:
-            batch = (feats, v0, future)
+            batch = (feats, m0, P0, future)
             weights = mask / n_real
         (_, value), grads = jax.value_and_grad(_objective, has_aux=True)(
-            params, *batch, weights, wheelbase, cfg, alpha, n_real
+            params, *batch, weights.astype(feats.dtype), phys, cfg, alpha, n_real
         )
         updates, opt_state = opt.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, values.at[i].set(value)
 
     values = jnp.zeros((chunk,), feats.dtype)
-    params, opt_state, values = jax.lax.fori_loop(
-        0, n_steps, body, (params, opt_state, values)
-    )
+    params, opt_state, values = jax.lax.fori_loop(0, n_steps, body, (params, opt_state, values))
     return params, opt_state, values

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from mixtures import as_key, gaussian, x64
+from mixtures import as_key, x64
 from mixtures.base import (
     Bool,
     DivergenceError,
@@ -15,43 +15,16 @@ from mixtures.base import (
     MixturesEstimator,
     Options,
     Real,
-    check_array,
-    check_same_length,
-    check_scalar,
     pad_axis,
     padded_length,
 )
-from solvers.kinematic import _forecaster
+from solvers.kinematic import _forecaster, _tracks
 from solvers.kinematic._core import FORMULATIONS
+from solvers.kinematic.baselines import KinematicPropagation
 
 __all__ = ["KinematicForecaster"]
 
 _CHUNK = 50  # Adam steps per compiled chunk (also the window of the convergence test)
-
-
-def _agent_frame(past, length_scale):
-    """Origin, rotation, encoder features and speed from the observed past.
-
-    The features and the speed are in normalised units (lengths over ``length_scale``, time
-    in steps), so that they do not depend on the units of the positions.
-    """
-    origin = past[:, -1]
-    step = past[:, -1] - past[:, -2]
-    heading = np.arctan2(step[:, 1], step[:, 0])
-    c, s = np.cos(heading), np.sin(heading)
-    R = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)  # agent -> world
-    local = np.einsum("nji,ntj->nti", R, past - origin[:, None]) / length_scale
-    v0 = np.linalg.norm(step, axis=1) / length_scale  # step lengths per step
-    feats = np.concatenate(
-        [local.reshape(len(past), -1) / _forecaster.FEATURE_SCALE, v0[:, None]], axis=1
-    )
-    return origin, R, feats, v0
-
-
-def _step_length(past, future):
-    """RMS distance between consecutive positions of the tracks (past, then future)."""
-    tracks = np.concatenate([past, future], axis=1)
-    return float(np.sqrt(np.mean(np.sum(np.diff(tracks, axis=1) ** 2, axis=-1))))
 
 
 def _padded(arrays, n):
@@ -61,26 +34,88 @@ def _padded(arrays, n):
     return [pad_axis(a, length) for a in arrays], mask
 
 
-class KinematicForecaster(MixturesEstimator):
-    """Multimodal trajectory forecaster with a deep stochastic kinematic prior.
+def _max_steer(local_past, local_future, wheelbase):
+    """Steering bound (rad) from the sharpest turns of the training tracks.
 
-    An MLP encodes the observed past track (in the agent's frame). With
-    ``prior="kinematic"`` its head predicts, for each of ``n_modes`` modes, a mode weight and
-    per future step a Gaussian over actions; the actions are integrated by the chosen
-    kinematic formulation and their uncertainty is propagated analytically
-    (:func:`propagate`, first-order, full covariance), giving a Gaussian mixture over the
-    position at every step. With ``prior="none"`` the head predicts the position means and
-    (free) covariances directly. Training minimises the trajectory-level mixture NLL of the
-    observed future with minibatch Adam (optax), optionally with an L2 weight penalty
-    (``alpha``) and early stopping on held-out tracks (``early_stopping``); with few training
-    tracks use them, as the test NLL otherwise rises after a few hundred steps.
+    The 99th percentile of the heading change per step length between consecutive moving
+    steps (longer than half a step length), times the wheelbase, doubled for margin, as a
+    steering angle; 1.4 rad at most (``tan`` grows without bound towards pi / 2).
+    """
+    tracks = np.concatenate([local_past, local_future], axis=1)
+    d = np.diff(tracks, axis=1)
+    a, b = d[:, :-1], d[:, 1:]
+    la, lb = np.linalg.norm(a, axis=-1), np.linalg.norm(b, axis=-1)
+    ok = np.isfinite(la) & np.isfinite(lb) & (la > 0.5) & (lb > 0.5)
+    if not ok.any():
+        return 1.4
+    turn = (
+        np.abs(np.arctan2(a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0], np.sum(a * b, axis=-1)))[
+            ok
+        ]
+        / lb[ok]
+    )
+    return float(np.clip(np.arctan(2.0 * wheelbase * np.quantile(turn, 0.99)), 0.05, 1.4))
+
+
+def _significant(gain, groups):
+    """Whether the per-window log-likelihood ``gain`` over the baseline is significantly
+    positive: a one-sided 97.5 % t-test on the track means (windows of one track are not
+    independent), so that a few held-out tracks cannot switch the baseline off by chance."""
+    _, inv = np.unique(groups, return_inverse=True)
+    per_track = np.bincount(inv, weights=gain) / np.bincount(inv)
+    g = len(per_track)
+    if g < 2 or not np.all(np.isfinite(per_track)):
+        return False
+    from scipy.stats import t
+
+    se = np.std(per_track, ddof=1) / np.sqrt(g)
+    return bool(np.mean(per_track) - t.ppf(0.975, g - 1) * se > 0)
+
+
+def _zero_head(params):
+    """The network with its output layer zeroed: every mode is the baseline."""
+    out = [dict(layer) for layer in params]
+    out[-1] = {k: np.zeros_like(v) for k, v in out[-1].items()}
+    return out
+
+
+class KinematicForecaster(MixturesEstimator):
+    """Multimodal trajectory forecaster that learns on top of a stochastic kinematic model.
+
+    ``fit`` first fits the physics baseline :class:`KinematicPropagation` on the training
+    tracks (a constant-velocity Kalman filter for the present state, then the bicycle model
+    with acceleration and steering noise, all by maximum likelihood). An MLP encodes the
+    observed past (in the agent's frame). With ``prior="kinematic"`` its head predicts, for
+    each of ``n_modes`` modes, a mode weight and per future step *corrections* to the
+    baseline's action distribution: action means in units of the baseline's action standard
+    deviations, factors on those deviations, and a factor on the spread the bicycle does not
+    model (the baseline's initial-state, drift and measurement variance). The actions are
+    integrated by the chosen kinematic formulation from the filtered state and their
+    uncertainty is propagated analytically (:func:`propagate`, first-order, full covariance),
+    giving a Gaussian mixture over the position at every step. Zero network outputs reproduce
+    the baseline exactly (``acceleration_steering``), and the L2 penalty ``alpha`` shrinks the
+    network towards them. With ``early_stopping`` the baseline is validation check 0: the
+    trained network replaces it only if its log-likelihood gain on the held-out tracks is
+    significant (a one-sided t-test over held-out tracks); otherwise the baseline, refitted on
+    all training tracks, is the model (``fell_back_``). Little data therefore gives the fitted
+    physics model, more data what the network learns. With ``prior="none"`` the head predicts
+    the position means and (free) covariances directly. Training minimises the trajectory-level
+    mixture NLL with minibatch Adam (optax).
 
     The network works in normalised units: positions are divided by the training tracks'
-    step length ``length_scale_`` (the RMS distance between consecutive positions) and time
-    is counted in steps. Positions in feet instead of metres, or pedestrians instead of cars,
-    therefore give the same model: predictions scale with the positions and the
-    log-likelihood shifts by the log-Jacobian (``-2 * horizon * log(c)`` per trajectory for
-    positions times ``c``).
+    step length ``length_scale_`` (the RMS distance between consecutive positions), time is
+    counted in steps, the encoder inputs are standardised and the action scales and the
+    steering bound come from the fitted baseline and the training tracks. Positions in feet
+    instead of metres, or pedestrians instead of cars, therefore give the same model:
+    predictions scale with the positions and the log-likelihood shifts by the log-Jacobian
+    (``-2 * horizon * log(c)`` per trajectory for positions times ``c``), up to the
+    baseline optimiser's tolerance.
+
+    Inputs: ``past`` holds positions ``(n_agents, n_past, 2)``, or positions, heading (rad)
+    and speed (positions' unit per unit of ``dt``) ``(n_agents, n_past, 4)``. Earlier
+    positions may be missing (NaN: short histories, gaps); the present must be observed.
+    Stopped agents keep the heading of their last motion. ``groups`` (track ids) makes the
+    validation split hold out whole tracks.
 
     Parameters
     ----------
@@ -115,12 +150,14 @@ class KinematicForecaster(MixturesEstimator):
         counts as an improvement only if it raises the best validation log-likelihood (in
         normalised units) by more than ``tol * max(1, |best|)``.
     dt : float
-        Time between consecutive positions (s, or any time unit). The fit does not depend on
-        it (the network counts time in steps); it sets the time unit of ``speed_scale_``.
+        Time between consecutive positions (s, or any time unit). Positions alone do not
+        depend on it (the network counts time in steps); it converts a speed channel and
+        sets the time unit of ``speed_scale_``.
     wheelbase : float or None
         Wheelbase of the kinematic bicycle model, in the unit of the positions. None
-        (default): 1.24 step lengths (``1.24 * length_scale_``, a car's 2.8 m wheelbase over
-        its 2.25 m step at 9 m/s and 4 Hz), so that the default does not depend on units.
+        (default): 1.24 step lengths (``1.24 * length_scale_``), so that the default does not
+        depend on units. The baseline's steering noise is fitted at this wheelbase, so it
+        mostly sets the unit of the steering angle.
     random_state : None, int, numpy.random.Generator or JAX key
         Initial weights, minibatches and the validation split.
     verbose : bool
@@ -130,12 +167,13 @@ class KinematicForecaster(MixturesEstimator):
         log-likelihood on them every 50 Adam steps, stop when it has not improved for
         ``n_iter_no_change`` consecutive checks, and keep the parameters of the best check
         (as scikit-learn's ``MLPRegressor(early_stopping=True)``). The split is drawn from
-        ``random_state``. Recommended with few tracks, where the test NLL first falls and then
-        rises as the action variances become overconfident.
+        ``random_state`` (whole tracks when ``groups`` is given). With the kinematic prior the
+        baseline is check 0 and stays the model unless the gain is significant, which is
+        what makes learning safe with few tracks: recommended.
     validation_fraction : float
         Fraction of the tracks held out when ``early_stopping`` (in (0, 1); ``ceil(
-        validation_fraction * n_agents)`` tracks, at least one, and at least one must remain
-        for training). Ignored otherwise.
+        validation_fraction * n_tracks)`` tracks, counted by ``groups``, at least one, and at
+        least one must remain for training). Ignored otherwise.
     n_iter_no_change : int
         Early stopping patience, in validation checks (>= 1; one check every 50 Adam steps,
         so the patience is ``50 * n_iter_no_change`` steps). Ignored without early stopping.
@@ -169,11 +207,23 @@ class KinematicForecaster(MixturesEstimator):
         The highest entry of ``validation_scores_`` (nats), that of the kept parameters.
     best_iter_ : int or None
         The Adam step after which the kept parameters were taken (early stopping only).
+    baseline_validation_score_ : float or None
+        Mean log-likelihood per held-out track of the baseline (validation check 0; kinematic
+        prior with early stopping only).
+    fell_back_ : bool
+        True when the model is the refitted baseline (no significant held-out gain).
+    baseline_ : KinematicPropagation
+        The fitted physics baseline the network corrects.
+    max_steer_ : float
+        Bound on the steering angle (rad), from the sharpest turns of the training tracks.
+    feature_mean_, feature_scale_ : numpy.ndarray
+        Standardisation of the encoder inputs.
     n_past_ : int
         Length of the past track seen in ``fit``.
+    n_channels_ : int
+        2 (positions) or 4 (positions, heading, speed).
     n_features_in_ : int
-        Number of coordinates of one observed past track, ``2 * n_past_`` (``past`` read as
-        a table with one row per track).
+        Number of values of one observed past track, ``n_past_ * n_channels_``.
     """
 
     _parameter_constraints = {
@@ -238,65 +288,219 @@ class KinematicForecaster(MixturesEstimator):
     def _config(self, params=None):
         p = self._validate_params() if params is None else params
         return _forecaster.Config(
-            n_modes=p["n_modes"], horizon=p["horizon"], prior=p["prior"],
-            formulation=p["formulation"], hidden=p["hidden"],
+            n_modes=p["n_modes"],
+            horizon=p["horizon"],
+            prior=p["prior"],
+            formulation=p["formulation"],
+            hidden=p["hidden"],
         )
 
-    def _check_past(self, past, n_past=None):
-        past = check_array(past, "past", ndim=3)
-        if past.shape[2] != 2 or past.shape[1] < 2:
-            raise ValueError(
-                f"past must have shape (n_agents, n_past >= 2, 2), got {past.shape}."
-            )
-        if n_past is not None and past.shape[1] != n_past:
-            raise ValueError(
-                f"past must have {n_past} steps as in fit, got shape {past.shape}."
-            )
-        if (np.linalg.norm(past[:, -1] - past[:, -2], axis=1) == 0).any():
-            raise ValueError("past: the last two positions of every track must differ "
-                             "(the heading is estimated from them).")
-        return past
-
-    def _check_future(self, future, past, horizon):
-        future = check_array(future, "future", ndim=3)
-        if future.shape[1:] != (horizon, 2):
-            raise ValueError(
-                f"future must have shape (n_agents, horizon={horizon}, 2), got {future.shape}."
-            )
-        check_same_length(past, future, ("past", "future"))
-        return future
-
-    def _local_future(self, future, origin, R):
-        """Future positions in the agent frame, normalised units."""
-        return np.einsum("nji,ntj->nti", R, future - origin[:, None]) / self.length_scale_
+    def _check_past(self, past, fitted=True):
+        if fitted:
+            return _tracks.check_past(past, self.n_past_, self.n_channels_)
+        return _tracks.check_past(past)
 
     def _log_jacobian(self, horizon):
-        # NLL in the positions' units = normalised NLL + 2 T log(ell) per trajectory
+        # NLL in the positions' unit = normalised NLL + 2 T log(ell) per trajectory
         return 2.0 * horizon * np.log(self.length_scale_)
 
-    def _track_nll(self, feats, v0, local, cfg):
-        """NLL per track (normalised units) with the agent axis padded to its bucket."""
-        n = len(feats)
-        (feats, v0, local), _ = _padded([feats, v0, local], n)
-        with x64():
-            params = jax.tree_util.tree_map(jnp.asarray, self.params_)
-            out = _forecaster.track_nll(params, jnp.asarray(feats), jnp.asarray(v0),
-                                        jnp.asarray(local), self._wheelbase_steps(), cfg)
-            return np.asarray(out)[:n]
+    def _encode(self, past, baseline):
+        """Agent frame and network inputs (unstandardised features) of observed tracks."""
+        ell = self.length_scale_
+        origin, heading, speed = _tracks.present_state(past, self.dt, ell)
+        R = _tracks.rotation(heading)
+        local = _tracks.to_agent(past[..., :2], origin, R, ell)
+        m0, P0 = baseline.initial_state(local, speed)
+        n = len(past)
+        parts = [
+            np.nan_to_num(local).reshape(n, -1),
+            np.isfinite(local[..., 0]),
+            m0[:, :2],
+            np.cos(m0[:, 2:3]),
+            np.sin(m0[:, 2:3]),
+            m0[:, 3:],
+        ]
+        if past.shape[2] == 4:  # heading relative to the frame, speed in step lengths/step
+            rel = past[..., 2] - heading[:, None]
+            parts += [
+                np.nan_to_num(np.cos(rel)),
+                np.nan_to_num(np.sin(rel)),
+                np.nan_to_num(past[..., 3] * self.dt / ell),
+            ]
+        feats = np.concatenate([np.asarray(a, float) for a in parts], axis=1)
+        return origin, R, local, feats, m0, P0
 
-    def _wheelbase_steps(self):
-        return float(self.wheelbase_ / self.length_scale_)
+    def _inputs(self, past):
+        """Standardised inputs of a fitted model: origin, R, feats, m0, P0."""
+        origin, R, _, feats, m0, P0 = self._encode(past, self.baseline_)
+        return origin, R, (feats - self.feature_mean_) / self.feature_scale_, m0, P0
+
+    def _split(self, groups, n, p, key):
+        """Training and validation rows: whole tracks (``groups``) are held out."""
+        if not p["early_stopping"]:
+            return np.arange(n), None
+        uniq, inv = np.unique(groups, return_inverse=True)
+        n_val = int(np.ceil(p["validation_fraction"] * len(uniq)))
+        if len(uniq) - n_val < 1:
+            raise ValueError(
+                f"validation_fraction={p['validation_fraction']} holds out {n_val} of "
+                f"{len(uniq)} tracks and leaves none for training; lower "
+                "validation_fraction or pass more tracks."
+            )
+        # a NumPy permutation seeded from the key: fixed-shape JAX work, so a new number
+        # of tracks compiles nothing
+        seed = np.asarray(jax.random.bits(jax.random.fold_in(key, 1), (4,), jnp.uint32))
+        perm = np.random.default_rng(seed).permutation(len(uniq))
+        val = np.isin(inv, perm[:n_val])
+        return np.flatnonzero(~val), np.flatnonzero(val)
+
+    def _fit_physics(self, past, future, p):
+        """Fit the kinematic baseline on the training rows; set the scales it defines."""
+        self.baseline_ = KinematicPropagation(dt=p["dt"], wheelbase=p["wheelbase"]).fit(
+            past, future
+        )
+        self.length_scale_ = self.baseline_.length_scale_
+        self.speed_scale_ = self.length_scale_ / p["dt"]
+        self.wheelbase_ = self.baseline_.wheelbase_
+        wheelbase = self.wheelbase_ / self.length_scale_
+        origin, R, local, feats, _, _ = self._encode(past, self.baseline_)
+        local_future = _tracks.to_agent(future, origin, R, self.length_scale_)
+        self.max_steer_ = _max_steer(local, local_future, wheelbase)
+        self.feature_mean_ = feats.mean(axis=0)
+        sd = feats.std(axis=0)
+        self.feature_scale_ = np.where(sd > 1e-12, sd, 1.0)
+        free_scale = float(np.sqrt(np.mean(np.sum(local_future**2, axis=-1))))
+        self._phys = np.concatenate(
+            [self.baseline_._theta, [wheelbase, self.max_steer_, free_scale]]
+        )
+
+    def _train(self, data, val_data, val_groups, n_train, key, cfg, p):
+        """Adam in compiled chunks, with early stopping on ``val_data`` when given.
+
+        With the kinematic prior the baseline (a zeroed output layer) is check 0, and the
+        trained network replaces it only when its gain on the held-out tracks is significant
+        (:func:`_significant`).
+
+        Returns ``(params, losses, val_scores, best_val, best_iter, baseline_val, n_done,
+        converged)``; the validation scores are mean log-likelihoods per held-out track in
+        normalised units.
+        """
+        max_iter, lr, tol, alpha = p["max_iter"], p["learning_rate"], p["tol"], p["alpha"]
+        patience = p["n_iter_no_change"]
+        batch = p["batch_size"] or 0
+        batch = 0 if batch >= n_train else batch
+        bucket = padded_length(batch, minimum=8) if batch else 0
+        key, train_key = jax.random.split(key)
+        phys = jnp.asarray(self._phys)
+        params = _forecaster.init_params(key, data[0].shape[1], cfg, jnp.float64)
+        opt_state = optax.adam(lr).init(params)
+        losses, val_scores = [], []
+        best_val, best_params, best_iter, baseline_val = -np.inf, None, None, None
+        best_ll = baseline_ll = zero = None
+        no_improvement, converged, done = 0, False, 0
+
+        def validate(params):
+            ll = -np.asarray(_forecaster.track_nll(params, *val_data[:-1], phys, cfg))
+            ll = ll[: len(val_groups)]
+            val = float(np.mean(ll))
+            return (val if np.isfinite(val) else -np.inf), ll
+
+        if val_data is not None and cfg.prior == "kinematic":
+            # check 0: the baseline itself, kept unless the best trained network beats it
+            # significantly (patience counts network checks only: early steps may be worse)
+            zero = _zero_head(jax.tree_util.tree_map(np.asarray, params))
+            baseline_val, baseline_ll = validate(jax.tree_util.tree_map(jnp.asarray, zero))
+        bar = None
+        if p["verbose"]:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=max_iter, desc="KinematicForecaster")
+        while done < max_iter:
+            n = min(_CHUNK, max_iter - done)
+            train_key, k = jax.random.split(train_key)
+            params, opt_state, values = _forecaster.train_chunk(
+                params,
+                opt_state,
+                k,
+                *data,
+                phys,
+                n,
+                lr,
+                alpha,
+                float(max(batch, 1)),
+                cfg=cfg,
+                chunk=_CHUNK,
+                batch_bucket=bucket,
+            )
+            values = np.asarray(values)[:n]
+            if not np.isfinite(values).all():
+                raise DivergenceError(
+                    "KinematicForecaster.fit diverged (non-finite loss); lower learning_rate."
+                )
+            losses.append(values)
+            done += n
+            if bar is not None:
+                bar.update(n)
+                bar.set_postfix(loss=float(values[-1]))
+            if val_data is not None:
+                val, ll = validate(params)
+                val_scores.append(val)
+                if not np.isfinite(best_val):  # first finite check
+                    improved = np.isfinite(val)
+                else:
+                    improved = val > best_val + tol * max(1.0, abs(best_val))
+                no_improvement = 0 if improved else no_improvement + 1
+                if val > best_val:
+                    best_val, best_iter, best_ll = val, done, ll
+                    best_params = jax.tree_util.tree_map(np.asarray, params)
+                if no_improvement >= patience:
+                    converged = True
+                    break
+            elif len(losses) >= 2:
+                prev, last = losses[-2].mean(), losses[-1].mean()
+                if abs(prev - last) <= tol * max(1.0, abs(last)):
+                    converged = True
+                    break
+        if bar is not None:
+            bar.close()
+        if val_data is not None and best_params is None and baseline_val is None:
+            raise DivergenceError(
+                "KinematicForecaster.fit: the validation loss was never finite; lower "
+                "learning_rate."
+            )
+        if val_data is None:
+            best_params = jax.tree_util.tree_map(np.asarray, params)
+        elif baseline_val is not None and (
+            best_val <= baseline_val or not _significant(best_ll - baseline_ll, val_groups)
+        ):
+            best_params, best_val, best_iter = zero, baseline_val, 0
+        return (
+            best_params,
+            np.concatenate(losses),
+            val_scores,
+            best_val,
+            best_iter,
+            baseline_val,
+            done,
+            converged,
+        )
 
     # ------------------------------------------------------------------ API
-    def fit(self, past, future):
-        """Train on observed tracks.
+    def fit(self, past, future, groups=None):
+        """Fit the kinematic baseline, then train the network on top of it.
 
         Parameters
         ----------
-        past : array, shape (n_agents, n_past, 2)
-            Observed positions (any length unit, e.g. m), the last one is the present.
+        past : array, shape (n_agents, n_past, 2) or (n_agents, n_past, 4)
+            Observed positions (any length unit, e.g. m), the last one is the present;
+            earlier positions may be missing (NaN: short histories, gaps). Optional
+            channels 3 and 4: heading (rad) and speed (positions' unit per unit of ``dt``),
+            NaN where unknown.
         future : array, shape (n_agents, horizon, 2)
-            The positions at the next ``horizon`` steps (same unit).
+            The positions at the next ``horizon`` steps (same unit, all observed).
+        groups : array, shape (n_agents,), optional
+            Track id of every window: with ``early_stopping`` whole tracks are held out
+            (None: every window is its own track).
 
         Returns
         -------
@@ -310,117 +514,61 @@ class KinematicForecaster(MixturesEstimator):
         """
         p = self._validate_params()
         cfg = self._config(p)
-        max_iter, lr, tol, alpha = p["max_iter"], p["learning_rate"], p["tol"], p["alpha"]
-        early, patience = p["early_stopping"], p["n_iter_no_change"]
-        past = self._check_past(past)
-        future = self._check_future(future, past, cfg.horizon)
-        n_agents = len(past)
-        self.n_features_in_ = 2 * past.shape[1]
-        n_val = int(np.ceil(p["validation_fraction"] * n_agents))
-        if early and n_agents - n_val < 1:
-            raise ValueError(
-                f"validation_fraction={p['validation_fraction']} holds out {n_val} of "
-                f"{n_agents} tracks and leaves none for training; lower validation_fraction "
-                "or pass more tracks."
-            )
-        key, train_key = jax.random.split(as_key(self.random_state))
-        val_idx, train_idx = None, np.arange(n_agents)
-        if early:
-            # a NumPy permutation seeded from the key: fixed-shape JAX work, so a new number
-            # of tracks compiles nothing
-            seed = np.asarray(jax.random.bits(jax.random.fold_in(key, 1), (4,), jnp.uint32))
-            perm = np.random.default_rng(seed).permutation(n_agents)
-            val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        # the unit of length: from the training tracks only (validation stays held out)
-        self.length_scale_ = _step_length(past[train_idx], future[train_idx])
-        self.wheelbase_ = float(
-            p["wheelbase"] if p["wheelbase"] is not None
-            else _forecaster.WHEELBASE_STEPS * self.length_scale_
-        )
-        self.speed_scale_ = self.length_scale_ / p["dt"]
-        wheelbase = self._wheelbase_steps()
-        origin, R, feats, v0 = _agent_frame(past, self.length_scale_)
-        local = self._local_future(future, origin, R)
-        shift = self._log_jacobian(cfg.horizon)
-        if early:
-            val_data = (feats[val_idx], v0[val_idx], local[val_idx])
-            feats, v0, local = feats[train_idx], v0[train_idx], local[train_idx]
-        n_train = len(feats)
-        batch = p["batch_size"] or 0
-        batch = 0 if batch >= n_train else batch
-        (feats_p, v0_p, local_p), mask = _padded([feats, v0, local], n_train)
-        if early:
-            val_p, _ = _padded(list(val_data), n_val)
-        losses, val_scores = [], []
-        best_val, best_params, best_iter, no_improvement = -np.inf, None, None, 0
-        converged = False
+        past = self._check_past(past, fitted=False)
+        future = _tracks.check_future(future, past, cfg.horizon)
+        groups = _tracks.check_groups(groups, len(past))
+        key = as_key(self.random_state)
+        train_idx, val_idx = self._split(groups, len(past), p, key)
+        self.n_past_, self.n_channels_ = past.shape[1], past.shape[2]
+        self.n_features_in_ = past.shape[1] * past.shape[2]
         with x64():
-            data = tuple(jnp.asarray(a) for a in (feats_p, v0_p, local_p, mask))
-            if early:
-                val_j = tuple(jnp.asarray(a) for a in val_p)
-            params = _forecaster.init_params(key, feats.shape[1], cfg, jnp.float64)
-            opt_state = optax.adam(lr).init(params)
-            bar = None
-            if p["verbose"]:
-                from tqdm.auto import tqdm
+            self._fit_physics(past[train_idx], future[train_idx], p)
+            origin, R, feats, m0, P0 = self._inputs(past)
+            local = _tracks.to_agent(future, origin, R, self.length_scale_)
 
-                bar = tqdm(total=max_iter, desc="KinematicForecaster")
-            done = 0
-            while done < max_iter:
-                n = min(_CHUNK, max_iter - done)
-                train_key, k = jax.random.split(train_key)
-                params, opt_state, values = _forecaster.train_chunk(
-                    params, opt_state, k, *data, wheelbase, n, lr, alpha, cfg=cfg,
-                    chunk=_CHUNK, batch_size=batch,
+            def padded(rows):
+                (f, m, P, y), mask = _padded(
+                    [feats[rows], m0[rows], P0[rows], local[rows]], len(rows)
                 )
-                values = np.asarray(values)[:n]
-                if not np.isfinite(values).all():
-                    raise DivergenceError(
-                        "KinematicForecaster.fit diverged (non-finite loss); lower "
-                        "learning_rate."
-                    )
-                losses.append(values)
-                done += n
-                if bar is not None:
-                    bar.update(n)
-                    bar.set_postfix(loss=float(values[-1] + shift))
-                if early:
-                    # mean log-likelihood per held-out track, normalised units
-                    nll = np.asarray(_forecaster.track_nll(params, *val_j, wheelbase, cfg))
-                    val = -float(np.mean(nll[:n_val]))
-                    val = val if np.isfinite(val) else -np.inf
-                    val_scores.append(val)
-                    if not np.isfinite(best_val):  # first finite check
-                        improved = np.isfinite(val)
-                    else:
-                        improved = val > best_val + tol * max(1.0, abs(best_val))
-                    no_improvement = 0 if improved else no_improvement + 1
-                    if val > best_val:
-                        best_val, best_iter = val, done
-                        best_params = jax.tree_util.tree_map(np.asarray, params)
-                    if no_improvement >= patience:
-                        converged = True
-                        break
-                elif len(losses) >= 2:
-                    prev, last = losses[-2].mean(), losses[-1].mean()
-                    if abs(prev - last) <= tol * max(1.0, abs(last)):
-                        converged = True
-                        break
-            if bar is not None:
-                bar.close()
-            if early and best_params is None:
-                raise DivergenceError(
-                    "KinematicForecaster.fit: the validation loss was never finite; lower "
-                    "learning_rate."
+                P[len(rows) :] = np.eye(4)  # padded agents: a proper covariance (weight 0)
+                return [jnp.asarray(a) for a in (f, m, P, y)], mask
+
+            train, mask = padded(train_idx)
+            data = (*train, jnp.asarray(mask))
+            val_data = None
+            if val_idx is not None:
+                val, _ = padded(val_idx)
+                val_data = (*val, len(val_idx))
+            (params, losses, val_scores, best_val, best_iter, baseline_val, done, converged) = (
+                self._train(
+                    data,
+                    val_data,
+                    None if val_idx is None else groups[val_idx],
+                    len(train_idx),
+                    key,
+                    cfg,
+                    p,
                 )
-            self.params_ = best_params if early else jax.tree_util.tree_map(np.asarray, params)
-        self.loss_curve_ = np.concatenate(losses) + shift
-        self.n_past_ = past.shape[1]
+            )
+        self.params_ = params
+        shift = self._log_jacobian(cfg.horizon)
+        if baseline_val is not None and best_iter == 0:
+            # the baseline is the model: refit it on every training track (the held-out
+            # ones only served to decide), as KinematicPropagation alone would be
+            self._fit_physics(past, future, p)
+            self.fell_back_ = True
+        else:
+            self.fell_back_ = False
+        early = val_idx is not None
+        self.loss_curve_ = losses + shift
         self.validation_indices_ = val_idx
         self.validation_scores_ = np.asarray(val_scores) - shift if early else None
         self.best_validation_score_ = float(best_val - shift) if early else None
+        self.baseline_validation_score_ = (
+            float(baseline_val - shift) if baseline_val is not None else None
+        )
         self.best_iter_ = int(best_iter) if early else None
-        self._set_convergence(converged, done, max_iter, hint="increase max_iter")
+        self._set_convergence(converged, done, p["max_iter"], hint="increase max_iter")
         return self
 
     def predict(self, past):
@@ -428,8 +576,8 @@ class KinematicForecaster(MixturesEstimator):
 
         Parameters
         ----------
-        past : array, shape (n_agents, n_past, 2)
-            Observed positions, in the unit used in ``fit``.
+        past : array, shape (n_agents, n_past, 2) or (n_agents, n_past, 4)
+            Observed tracks, as in ``fit``.
 
         Returns
         -------
@@ -439,28 +587,33 @@ class KinematicForecaster(MixturesEstimator):
             horizon, K, 2, 2) (squared unit).
         """
         self._check_fitted()
-        past = self._check_past(past, self.n_past_)
+        past = self._check_past(past)
         cfg = self._config()
-        origin, R, feats, v0 = _agent_frame(past, self.length_scale_)
         n = len(past)
-        (feats, v0), _ = _padded([feats, v0], n)
         with x64():
+            origin, R, feats, m0, P0 = self._inputs(past)
+            (feats, m0, P0), _ = _padded([feats, m0, P0], n)
+            P0[n:] = np.eye(4)
             params = jax.tree_util.tree_map(jnp.asarray, self.params_)
-            gmm = _forecaster.forecast(params, jnp.asarray(feats), jnp.asarray(v0),
-                                       self._wheelbase_steps(), cfg)
-            logw, mu, cov = (np.asarray(a)[:n] for a in (gmm.log_weights, gmm.means,
-                                                          gmm.covariances))
-        ell = self.length_scale_
-        means = ell * np.einsum("nij,ntkj->ntki", R, mu) + origin[:, None, None]
-        covs = ell**2 * np.einsum("nij,ntkjl,nml->ntkim", R, cov, R)
-        return gaussian.GMM(logw, means, covs, "full")
+            gmm = _forecaster.forecast(
+                params,
+                jnp.asarray(feats),
+                jnp.asarray(m0),
+                jnp.asarray(P0),
+                jnp.asarray(self._phys),
+                cfg,
+            )
+            logw, mu, cov = (
+                np.asarray(a)[:n] for a in (gmm.log_weights, gmm.means, gmm.covariances)
+            )
+        return _tracks.to_world(logw, mu, cov, origin, R, self.length_scale_)
 
     def score_samples(self, past, future):
         """Trajectory-level log-likelihood of each observed future (nats).
 
         Parameters
         ----------
-        past : array, shape (n_agents, n_past, 2)
+        past : array, shape (n_agents, n_past, 2) or (n_agents, n_past, 4)
         future : array, shape (n_agents, horizon, 2)
             Positions, in the unit used in ``fit`` (the log-likelihood is a density in that
             unit: positions times ``c`` shift it by ``-2 * horizon * log(c)``).
@@ -470,12 +623,24 @@ class KinematicForecaster(MixturesEstimator):
         numpy.ndarray, shape (n_agents,)
         """
         self._check_fitted()
-        past = self._check_past(past, self.n_past_)
+        past = self._check_past(past)
         cfg = self._config()
-        future = self._check_future(future, past, cfg.horizon)
-        origin, R, feats, v0 = _agent_frame(past, self.length_scale_)
-        local = self._local_future(future, origin, R)
-        return -(self._track_nll(feats, v0, local, cfg) + self._log_jacobian(cfg.horizon))
+        future = _tracks.check_future(future, past, cfg.horizon)
+        n = len(past)
+        with x64():
+            origin, R, feats, m0, P0 = self._inputs(past)
+            local = _tracks.to_agent(future, origin, R, self.length_scale_)
+            (feats, m0, P0, local), _ = _padded([feats, m0, P0, local], n)
+            P0[n:] = np.eye(4)
+            params = jax.tree_util.tree_map(jnp.asarray, self.params_)
+            nll = _forecaster.track_nll(
+                params,
+                *(jnp.asarray(a) for a in (feats, m0, P0, local)),
+                jnp.asarray(self._phys),
+                cfg,
+            )
+            nll = np.asarray(nll)[:n]
+        return -(nll + self._log_jacobian(cfg.horizon))
 
     def score(self, past, future):
         """Mean trajectory-level log-likelihood of ``future`` per trajectory (nats; higher is
@@ -483,7 +648,7 @@ class KinematicForecaster(MixturesEstimator):
 
         Parameters
         ----------
-        past : array, shape (n_agents, n_past, 2)
+        past : array, shape (n_agents, n_past, 2) or (n_agents, n_past, 4)
         future : array, shape (n_agents, horizon, 2)
 
         Returns
@@ -499,7 +664,7 @@ class KinematicForecaster(MixturesEstimator):
 
         Parameters
         ----------
-        past : array, shape (n_agents, n_past, 2)
+        past : array, shape (n_agents, n_past, 2) or (n_agents, n_past, 4)
         future : array, shape (n_agents, horizon, 2)
 
         Returns
@@ -513,7 +678,7 @@ class KinematicForecaster(MixturesEstimator):
 
         Parameters
         ----------
-        past : array, shape (n_agents, n_past, 2)
+        past : array, shape (n_agents, n_past, 2) or (n_agents, n_past, 4)
         future : array, shape (n_agents, horizon, 2)
         k : int, optional
             Number of most probable modes considered (default: all ``n_modes``).
@@ -525,11 +690,5 @@ class KinematicForecaster(MixturesEstimator):
             errors of the mode means (unit of the positions).
         """
         gmm = self.predict(past)
-        past = check_array(past, "past", ndim=3)
-        n_modes = gmm.log_weights.shape[-1]
-        future = self._check_future(future, past, gmm.means.shape[1])
-        k = n_modes if k is None else check_scalar(k, "k", kind="int", low=1, high=n_modes)
-        order = np.argsort(-gmm.log_weights[:, 0, :], axis=1)[:, :k]  # (n, k)
-        means = np.take_along_axis(gmm.means, order[:, None, :, None], axis=2)  # (n, T, k, 2)
-        err = np.linalg.norm(means - future[:, :, None, :], axis=-1)  # (n, T, k)
-        return float(err.mean(axis=1).min(axis=1).mean()), float(err[:, -1].min(axis=1).mean())
+        future = _tracks.check_future(future, gmm.means, gmm.means.shape[1])
+        return _tracks.min_ade_fde(gmm, future, k)

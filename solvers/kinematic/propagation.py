@@ -79,8 +79,9 @@ class BicycleModel:
         """The model's numbers as a JAX pytree (:class:`solvers.kinematic._core.Params`)."""
         dtype = dtype or jnp.result_type(float)
         arr = lambda v: jnp.asarray(v, dtype=dtype)
-        return _core.Params(arr(self.wheelbase), arr(self.rear_length), arr(self.dt),
-                            self.reference)
+        return _core.Params(
+            arr(self.wheelbase), arr(self.rear_length), arr(self.dt), self.reference
+        )
 
     def step(self, state, action):
         """Deterministic bicycle update.
@@ -100,7 +101,7 @@ class BicycleModel:
         _check_last(state, "state", (4,))
         _check_last(action, "action", (2,))
         p = self.params(state.dtype)
-        fn = jnp.vectorize(lambda s, u: _core._step_bicycle(s, u, p), signature="(4),(2)->(4)")
+        fn = jnp.vectorize(lambda s, u: _core.step_bicycle(s, u, p), signature="(4),(2)->(4)")
         return fn(state, action)
 
     def rollout(self, state, actions):
@@ -113,8 +114,11 @@ class BicycleModel:
             s = self.step(s, u)
             return s, s
 
-        _, out = jax.lax.scan(body, jnp.broadcast_to(state, jnp.broadcast_shapes(
-            state.shape, steps.shape[1:-1] + (4,))), steps)
+        _, out = jax.lax.scan(
+            body,
+            jnp.broadcast_to(state, jnp.broadcast_shapes(state.shape, steps.shape[1:-1] + (4,))),
+            steps,
+        )
         return jnp.moveaxis(out, 0, -2)
 
 
@@ -133,7 +137,7 @@ def _is_concrete(*xs) -> bool:
 
 
 def _check_last(x, name, tail):
-    if x.ndim < len(tail) or tuple(x.shape[x.ndim - len(tail):]) != tuple(tail):
+    if x.ndim < len(tail) or tuple(x.shape[x.ndim - len(tail) :]) != tuple(tail):
         want = "(..., " + ", ".join(str(t) for t in tail) + ")"
         raise ValueError(f"{name} must have shape {want}, got {tuple(x.shape)}.")
 
@@ -159,8 +163,7 @@ def _prepare(state_mean, state_cov, action_means, action_covs, model):
         raise ValueError(f"action_means must have shape (..., T, 2), got {tuple(am.shape)}.")
     _check_last(ac, "action_covs", (am.shape[-2], 2, 2))
     try:
-        batch = jnp.broadcast_shapes(sm.shape[:-1], sc.shape[:-2], am.shape[:-2],
-                                     ac.shape[:-3])
+        batch = jnp.broadcast_shapes(sm.shape[:-1], sc.shape[:-2], am.shape[:-2], ac.shape[:-3])
     except ValueError:
         raise ValueError(
             "the leading (batch) dimensions of state_mean, state_cov, action_means and "
@@ -253,20 +256,25 @@ def propagate(
     ``"acceleration_steering"``: the bicycle model (:class:`BicycleModel`).
     """
     check_option(formulation, "formulation", METHODS)
-    (m0, P0, mus, Qs), batch, p = _prepare(state_mean, state_cov, action_means, action_covs,
-                                           model)
+    (m0, P0, mus, Qs), batch, p = _prepare(state_mean, state_cov, action_means, action_covs, model)
     T = mus.shape[1]
     if formulation in FORMULATIONS:
         check_option(covariance, "covariance", ("full", "independent"))
         check_option(moments, "moments", ("linear", "exact"))
         if dynamics is not None and dynamics != formulation:
             raise ValueError("dynamics is only used with 'monte_carlo' and 'unscented'.")
-        if (moments == "exact" and formulation == "acceleration_steering"
-                and model.reference != "rear_axle"):
-            raise ValueError("moments='exact' with 'acceleration_steering' needs "
-                             "reference='rear_axle'; use moments='linear'.")
-        fn = lambda m, P, mu, Q: _core.propagate_one(m, P, mu, Q, p, formulation, covariance,
-                                                     moments)
+        if (
+            moments == "exact"
+            and formulation == "acceleration_steering"
+            and model.reference != "rear_axle"
+        ):
+            raise ValueError(
+                "moments='exact' with 'acceleration_steering' needs "
+                "reference='rear_axle'; use moments='linear'."
+            )
+        fn = lambda m, P, mu, Q: _core.propagate_one(
+            m, P, mu, Q, p, formulation, covariance, moments
+        )
         means, covs = jax.vmap(fn)(m0, P0, mus, Qs)
     else:
         dynamics = "acceleration_steering" if dynamics is None else dynamics
@@ -277,8 +285,9 @@ def propagate(
         else:
             n_samples = check_scalar(n_samples, "n_samples", kind="int", low=2)
             keys = jax.random.split(as_key(random_state), m0.shape[0])
-            fn = lambda m, P, mu, Q, k: _core.monte_carlo_one(m, P, mu, Q, p, k, dynamics,
-                                                              n_samples)
+            fn = lambda m, P, mu, Q, k: _core.monte_carlo_one(
+                m, P, mu, Q, p, k, dynamics, n_samples
+            )
             means, covs = jax.vmap(fn)(m0, P0, mus, Qs, keys)
     return means.reshape(batch + (T, 4)), covs.reshape(batch + (T, 4, 4))
 
@@ -328,8 +337,7 @@ def propagate_mixture(
     if w.ndim < 1:
         raise ValueError(f"action_weights must have shape (..., K), got {tuple(w.shape)}.")
     if _is_concrete(action_weights):
-        wn = check_array(np.asarray(action_weights, dtype=np.float64), "action_weights",
-                         ndim=None)
+        wn = check_array(np.asarray(action_weights, dtype=np.float64), "action_weights", ndim=None)
         if (wn < 0).any() or (wn.sum(axis=-1) <= 0).any():
             raise ValueError("action_weights must be non-negative with a positive sum.")
     min_variance = check_scalar(min_variance, "min_variance", low=0.0)
@@ -389,8 +397,12 @@ def trajectory_nll(mixture, observed, *, joint=True):
 def _trajectory_nll(mixture, y, joint):
     lead = mixture.means.shape[:-2]
     n, K = math.prod(lead), mixture.means.shape[-2]
-    flat = gaussian.GMM(mixture.log_weights.reshape(n, K), mixture.means.reshape(n, K, 2),
-                        mixture.covariances.reshape(n, K, 2, 2), "full")
+    flat = gaussian.GMM(
+        mixture.log_weights.reshape(n, K),
+        mixture.means.reshape(n, K, 2),
+        mixture.covariances.reshape(n, K, 2, 2),
+        "full",
+    )
     comp = jax.vmap(lambda g, x: gaussian.component_log_prob(g, x[None])[0])(
         flat, y.reshape(n, 2)
     ).reshape(lead + (K,))  # (..., T, K)

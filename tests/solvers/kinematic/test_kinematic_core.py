@@ -56,8 +56,12 @@ def _numpy_step(name, s, u, dt=0.1, L=2.8):
     elif name == "speed_heading":
         out = [x + dt * u0 * np.cos(u1), y + dt * u0 * np.sin(u1), u1, u0]
     else:
-        out = [x + dt * b * np.cos(a), y + dt * b * np.sin(a), a + dt * b * np.tan(u1) / L,
-               b + dt * u0]
+        out = [
+            x + dt * b * np.cos(a),
+            y + dt * b * np.sin(a),
+            a + dt * b * np.tan(u1) / L,
+            b + dt * u0,
+        ]
     return np.stack(np.broadcast_arrays(*out), axis=-1)
 
 
@@ -196,8 +200,19 @@ def test_formulation_matches_monte_carlo(mc_reference, name, moments, allow):
 
 def test_jax_monte_carlo_matches_numpy(mc_reference):
     mus, Qs = _actions("acceleration_steering")
-    m, P = map(np.asarray, propagate(M0["acceleration_steering"], P0, mus, Qs, MODEL,
-                                     "monte_carlo", n_samples=N_MC, random_state=0))
+    m, P = map(
+        np.asarray,
+        propagate(
+            M0["acceleration_steering"],
+            P0,
+            mus,
+            Qs,
+            MODEL,
+            "monte_carlo",
+            n_samples=N_MC,
+            random_state=0,
+        ),
+    )
     m_mc, P_mc = mc_reference["acceleration_steering"]
     sd = np.sqrt(np.diagonal(P_mc, axis1=-2, axis2=-1))
     assert np.all(np.abs(m - m_mc) <= 5 * np.sqrt(2) * sd / np.sqrt(N_MC))
@@ -206,8 +221,7 @@ def test_jax_monte_carlo_matches_numpy(mc_reference):
 
 def test_unscented_matches_monte_carlo(mc_reference):
     mus, Qs = _actions("acceleration_steering")
-    m, P = map(np.asarray, propagate(M0["acceleration_steering"], P0, mus, Qs, MODEL,
-                                     "unscented"))
+    m, P = map(np.asarray, propagate(M0["acceleration_steering"], P0, mus, Qs, MODEL, "unscented"))
     m_mc, P_mc = mc_reference["acceleration_steering"]
     np.testing.assert_allclose(m, m_mc, atol=0.02)
     rel = np.linalg.norm(P - P_mc, axis=(-2, -1)) / np.linalg.norm(P_mc, axis=(-2, -1))
@@ -217,8 +231,10 @@ def test_unscented_matches_monte_carlo(mc_reference):
 def test_linearisation_bias_and_bound(mc_reference):
     """Speed-heading: linear mean error within T dt |mu_v| s^2 / 2; exact moments unbiased."""
     mus, Qs = _actions("speed_heading")
-    m_lin, P_lin = map(np.asarray, propagate(M0["speed_heading"], P0, mus, Qs, MODEL,
-                                             "speed_heading", moments="linear"))
+    m_lin, P_lin = map(
+        np.asarray,
+        propagate(M0["speed_heading"], P0, mus, Qs, MODEL, "speed_heading", moments="linear"),
+    )
     m_mc, P_mc = mc_reference["speed_heading"]
     k = np.arange(1, T + 1)
     bound = k * 0.1 * 10.0 * 0.09 / 2
@@ -227,18 +243,42 @@ def test_linearisation_bias_and_bound(mc_reference):
     assert np.all(err <= bound + 5 * se)
     assert np.all(err >= 0.8 * bound - 5 * se)  # the bound is tight for small heading noise
     # independent (diagonal) propagation misses the position-heading correlation
-    _, P_ind = propagate(M0["speed_heading"], P0, mus, Qs, MODEL, "speed_heading",
-                         moments="exact", covariance="independent")
+    _, P_ind = propagate(
+        M0["speed_heading"],
+        P0,
+        mus,
+        Qs,
+        MODEL,
+        "speed_heading",
+        moments="exact",
+        covariance="independent",
+    )
     assert np.all(np.asarray(P_ind)[:, 0, 1] == 0.0)
     assert np.abs(P_mc[-1, 0, 1]) > 10 * _cov_tolerance(P_mc, N_MC)[-1, 0, 1]
 
 
 def test_monte_carlo_is_reproducible():
     mus, Qs = _actions("acceleration_steering")
-    a = propagate(M0["acceleration_steering"], P0, mus, Qs, MODEL, "monte_carlo",
-                  n_samples=N_MC, random_state=3)
-    b = propagate(M0["acceleration_steering"], P0, mus, Qs, MODEL, "monte_carlo",
-                  n_samples=N_MC, random_state=3)
+    a = propagate(
+        M0["acceleration_steering"],
+        P0,
+        mus,
+        Qs,
+        MODEL,
+        "monte_carlo",
+        n_samples=N_MC,
+        random_state=3,
+    )
+    b = propagate(
+        M0["acceleration_steering"],
+        P0,
+        mus,
+        Qs,
+        MODEL,
+        "monte_carlo",
+        n_samples=N_MC,
+        random_state=3,
+    )
     np.testing.assert_array_equal(np.asarray(a[1]), np.asarray(b[1]))
 
 
@@ -286,18 +326,21 @@ def test_propagate_mixture_and_trajectory_nll():
     modes = np.stack([mus, mus + [0.0, 0.1], mus - [0.0, 0.1]])  # (K=3, T, 2)
     covs = np.stack([Qs, Qs, 2 * Qs])
     w = np.array([0.5, 0.3, 0.2])
-    gmm = propagate_mixture(M0["acceleration_steering"], P0, w, modes, covs, MODEL,
-                            min_variance=1e-3)
+    gmm = propagate_mixture(
+        M0["acceleration_steering"], P0, w, modes, covs, MODEL, min_variance=1e-3
+    )
     assert isinstance(gmm, gaussian.GMM)
     assert gmm.means.shape == (T, 3, 2) and gmm.covariances.shape == (T, 3, 2, 2)
     m1, P1 = propagate(M0["acceleration_steering"], P0, modes[1], covs[1], MODEL)
     np.testing.assert_allclose(np.asarray(gmm.means[:, 1]), np.asarray(m1[:, :2]))
-    np.testing.assert_allclose(np.asarray(gmm.covariances[:, 1]),
-                               np.asarray(P1[:, :2, :2]) + 1e-3 * np.eye(2))
+    np.testing.assert_allclose(
+        np.asarray(gmm.covariances[:, 1]), np.asarray(P1[:, :2, :2]) + 1e-3 * np.eye(2)
+    )
     y = np.asarray(gmm.means[:, 0]) + 0.3
     mu, S = np.asarray(gmm.means), np.asarray(gmm.covariances)
-    logp = np.array([[multivariate_normal(mu[t, k], S[t, k]).logpdf(y[t]) for k in range(3)]
-                     for t in range(T)])  # (T, K)
+    logp = np.array(
+        [[multivariate_normal(mu[t, k], S[t, k]).logpdf(y[t]) for k in range(3)] for t in range(T)]
+    )  # (T, K)
     joint = -np.log(np.sum(w * np.exp(logp.sum(axis=0))))
     marginal = -np.sum(np.log(np.exp(logp) @ w))
     np.testing.assert_allclose(float(trajectory_nll(gmm, y)), joint, rtol=1e-10)
