@@ -114,8 +114,7 @@ def indices(idx, name: str, size: int, *, allow_empty: bool = False):
     bad = [int(i) for i in raw if not -size <= int(i) < size]
     if bad:
         raise ValueError(
-            f"{name} must index {size} coordinate(s) (values in [{-size}, {size - 1}]), "
-            f"got {bad}."
+            f"{name} must index {size} coordinate(s) (values in [{-size}, {size - 1}]), got {bad}."
         )
     out = tuple(int(i) % size for i in raw)
     if len(set(out)) != len(out):

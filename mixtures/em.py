@@ -36,6 +36,8 @@ import numpy as np
 from jax import lax
 from jax.scipy.linalg import cho_solve
 
+from mixtures import parsimonious
+
 __all__ = [
     "EMResult",
     "run_em",
@@ -164,8 +166,6 @@ def run_em(e_step, m_step, params0, data, tol, max_iter, callback=None) -> EMRes
     return EMResult(params, lower, n_iter, converged, failed)
 
 
-
-
 # ------------------------------------------------------------------- Gaussian mixture steps
 class GaussianEMData(NamedTuple):
     """Data of the Gaussian EM steps.
@@ -214,7 +214,7 @@ class GaussianParams(NamedTuple):
 
 def _n_quadratic(d: int, covariance_type: str) -> int:
     return {"full": d * (d + 1) // 2, "tied": d * (d + 1) // 2, "diag": d, "spherical": 1}[
-        covariance_type
+        parsimonious.storage_type(covariance_type)
     ]
 
 
@@ -237,7 +237,9 @@ def gaussian_features(X, covariance_type: str):
     ----------
     X : array, shape (n, d)
         Points, preferably centred.
-    covariance_type : {"full", "tied", "diag", "spherical"}
+    covariance_type : str
+        ``"full"``, ``"tied"``, ``"diag"``, ``"spherical"`` or one of the fourteen models of
+        :mod:`mixtures.parsimonious` (which use the features of their storage type).
 
     Returns
     -------
@@ -246,6 +248,7 @@ def gaussian_features(X, covariance_type: str):
         full/tied, ``d`` (squares) for diag, ``1`` (``|x|^2``) for spherical.
     """
     n, d = X.shape
+    covariance_type = parsimonious.storage_type(covariance_type)
     if covariance_type in ("full", "tied"):
         iu, ju = np.triu_indices(d)
         q = X[:, iu] * X[:, ju]
@@ -269,6 +272,7 @@ def _quadratic_coefficients(precisions, d: int, covariance_type: str):
 def _coefficients(params: GaussianParams, covariance_type: str):
     """Rows ``c_k`` with ``F(x) . c_k = log w_k + log N(x | mu_k, Sigma_k)``, shape (K, p)."""
     K, d = params.means.shape
+    covariance_type = parsimonious.storage_type(covariance_type)
     mu, P = params.means, params.precisions
     if covariance_type == "full":
         Pmu = jnp.einsum("kij,kj->ki", P, mu)
@@ -308,8 +312,7 @@ def gaussian_e_step(params: GaussianParams, data: GaussianEMData, covariance_typ
     logp = _weighted_log_prob(params, data.F, covariance_type)
     if data.component_mask is not None:
         logp = jnp.where(data.component_mask[None, :], logp, -jnp.inf)
-    top = jnp.max(logp, axis=1, keepdims=True)
-    norm = jnp.log(jnp.sum(jnp.exp(logp - top), axis=1)) + top[:, 0]
+    norm = jax.nn.logsumexp(logp, axis=1)
     w = data.sample_weight
     lower = jnp.sum(w * norm) / jnp.sum(w)
     resp = jnp.exp(logp - norm[:, None]) * w[:, None]
@@ -328,6 +331,7 @@ def _precision_from_covariance(cov, covariance_type: str, d: int):
     Symmetric in its roles: applied to a precision it returns the covariance and
     ``-0.5 log det`` of the precision.
     """
+    covariance_type = parsimonious.storage_type(covariance_type)
     if covariance_type in ("diag", "spherical"):
         prec = 1.0 / cov
         half = 0.5 * jnp.log(prec)
@@ -350,7 +354,12 @@ def gaussian_m_step(stats, data: GaussianEMData, covariance_type: str) -> Gaussi
     stats : array, shape (K, p)
         Output of :func:`gaussian_e_step` (or responsibilities times ``F``).
     data : GaussianEMData
-    covariance_type : {"full", "tied", "diag", "spherical"}
+    covariance_type : str
+        ``"full"``, ``"tied"``, ``"diag"``, ``"spherical"`` or one of the fourteen models of
+        :mod:`mixtures.parsimonious`; the four names are computed as scikit-learn does, the
+        other models by :func:`mixtures.parsimonious.covariances_from_scatter` on the
+        scatter matrices with the ridge ``N_k reg_covar I`` added (which keeps their
+        structure).
     """
     p = stats.shape[1]
     d = next(k for k in range(1, p) if 1 + k + _n_quadratic(k, covariance_type) == p)
@@ -362,20 +371,38 @@ def gaussian_m_step(stats, data: GaussianEMData, covariance_type: str) -> Gaussi
     # padding components (all-zero statistics) get weight exactly zero; their mean 0 and
     # covariance reg*I keep them finite
     nk_real = nk if data.component_mask is None else jnp.where(data.component_mask, nk, 0.0)
-    if covariance_type == "full":
+    model = parsimonious.canonical(covariance_type)
+    if model not in ("VII", "VVI", "EEE", "VVV"):
+        cov = _parsimonious_covariances(model, nk, means, second, reg, nk_real > 0, d)
+    elif model == "VVV":
         cov = _unpack_symmetric(second / nk[:, None], d) - means[:, :, None] * means[:, None, :]
         cov = cov + reg * jnp.eye(d, dtype=cov.dtype)
-    elif covariance_type == "tied":
+    elif model == "EEE":
         total = _unpack_symmetric(jnp.sum(second, axis=0), d)
         cov = (total - jnp.einsum("k,ki,kj->ij", nk_real, means, means)) / jnp.sum(nk_real)
         cov = cov + reg * jnp.eye(d, dtype=cov.dtype)
-    elif covariance_type == "diag":
+    elif model == "VVI":
         cov = second / nk[:, None] - means**2 + reg
     else:
         cov = (second[:, 0] / nk - jnp.sum(means**2, axis=1)) / d + reg
     prec, half = _precision_from_covariance(cov, covariance_type, d)
     half = jnp.broadcast_to(half, nk.shape)
     return GaussianParams(nk_real / jnp.sum(nk_real), means, cov, prec, half)
+
+
+def _parsimonious_covariances(model, nk, means, second, reg, mask, d):
+    """Covariances of a parsimonious model from the E-step's moments, in storage layout."""
+    st = parsimonious.STORAGE[model]
+    if st == "full":
+        outer = means[:, :, None] * means[:, None, :]
+        W = _unpack_symmetric(second, d) - nk[:, None, None] * outer
+        W = W + (nk * reg)[:, None, None] * jnp.eye(d, dtype=W.dtype)
+    elif st == "diag":
+        W = second - nk[:, None] * means**2 + (nk * reg)[:, None]
+    else:  # spherical: only the trace is known; spread it over the diagonal
+        tr = second[:, 0] - nk * jnp.sum(means**2, axis=1)
+        W = jnp.broadcast_to((tr / d + nk * reg)[:, None], means.shape)
+    return parsimonious.covariances_from_scatter(model, nk, W, mask)
 
 
 def _make_steps(covariance_type: str):
@@ -390,7 +417,7 @@ def _make_steps(covariance_type: str):
     return e_step, m_step
 
 
-_STEPS = {ct: _make_steps(ct) for ct in ("full", "tied", "diag", "spherical")}
+_STEPS: dict = {}
 
 
 def gaussian_steps(covariance_type: str):
@@ -398,6 +425,9 @@ def gaussian_steps(covariance_type: str):
 
     The same function objects are returned on every call, so jitted loops are reused.
     """
+    parsimonious.canonical(covariance_type)  # ValueError for an unknown name
+    if covariance_type not in _STEPS:
+        _STEPS[covariance_type] = _make_steps(covariance_type)
     return _STEPS[covariance_type]
 
 
@@ -409,8 +439,9 @@ def gaussian_params_from_resp(resp, data: GaussianEMData, covariance_type: str):
 
 
 @partial(jax.jit, static_argnames="covariance_type")
-def gaussian_params_from_init(params: GaussianParams, weights, means, precisions,
-                              covariance_type: str) -> GaussianParams:
+def gaussian_params_from_init(
+    params: GaussianParams, weights, means, precisions, covariance_type: str
+) -> GaussianParams:
     """Replace parts of ``params`` by user-given initial values (None keeps the value).
 
     ``precisions`` are precision matrices (shapes as the covariances); the covariances are

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import math
 
 import jax
@@ -11,7 +13,7 @@ import scipy.linalg
 from scipy.special import logsumexp
 from sklearn.base import DensityMixin
 
-from mixtures import em, gaussian
+from mixtures import em, gaussian, parsimonious
 from mixtures._config import as_generator, as_key, x64
 from mixtures.base import (
     Bool,
@@ -28,8 +30,11 @@ from mixtures.base import (
 
 __all__ = ["GaussianMixture"]
 
-_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-_INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+# scikit-learn's four names (aliases of VVV, EEE, VVI, VII) and the fourteen mclust models
+_COVARIANCE_TYPES = tuple(parsimonious.ALIASES) + parsimonious.MODELS
+_INIT_PARAMS = ("auto", "hierarchical", "kmeans", "k-means++", "random", "random_from_data")
+# the starts after the first of a deterministic initialisation
+_FOLLOW_UP = {"hierarchical": "kmeans"}
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -44,6 +49,66 @@ def _component_bucket(n_components: int) -> int:
 def _start_bucket(n_starts: int) -> int:
     """Number of start slots compiled for ``n_starts`` starts (1, 2, 4, then multiples of 4)."""
     return padded_length(n_starts, minimum=1) if n_starts <= 4 else -(-n_starts // 4) * 4
+
+
+def _program_type(covariance_type: str) -> str:
+    """The name the compiled fit is keyed by: an mclust alias of a scikit-learn type runs
+    (and shares) the scikit-learn type's program."""
+    model = parsimonious.canonical(covariance_type)
+    return {v: k for k, v in parsimonious.ALIASES.items()}.get(model, model)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Standardised:
+    """The data centred and divided by one scale (the units the fit runs in)."""
+
+    X: np.ndarray
+    center: np.ndarray
+    scale: float
+
+    @classmethod
+    def of(cls, X):
+        # one centre, one scale for all features, so every covariance type keeps its meaning;
+        # reg_covar is relative to that scale
+        center = X.mean(axis=0)
+        Xc = X - center
+        var = float(np.mean(Xc**2))
+        scale = math.sqrt(var) if var > 0 else 1.0
+        return cls(Xc / scale, center, scale)
+
+
+# Agglomerations of recent data sets, so that fits of several numbers of components or
+# covariance types on the same data (a model search) agglomerate once.
+_HIERARCHIES: dict = {}
+_HIERARCHY_CACHE_SIZE = 4
+# Above this many points the agglomeration runs on a random subset (as mclust's default).
+_HC_SUBSET = 2000
+# init_params="auto" agglomerates up to this many points (the cost grows as n^2)
+_HC_AUTO = 1000
+
+
+def _hierarchical_resp(Xs, K: int, rng) -> np.ndarray:
+    """One-hot responsibilities of mclust's default start: the VVV model-based hierarchical
+    partition of the SVD-transformed data (:mod:`mixtures.hierarchical`)."""
+    from mixtures import hierarchical
+
+    n = Xs.shape[0]
+    if K == 1:
+        return np.ones((n, 1))
+    if n > _HC_SUBSET:
+        seed = int(rng.integers(0, 2**31 - 1))
+        labels = hierarchical.hierarchical_labels(Xs, K, subset=_HC_SUBSET, random_state=seed)
+        return np.eye(K)[labels]
+    key = (Xs.shape, hashlib.sha1(np.ascontiguousarray(Xs).tobytes()).hexdigest())
+    tree = _HIERARCHIES.get(key)
+    if tree is None:
+        tree = hierarchical.agglomerate(Xs, "VVV", "SVD")
+        while len(_HIERARCHIES) >= _HIERARCHY_CACHE_SIZE:
+            _HIERARCHIES.pop(next(iter(_HIERARCHIES)))
+        _HIERARCHIES[key] = tree
+    if K > tree.n_initial:  # fewer distinct points than components: k-means decides
+        return _initial_resp(rng, Xs, K, "kmeans")
+    return np.eye(K)[tree.labels(K)]
 
 
 def _initial_resp(rng, Xs, n_components: int, init_params: str) -> np.ndarray:
@@ -76,8 +141,22 @@ def _initial_resp(rng, Xs, n_components: int, init_params: str) -> np.ndarray:
     return resp
 
 
-def _fit_core(resp0, X, w, reg, n_components, n_starts, weights_init, means_init,
-              precisions_init, tol, max_iter, *, covariance_type, callback):
+def _fit_core(
+    resp0,
+    X,
+    w,
+    reg,
+    n_components,
+    n_starts,
+    weights_init,
+    means_init,
+    precisions_init,
+    tol,
+    max_iter,
+    *,
+    covariance_type,
+    callback,
+):
     """Features, the initial M-step of every start (vmapped) and EM, in one program.
 
     ``resp0`` has shape ``(S, n, K_pad)``: only the first ``n_starts`` starts and
@@ -111,13 +190,45 @@ def _fit_core(resp0, X, w, reg, n_components, n_starts, weights_init, means_init
 # variants turn them off.
 _SMALL = 1 << 18  # padded rows x starts (measured: below it, optimised code saves less run
 # time than its compilation costs)
-_FULL_COMPILE = {"xla_cpu_use_fusion_emitters": False,
-                 "xla_cpu_parallel_codegen_split_count": 1}
+_FULL_COMPILE = {"xla_cpu_use_fusion_emitters": False, "xla_cpu_parallel_codegen_split_count": 1}
 _FAST_COMPILE = {"xla_backend_optimization_level": 0, **_FULL_COMPILE}
 _FIT_STATIC = ("covariance_type", "callback")
-_FIT_JIT = (jax.jit(_fit_core, static_argnames=_FIT_STATIC, compiler_options=_FULL_COMPILE),
-            jax.jit(_fit_core, static_argnames=_FIT_STATIC, compiler_options=_FAST_COMPILE))
+_FIT_JIT = (
+    jax.jit(_fit_core, static_argnames=_FIT_STATIC, compiler_options=_FULL_COMPILE),
+    jax.jit(_fit_core, static_argnames=_FIT_STATIC, compiler_options=_FAST_COMPILE),
+)
 _SAMPLE_JIT = jax.jit(gaussian.sample, static_argnames="n")
+
+
+def _search_core(resp0, X, w, reg, n_components, n_starts, tol, max_iter, *, covariance_type):
+    """:func:`_fit_core` for several numbers of components at once (vmapped over the leading
+    axis of ``resp0`` and ``n_components``): one program per covariance type serves a whole
+    model search."""
+
+    def one(resp, k):
+        return _fit_core(
+            resp,
+            X,
+            w,
+            reg,
+            k,
+            n_starts,
+            None,
+            None,
+            None,
+            tol,
+            max_iter,
+            covariance_type=covariance_type,
+            callback=None,
+        )
+
+    return jax.vmap(one)(resp0, n_components)
+
+
+_SEARCH_JIT = (
+    jax.jit(_search_core, static_argnames="covariance_type", compiler_options=_FULL_COMPILE),
+    jax.jit(_search_core, static_argnames="covariance_type", compiler_options=_FAST_COMPILE),
+)
 
 # The progress bar of the running verbose fit. The loop calls one module-level function (a
 # static argument), so verbose fits share their compiled program too.
@@ -206,9 +317,17 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
     ----------
     n_components : int, default=1
         Number of mixture components K.
-    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
-        Shape of the covariances: one full ``(d, d)`` matrix per component, one shared by all,
-        a diagonal per component, or one variance per component.
+    covariance_type : str, default="full"
+        Structure of the covariances: scikit-learn's ``"full"`` (one full ``(d, d)`` matrix
+        per component), ``"tied"`` (one shared by all), ``"diag"`` (a diagonal per
+        component), ``"spherical"`` (one variance per component), or any of the fourteen
+        models of Celeux & Govaert, ``"EII"``, ``"VII"``, ``"EEI"``, ``"VEI"``, ``"EVI"``,
+        ``"VVI"``, ``"EEE"``, ``"VEE"``, ``"EVE"``, ``"VVE"``, ``"EEV"``, ``"VEV"``,
+        ``"EVV"``, ``"VVV"`` (volume, shape, orientation Equal, Variable or Identity; see
+        :mod:`mixtures.parsimonious`). ``VVV``, ``EEE``, ``VVI`` and ``VII`` are the same
+        models as full, tied, diag and spherical. ``covariances_`` is stored in the layout
+        of the scikit-learn type with the same shape: ``(K,)`` for ``*II``, ``(K, d)`` for
+        the other diagonal models, ``(d, d)`` for ``EEE``, ``(K, d, d)`` otherwise.
     tol : float, default=1e-3
         EM stops when the lower bound (mean log-likelihood per sample, nats) changes by less.
         A change of units shifts the lower bound by a constant, so it changes no decision.
@@ -223,16 +342,27 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
         Maximum number of EM iterations per start.
     n_init : int, default=1
         Number of starts; the one with the highest lower bound is kept.
-    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
-        Initial responsibilities: k-means labels (weighted Lloyd in JAX from a k-means++
-        seeding), k-means++ seeds, uniform random, or K random data points.
+    init_params : {"auto", "hierarchical", "kmeans", "k-means++", "random", \
+"random_from_data"}, default="auto"
+        Initial responsibilities: k-means labels (scikit-learn's KMeans on the standardised
+        data), k-means++ seeds, uniform random, K random data points, or mclust's start: the
+        partition of model-based hierarchical agglomeration (VVV criterion on the
+        SVD-transformed data, :mod:`mixtures.hierarchical`; on a random subset of 2000 points
+        for larger data). The hierarchical start is deterministic: with ``n_init > 1`` the
+        further starts come from k-means. ``"auto"`` (the default; scikit-learn's is
+        ``"kmeans"``) is ``"hierarchical"`` up to 1000 samples and ``"kmeans"`` above, where
+        the agglomeration's ``O(n^2)`` cost would dominate the fit: on the designs and real
+        data of ``benchmarks/bench_gaussian_mixture.py`` the hierarchical start reaches the
+        higher likelihood where k-means starts are trapped (small clusters beside large
+        ones; wine) and ties elsewhere.
     weights_init : array of shape (n_components,), default=None
         Initial weights (non-negative, summing to one).
     means_init : array of shape (n_components, n_features), default=None
         Initial means (units of X).
     precisions_init : array, default=None
         Initial precision matrices (inverse covariances, units of ``1/X**2``): ``(K, d, d)``
-        full, ``(d, d)`` tied, ``(K, d)`` diag, ``(K,)`` spherical.
+        full, ``(d, d)`` tied, ``(K, d)`` diag, ``(K,)`` spherical (the storage layout of
+        ``covariance_type``).
     random_state : None, int, numpy.random.Generator or JAX key, default=None
         Seeds the initialisation and :meth:`sample`.
     verbose : bool, default=False
@@ -302,7 +432,7 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
         reg_covar=1e-6,
         max_iter=100,
         n_init=1,
-        init_params="kmeans",
+        init_params="auto",
         weights_init=None,
         means_init=None,
         precisions_init=None,
@@ -328,9 +458,7 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
         if self.weights_init is not None:
             weights = check_array(self.weights_init, "weights_init", ndim=1)
             if weights.shape != (K,):
-                raise ValueError(
-                    f"weights_init must have shape ({K},), got {weights.shape}."
-                )
+                raise ValueError(f"weights_init must have shape ({K},), got {weights.shape}.")
             if (weights < 0).any() or (weights > 1).any():
                 raise ValueError("weights_init must lie in [0, 1].")
             if not np.isclose(weights.sum(), 1.0, rtol=0.0, atol=1e-8):
@@ -346,16 +474,15 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
         return weights, means, precisions
 
     def _check_precisions(self, K, d):
-        shape = {"full": (K, d, d), "tied": (d, d), "diag": (K, d), "spherical": (K,)}[
-            self.covariance_type
-        ]
+        st = parsimonious.storage_type(self.covariance_type)
+        shape = {"full": (K, d, d), "tied": (d, d), "diag": (K, d), "spherical": (K,)}[st]
         P = check_array(self.precisions_init, "precisions_init", ndim=len(shape))
         if P.shape != shape:
             raise ValueError(
                 f"precisions_init must have shape {shape} for covariance_type="
                 f"{self.covariance_type!r}, got {P.shape}."
             )
-        if self.covariance_type in ("full", "tied"):
+        if st in ("full", "tied"):
             if not np.allclose(P, np.swapaxes(P, -1, -2)):
                 raise ValueError("precisions_init must be symmetric.")
             if (np.linalg.eigvalsh(P) <= 0).any():
@@ -377,7 +504,7 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
     def _inits_in_fit_units(self, inits, center, scale, K_pad):
         """User initial parameters in the standardised units of the fit, padded to K_pad."""
         weights, means, precisions = inits
-        ct = self.covariance_type
+        ct = parsimonious.storage_type(self.covariance_type)
         if weights is not None:
             weights = pad_axis(weights, K_pad)
         if means is not None:
@@ -386,7 +513,7 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
             precisions = precisions * scale**2
             if ct == "full":
                 eye = np.broadcast_to(np.eye(precisions.shape[-1]), (K_pad,) + precisions.shape[1:])
-                precisions = np.concatenate([precisions, eye[len(precisions):]])
+                precisions = np.concatenate([precisions, eye[len(precisions) :]])
             elif ct != "tied":
                 precisions = pad_axis(precisions, K_pad, value=1.0)
         return weights, means, precisions
@@ -418,38 +545,65 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
         """
         params = self._validate_params()
         X = self._check_X(X, reset=True)
-        n, d = X.shape
         K = params["n_components"]
-        ct, init_params = params["covariance_type"], params["init_params"]
-        if n < K:
+        if X.shape[0] < K:
             raise ValueError(
-                f"X has n_samples={n}, fewer than n_components={K}; "
+                f"X has n_samples={X.shape[0]}, fewer than n_components={K}; "
                 "expected n_samples >= n_components."
             )
-        inits = self._check_inits(K, d)
-        rng = as_generator(self.random_state)
+        inits = self._check_inits(K, X.shape[1])
+        std = _Standardised.of(X)
+        resp0, n_starts = self._initial_responsibilities(std, K, inits, params)
+        call = self._em_call(std, resp0, n_starts, inits, params)
+        res = self._run_em(call, params)
+        return self._store_result(res, n_starts, std, params)
 
-        # fit in standardised units: one centre, one scale for all features (so every
-        # covariance type keeps its meaning); reg_covar is relative to that scale
-        center = X.mean(axis=0)
-        Xc = X - center
-        var = float(np.mean(Xc**2))
-        scale = math.sqrt(var) if var > 0 else 1.0
-
-        n_pad = padded_length(n)
-        K_pad = _component_bucket(K)
-        Xs = Xc / scale
+    def _initial_responsibilities(self, std, K, inits, params):
+        """Initial responsibilities of every start, shape (n_starts, n, K), and n_starts."""
+        n = std.X.shape[0]
         if all(v is not None for v in inits):  # nothing random: one start from the given
-            n_starts = 1
-            resp0 = np.full((1, n, K), 1.0 / K)
-        else:
-            n_starts = params["n_init"]
-            resp0 = np.stack([_initial_resp(rng, Xs, K, init_params) for _ in range(n_starts)])
+            return np.full((1, n, K), 1.0 / K), 1
+        rng = as_generator(self.random_state)
+        init = params["init_params"]
+        if init == "auto":
+            init = "hierarchical" if n <= _HC_AUTO else "kmeans"
+        starts = []
+        for s in range(params["n_init"]):
+            if init == "hierarchical" and s == 0:
+                starts.append(_hierarchical_resp(std.X, K, rng))
+            else:  # further starts of "hierarchical" come from k-means
+                starts.append(_initial_resp(rng, std.X, K, _FOLLOW_UP.get(init, init)))
+        return np.stack(starts), len(starts)
+
+    def _em_call(self, std, resp0, n_starts, inits, params, K_pad=None):
+        """Positional arguments and static options of the compiled fit, padded to buckets."""
+        n = std.X.shape[0]
+        K = params["n_components"]
+        n_pad, K_pad = padded_length(n), K_pad or _component_bucket(K)
         n_slots = _start_bucket(n_starts) if n_pad * n_starts <= _SMALL else n_starts
         resp0 = pad_axis(pad_axis(pad_axis(resp0, n_slots, 0), n_pad, 1), K_pad, 2)
-        weights0, means0, precisions0 = self._inits_in_fit_units(inits, center, scale, K_pad)
+        weights0, means0, precisions0 = self._inits_in_fit_units(
+            inits, std.center, std.scale, K_pad
+        )
+        args = (
+            resp0,
+            pad_axis(std.X, n_pad),
+            pad_axis(np.ones(n), n_pad),
+            np.float64(params["reg_covar"]),
+            np.int32(K),
+            np.int32(n_starts),
+            weights0,
+            means0,
+            precisions0,
+            np.float64(params["tol"]),
+            np.int32(params["max_iter"]),
+        )
         small = int(n_pad * n_slots <= _SMALL)
+        return args, small, _program_type(params["covariance_type"])
 
+    def _run_em(self, call, params):
+        """Run the compiled EM (with a progress bar when verbose); NumPy results."""
+        args, small, ct = call
         bar = None
         if params["verbose"]:
             from tqdm.auto import tqdm
@@ -459,17 +613,18 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
         try:
             with x64():  # NumPy arguments go in as they are (no transfer programs to compile)
                 res = _FIT_JIT[small](
-                    resp0, pad_axis(Xs, n_pad), pad_axis(np.ones(n), n_pad),
-                    np.float64(params["reg_covar"]), np.int32(K), np.int32(n_starts),
-                    weights0, means0, precisions0, np.float64(params["tol"]),
-                    np.int32(params["max_iter"]), covariance_type=ct,
-                    callback=_progress if bar is not None else None,
+                    *args, covariance_type=ct, callback=_progress if bar is not None else None
                 )
-                res = jax.tree_util.tree_map(np.asarray, res)
+                return jax.tree_util.tree_map(np.asarray, res)
         finally:
             if bar is not None:
                 _PROGRESS.remove(bar)
                 bar.close()
+
+    def _store_result(self, res, n_starts, std, params):
+        """Keep the best start: fitted attributes in the units of X, convergence flags."""
+        K, d = params["n_components"], std.X.shape[1]
+        st = parsimonious.storage_type(params["covariance_type"])
         failed = res.failed[:n_starts]
         if np.all(failed):
             raise DivergenceError(
@@ -484,18 +639,20 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
         best = int(np.flatnonzero(lower >= top - 1e-10 * max(1.0, abs(top)))[0])
         p = jax.tree_util.tree_map(lambda a: a[best], res.params)
         self.weights_ = np.array(p.weights[:K])
-        self.means_ = p.means[:K] * scale + center
-        cov = p.covariances if ct == "tied" else p.covariances[:K]
-        self.covariances_ = cov * scale**2
-        self.precisions_cholesky_ = _precisions_cholesky(self.covariances_, ct)
-        if ct in ("full", "tied"):
+        self.means_ = p.means[:K] * std.scale + std.center
+        cov = p.covariances if st == "tied" else p.covariances[:K]
+        self.covariances_ = cov * std.scale**2
+        self.precisions_cholesky_ = _precisions_cholesky(self.covariances_, st)
+        if st in ("full", "tied"):
             pc = self.precisions_cholesky_
             self.precisions_ = pc @ np.swapaxes(pc, -1, -2)
         else:
             self.precisions_ = self.precisions_cholesky_**2
-        self.lower_bound_ = float(res.lower_bound[best]) - d * math.log(scale)
+        self.lower_bound_ = float(res.lower_bound[best]) - d * math.log(std.scale)
         self._set_convergence(
-            bool(res.converged[best]), int(res.n_iter[best]), params["max_iter"],
+            bool(res.converged[best]),
+            int(res.n_iter[best]),
+            params["max_iter"],
             hint="increase max_iter or tol, try other init parameters, or check for "
             "degenerate data",
         )
@@ -518,14 +675,17 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
     # ------------------------------------------------------------------ prediction
     def _gmm(self):
         return gaussian.GMM(
-            jnp.asarray(np.log(self.weights_)), jnp.asarray(self.means_),
-            jnp.asarray(self.covariances_), self.covariance_type,
+            jnp.asarray(np.log(self.weights_)),
+            jnp.asarray(self.means_),
+            jnp.asarray(self.covariances_),
+            parsimonious.storage_type(self.covariance_type),
         )
 
     def _log_resp_and_norm(self, X):
         """Log responsibilities (n, K) and log-density (n,) of validated ``X`` (float64)."""
-        joint = _log_gaussian_prob(X, self.means_, self.precisions_cholesky_,
-                                   self.covariance_type) + np.log(self.weights_)
+        st = parsimonious.storage_type(self.covariance_type)
+        joint = _log_gaussian_prob(X, self.means_, self.precisions_cholesky_, st)
+        joint = joint + np.log(self.weights_)
         norm = logsumexp(joint, axis=1)
         return joint - norm[:, None], norm
 
@@ -574,6 +734,20 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
         """
         return np.exp(self._log_resp_and_norm(self._predict_input(X))[0])
 
+    def uncertainty(self, X):
+        """Classification uncertainty of every sample, ``1 - max_k P(k | x)`` (as mclust's).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            In ``[0, 1 - 1/K]``; 0 for a sample certainly in one component.
+        """
+        return 1.0 - np.exp(self._log_resp_and_norm(self._predict_input(X))[0].max(axis=1))
+
     def predict(self, X):
         """Most probable component of each sample.
 
@@ -609,9 +783,7 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
     # ------------------------------------------------------------------ model selection
     def _n_parameters(self):
         K, d = self.means_.shape
-        cov = {"full": K * d * (d + 1) / 2, "diag": K * d, "tied": d * (d + 1) / 2,
-               "spherical": K}[self.covariance_type]
-        return int(cov + K * d + K - 1)
+        return parsimonious.n_parameters(self.covariance_type, K, d)
 
     def bic(self, X):
         """Bayesian information criterion ``-2 log L + p log n`` on ``X`` (lower is better).

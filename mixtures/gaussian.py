@@ -153,9 +153,7 @@ def _check_type(covariance_type: str) -> None:
 
 # ------------------------------------------------------------------------ checks
 def _cov_shape(covariance_type: str, K: int, d: int) -> tuple[int, ...]:
-    return {"full": (K, d, d), "diag": (K, d), "spherical": (K,), "tied": (d, d)}[
-        covariance_type
-    ]
+    return {"full": (K, d, d), "diag": (K, d), "spherical": (K,), "tied": (d, d)}[covariance_type]
 
 
 def _check_covariances(cov, name: str, covariance_type: str) -> None:
@@ -211,10 +209,12 @@ def check_gmm(gmm, name: str = "gmm", *, batched: bool = False, values: bool = T
             f"(shapes {tuple(lw.shape)} and {tuple(means.shape)})."
         )
     if K < 1 or d < 1:
-        raise ValueError(f"{name} must have at least one component and one feature, got "
-                         f"means of shape {tuple(means.shape)}.")
+        raise ValueError(
+            f"{name} must have at least one component and one feature, got "
+            f"means of shape {tuple(means.shape)}."
+        )
     want = _cov_shape(ctype, K, d)
-    cov_core = tuple(cov.shape[cov.ndim - len(want):]) if cov.ndim >= len(want) else None
+    cov_core = tuple(cov.shape[cov.ndim - len(want) :]) if cov.ndim >= len(want) else None
     if cov_core != want or not batched and cov.ndim != len(want):
         raise ValueError(
             f"{name}.covariances must have shape {'(..., ) + ' if batched else ''}{want} for "
@@ -267,13 +267,19 @@ def mvn_logpdf(X, mean, cov):
     return _mvn_logpdf(X, mean, cov)
 
 
-def _mvn_logpdf(X, mean, cov):
+def _mahalanobis(X, mean, cov):
+    """Squared Mahalanobis distances of the points ``X`` (..., d) from ``mean`` under the
+    symmetric positive-definite ``cov``, flattened to shape (m,), and ``log det cov``."""
     chol = jnp.linalg.cholesky(cov)
     d = X.shape[-1]
     diff = (X - mean).reshape(-1, d)
     z = solve_triangular(chol, diff.T, lower=True)
-    maha = jnp.sum(z * z, axis=0)
-    logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))
+    return jnp.sum(z * z, axis=0), 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))
+
+
+def _mvn_logpdf(X, mean, cov):
+    maha, logdet = _mahalanobis(X, mean, cov)
+    d = X.shape[-1]
     return (-0.5 * (maha + logdet + d * _LOG_2PI)).reshape(X.shape[:-1])
 
 
@@ -640,8 +646,9 @@ def to_numpyro(gmm: GMM, *, validate_args=None):
     else:
         scale_tril = jnp.linalg.cholesky(c)
     mixing = dist.Categorical(logits=gmm.log_weights, validate_args=validate_args)
-    components = dist.MultivariateNormal(gmm.means, scale_tril=scale_tril,
-                                         validate_args=validate_args)
+    components = dist.MultivariateNormal(
+        gmm.means, scale_tril=scale_tril, validate_args=validate_args
+    )
     return dist.MixtureSameFamily(mixing, components, validate_args=validate_args)
 
 
@@ -704,8 +711,11 @@ def from_numpyro(dist, covariance_type: str | None = None) -> GMM:
         means = jnp.broadcast_to(comp.loc, (K, d))
         cov = jnp.broadcast_to(comp.covariance_matrix, (K, d, d))
         native = "full"
-    elif (isinstance(comp, nd.Independent) and isinstance(comp.base_dist, nd.Normal)
-          and comp.reinterpreted_batch_ndims == 1):
+    elif (
+        isinstance(comp, nd.Independent)
+        and isinstance(comp.base_dist, nd.Normal)
+        and comp.reinterpreted_batch_ndims == 1
+    ):
         d = comp.event_shape[-1]
         means = jnp.broadcast_to(comp.base_dist.loc, (K, d))
         cov = jnp.broadcast_to(comp.base_dist.scale, (K, d)) ** 2
@@ -723,16 +733,25 @@ def from_numpyro(dist, covariance_type: str | None = None) -> GMM:
         diag = np.einsum("...ii->...i", full)
         scale = np.abs(full).max()
         if ctype in ("diag", "spherical") and not _is_diagonal(full, tol).all():
-            raise ValueError(f"covariance_type={ctype!r} needs diagonal component "
-                             "covariances; dist's have non-zero off-diagonal entries.")
+            raise ValueError(
+                f"covariance_type={ctype!r} needs diagonal component "
+                "covariances; dist's have non-zero off-diagonal entries."
+            )
         if ctype == "spherical" and (np.ptp(diag, axis=-1) > tol * scale).any():
-            raise ValueError("covariance_type='spherical' needs equal variances within each "
-                             "component; dist's differ.")
+            raise ValueError(
+                "covariance_type='spherical' needs equal variances within each "
+                "component; dist's differ."
+            )
         if ctype == "tied" and (np.abs(full - full[:1]).max() > tol * scale):
-            raise ValueError("covariance_type='tied' needs one covariance shared by all "
-                             "components; dist's differ.")
-        cov = {"diag": jnp.asarray(diag), "spherical": jnp.asarray(diag.mean(axis=-1)),
-               "tied": jnp.asarray(full.mean(axis=0))}[ctype]
+            raise ValueError(
+                "covariance_type='tied' needs one covariance shared by all "
+                "components; dist's differ."
+            )
+        cov = {
+            "diag": jnp.asarray(diag),
+            "spherical": jnp.asarray(diag.mean(axis=-1)),
+            "tied": jnp.asarray(full.mean(axis=0)),
+        }[ctype]
     elif ctype == "full" and native == "diag":
         cov = cov[..., :, None] * jnp.eye(d, dtype=cov.dtype)
     return check_gmm(GMM(log_w, means, cov, ctype), "the converted mixture")

@@ -15,22 +15,28 @@ def _ellipse_params(cov, n_std):
     return width, height, angle
 
 
-def _full_covariances(covariances, covariance_type, n_components, n_features):
-    c = np.asarray(covariances, dtype=float)
-    if covariance_type == "full":
-        return c
-    if covariance_type == "tied":
-        return np.broadcast_to(c, (n_components, n_features, n_features))
-    if covariance_type == "diag":
-        return np.stack([np.diag(v) for v in c])
-    if covariance_type == "spherical":
-        return c[:, None, None] * np.eye(n_features)[None]
-    raise ValueError(f"unknown covariance_type {covariance_type!r}")
+def _full_covariances(means, covariances, covariance_type):
+    """``(K, d, d)`` covariances of any covariance type (see :func:`mixtures.gaussian.to_full`;
+    the fourteen mclust names are read in their storage layout)."""
+    from mixtures import gaussian, parsimonious
+    from mixtures._config import x64
+
+    st = parsimonious.storage_type(covariance_type)
+    with x64():
+        gmm = gaussian.GMM(np.zeros(len(means)), means, np.asarray(covariances, float), st)
+        return np.asarray(gaussian.to_full(gmm).covariances)
 
 
 def plot_covariance_ellipses(
-    ax, means, covariances, covariance_type="full", weights=None, n_std=(1.0, 2.0),
-    dims=(0, 1), colors=None, **kwargs,
+    ax,
+    means,
+    covariances,
+    covariance_type="full",
+    weights=None,
+    n_std=(1.0, 2.0),
+    dims=(0, 1),
+    colors=None,
+    **kwargs,
 ):
     """Draw the ``n_std``-standard-deviation ellipses of each component on ``ax``.
 
@@ -40,7 +46,9 @@ def plot_covariance_ellipses(
     means : array, shape (K, d)
     covariances : array
         Shape by ``covariance_type`` (as in :mod:`mixtures.gaussian`).
-    covariance_type : {"full", "diag", "spherical", "tied"}
+    covariance_type : str
+        ``"full"``, ``"diag"``, ``"spherical"``, ``"tied"`` or an mclust model name (its
+        covariances in the storage layout of :class:`mixtures.GaussianMixture`).
     weights : array, shape (K,), optional
         Component weights; set each ellipse's opacity.
     n_std : float or sequence of float
@@ -59,7 +67,7 @@ def plot_covariance_ellipses(
 
     means = np.asarray(means, dtype=float)
     K, d = means.shape
-    full = _full_covariances(covariances, covariance_type, K, d)
+    full = _full_covariances(means, covariances, covariance_type)
     i, j = dims
     stds = np.atleast_1d(n_std)
     if colors is None:
@@ -72,8 +80,15 @@ def plot_covariance_ellipses(
         for s in stds:
             width, height, angle = _ellipse_params(cov2, s)
             e = Ellipse(
-                (means[k, i], means[k, j]), width, height, angle=angle, fill=False,
-                edgecolor=colors[k % len(colors)], alpha=float(alphas[k]), lw=2, **kwargs,
+                (means[k, i], means[k, j]),
+                width,
+                height,
+                angle=angle,
+                fill=False,
+                edgecolor=colors[k % len(colors)],
+                alpha=float(alphas[k]),
+                lw=2,
+                **kwargs,
             )
             ax.add_patch(e)
             patches.append(e)
@@ -104,3 +119,37 @@ def plot_density_2d(ax, log_density, xlim, ylim, n=200, levels=12, filled=True, 
     Z = np.exp(np.asarray(log_density(pts), dtype=float)).reshape(XX.shape)
     fn = ax.contourf if filled else ax.contour
     return fn(XX, YY, Z, levels=levels, **kwargs)
+
+
+def plot_criterion_curves(table, ax=None, label="BIC", **kwargs):
+    """Information-criterion curves against the number of components, one per structure.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Rows: numbers of components; columns: covariance structures (as
+        :meth:`mixtures.selection.ModelSelection.pivot` returns); NaN where a fit failed.
+    ax : matplotlib Axes, optional
+        Default: a new figure's.
+    label : str
+        Name of the criterion, for the y axis (lower is better).
+    **kwargs
+        Passed to ``ax.plot``.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        ax = plt.figure().add_subplot()
+    markers = "os^vD<>phX*P8d"
+    for i, name in enumerate(table.columns):
+        ax.plot(
+            table.index, table[name], marker=markers[i % len(markers)], label=str(name), **kwargs
+        )
+    ax.set_xlabel("number of components")
+    ax.set_ylabel(f"{label} (lower is better)")
+    ax.legend(ncol=2, fontsize="small")
+    return ax

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import solve_triangular
 from jax.scipy.special import gammaln, logsumexp
 
-from mixtures import _checks
+from mixtures import _checks, gaussian
 
 __all__ = ["mvt_logpdf", "t_mixture_log_prob"]
 
@@ -38,8 +37,9 @@ def mvt_logpdf(X, loc, shape, df):
     d = loc.shape[0]
     shape = _checks.array(shape, "shape", ndim=2)
     if shape.shape != (d, d):
-        raise ValueError(f"shape must have shape ({d}, {d}) to match loc, got "
-                         f"{tuple(shape.shape)}.")
+        raise ValueError(
+            f"shape must have shape ({d}, {d}) to match loc, got {tuple(shape.shape)}."
+        )
     X = _points(X, d, ndim=None)
     df = _df(df, "df", ndim=0)
     _checks.finite(loc, "loc")
@@ -64,11 +64,7 @@ def _df(df, name: str, ndim: int):
 
 def _mvt_logpdf(X, loc, shape, df):
     d = X.shape[-1]
-    chol = jnp.linalg.cholesky(shape)
-    diff = (X - loc).reshape(-1, d)
-    z = solve_triangular(chol, diff.T, lower=True)
-    maha = jnp.sum(z * z, axis=0)
-    logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))
+    maha, logdet = gaussian._mahalanobis(X, loc, shape)
     out = (
         gammaln(0.5 * (df + d))
         - gammaln(0.5 * df)
