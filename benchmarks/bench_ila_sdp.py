@@ -1,134 +1,219 @@
-"""Benchmark iLA-SDP against SDP K-means, K-means and EM; time versus n.
+"""iLA-SDP beside mclust (R), the library's GaussianMixture and scikit-learn's, in one run.
 
-Tables printed (one run):
+For every simulation design of :mod:`solvers.ila_sdp.datasets` (several seeds) and for real
+data (iris and wine, the sets the defaults were chosen on, and the breast-cancer set, which
+was not used to choose anything; all standardised), each method clusters the same points
+into the true number of clusters:
 
-1. mis-clustering error (Hungarian matching), mean and standard error over seeds, on each
-   simulation design of :mod:`solvers.ila_sdp.datasets`, for iLA-SDP, SDP K-means,
-   scikit-learn KMeans (n_init=10) and GaussianMixture (n_init=10);
-2. iris and wine (standardised): the same methods;
-3. time and error versus n for iLA-SDP with cvxpy+SCS (small n only), the ADMM on all
-   points, the ADMM with sketch-and-lift ("auto"), and GaussianMixture.
+- ``ILASDP`` (defaults);
+- ``GaussianMixture`` of :mod:`mixtures` with ``n_init=10`` (as it is in the library);
+- scikit-learn's ``GaussianMixture`` with ``n_init=10``;
+- mclust's ``Mclust(X, G = K)`` (covariance structure chosen by BIC, hierarchical start) and
+  ``Mclust(X, G = K, modelNames = "VVV")``, run by ``Rscript`` on the same data written to
+  CSV files in a temporary folder.
 
-Usage: ``python benchmarks/bench_ila_sdp.py [--quick] [--seeds 20]``.
+The table gives the mis-clustering error (best matching of labels, mean over seeds) and the
+CPU seconds per fit (process time; for mclust R's own ``proc.time`` around the fit, R's
+start-up excluded). Without ``Rscript`` or the mclust package the mclust columns are left
+out and the reason is printed. The table is written to its section of ``docs/benchmarks.md``.
+
+Usage: ``python benchmarks/bench_ila_sdp.py [--quick] [--seeds 10] [--n 120]``; set-up of R
+on Debian: ``apt-get install r-base-core r-cran-mclust``.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import os
+import shutil
+import subprocess
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
-# single-threaded BLAS/XLA: on a shared machine oversubscribed threads cost far more than
-# they give (an eigen-decomposition of 120x120 went from 2 ms to 0.3 s)
+# single-threaded BLAS/XLA: the CPU times compare one core against one core
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 
 import numpy as np  # noqa: E402
+from _results import write_section  # noqa: E402
 from scipy.optimize import linear_sum_assignment  # noqa: E402
-from sklearn.cluster import KMeans  # noqa: E402
-from sklearn.datasets import load_iris, load_wine  # noqa: E402
+from sklearn.datasets import load_breast_cancer, load_iris, load_wine  # noqa: E402
 from sklearn.metrics import confusion_matrix  # noqa: E402
-from sklearn.mixture import GaussianMixture  # noqa: E402
+from sklearn.mixture import GaussianMixture as SkGaussianMixture  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-from mixtures import ConvergenceWarning  # noqa: E402
-from solvers.ila_sdp import ILASDP, SDPKMeans, datasets  # noqa: E402
+import mixtures  # noqa: E402
+from solvers.ila_sdp import ILASDP, datasets  # noqa: E402
+
+METHODS = ["ILASDP", "GaussianMixture", "scikit-learn", "mclust BIC", "mclust VVV"]
+
+R_SCRIPT = r"""
+suppressMessages(library(mclust))
+args <- commandArgs(trailingOnly = TRUE)
+dir <- args[1]
+jobs <- read.csv(file.path(dir, "jobs.csv"), stringsAsFactors = FALSE)
+out <- NULL
+for (i in seq_len(nrow(jobs))) {
+  X <- as.matrix(read.csv(file.path(dir, jobs$file[i]), header = FALSE))
+  K <- jobs$K[i]
+  for (variant in c("BIC", "VVV")) {
+    t0 <- proc.time()
+    fit <- if (variant == "BIC") Mclust(X, G = K, verbose = FALSE) else
+      Mclust(X, G = K, modelNames = "VVV", verbose = FALSE)
+    dt <- proc.time() - t0
+    labels <- if (is.null(fit)) rep(NA, nrow(X)) else fit$classification
+    model <- if (is.null(fit)) "failed" else fit$modelName
+    write.table(t(labels), file.path(dir, paste0(jobs$file[i], ".", variant, ".labels")),
+                sep = ",", row.names = FALSE, col.names = FALSE)
+    out <- rbind(out, data.frame(file = jobs$file[i], variant = variant, model = model,
+                                 cpu = dt[["user.self"]] + dt[["sys.self"]]))
+  }
+}
+write.csv(out, file.path(dir, "results.csv"), row.names = FALSE)
+"""
 
 
 def misclustering(y, labels):
+    """Fraction of points mis-assigned under the best matching of cluster labels (NaN for a
+    failed fit)."""
+    if np.isnan(np.asarray(labels, dtype=float)).any():
+        return np.nan
     cm = confusion_matrix(y, labels)
     r, c = linear_sum_assignment(-cm)
     return 1.0 - cm[r, c].sum() / len(y)
 
 
-def methods(K, seed):
+def _cpu(f):
+    t = time.process_time()
+    labels = f()
+    return np.asarray(labels), time.process_time() - t
+
+
+def python_methods(K, seed):
     return {
-        "iLA-SDP": lambda X: ILASDP(K, random_state=seed).fit(X).labels_,
-        "iLA-SDP (n_init=1)": lambda X: ILASDP(K, n_init=1, random_state=seed).fit(X).labels_,
-        "SDP K-means": lambda X: SDPKMeans(K, random_state=seed).fit(X).labels_,
-        "K-means": lambda X: KMeans(K, n_init=10, random_state=seed).fit(X).labels_,
-        "EM": lambda X: GaussianMixture(K, n_init=10, random_state=seed).fit(X).predict(X),
+        "ILASDP": lambda X: ILASDP(K, random_state=seed).fit(X).labels_,
+        "GaussianMixture": lambda X: (
+            mixtures.GaussianMixture(K, n_init=10, random_state=seed).fit(X).predict(X)
+        ),
+        "scikit-learn": lambda X: (
+            SkGaussianMixture(K, n_init=10, random_state=seed).fit(X).predict(X)
+        ),
     }
 
 
-def table_designs(n_seeds, n_samples):
-    settings = [("heterogeneous", {"separation": 3.0}),
-                ("adversarial", {"separation": 2.0}),
-                ("high_dim", {"n_features": 10, "separation": 3.0})]
-    print(f"\n## Mis-clustering error, n = {n_samples}, {n_seeds} seeds (mean +- s.e.)")
-    print("| design | iLA-SDP | iLA-SDP (n_init=1) | SDP K-means | K-means | EM "
-          "| iLA-SDP s/fit (n_init=4 / 1) |")
-    print("|---|---|---|---|---|---|---|")
-    for name, kw in settings:
-        errs, times = {}, {}
+def r_missing():
+    """Why mclust cannot run here, or None."""
+    if shutil.which("Rscript") is None:
+        return "Rscript not found (apt-get install r-base-core r-cran-mclust)"
+    probe = subprocess.run(["Rscript", "-e", "library(mclust)"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return "R package mclust not installed (apt-get install r-cran-mclust)"
+    return None
+
+
+def run_mclust(problems):
+    """mclust on every ``(name, X, y)``: {name: {"mclust BIC": (labels, cpu, model), ...}}."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        rows = ["file,K"]
+        for i, (_, X, y) in enumerate(problems):
+            np.savetxt(tmp / f"x{i}.csv", X, delimiter=",", fmt="%.17g")
+            rows.append(f"x{i}.csv,{len(np.unique(y))}")
+        (tmp / "jobs.csv").write_text("\n".join(rows) + "\n")
+        (tmp / "run.R").write_text(R_SCRIPT)
+        subprocess.run(["Rscript", str(tmp / "run.R"), str(tmp)], check=True)
+        with open(tmp / "results.csv", newline="") as fh:
+            res = {(r["file"], r["variant"]): r for r in csv.DictReader(fh)}
+        out = {}
+        for i, (name, _, _) in enumerate(problems):
+            out[name] = {}
+            for variant in ("BIC", "VVV"):
+                row = res[(f"x{i}.csv", variant)]
+                # NA (a failed fit) reads as NaN
+                labels = np.genfromtxt(tmp / f"x{i}.csv.{variant}.labels", delimiter=",")
+                out[name][f"mclust {variant}"] = (labels, float(row["cpu"]), row["model"])
+    return out
+
+
+def problems(n_samples, n_seeds):
+    """``(design, seed, X, y)`` for the designs and ``(name, 0, X, y)`` for the real sets."""
+    for design in datasets.DESIGNS:
+        kw = {"n_features": 10} if design == "high_dim" else {}
         for seed in range(n_seeds):
-            X, y = datasets.make_design(name, n_samples=n_samples, random_state=seed, **kw)
-            for meth, f in methods(len(np.unique(y)), seed).items():
-                t = time.perf_counter()
-                labels = f(X)
-                times.setdefault(meth, []).append(time.perf_counter() - t)
-                errs.setdefault(meth, []).append(misclustering(y, labels))
-        cells = [f"{np.mean(e):.3f} +- {np.std(e) / np.sqrt(len(e)):.3f}" for e in errs.values()]
-        t4, t1 = np.mean(times["iLA-SDP"]), np.mean(times["iLA-SDP (n_init=1)"])
-        cells.append(f"{t4:.1f} / {t1:.1f}")
-        print(f"| {name} {kw} | " + " | ".join(cells) + " |", flush=True)
-
-
-def table_real():
-    print("\n## Real data (standardised), mis-clustering error")
-    print("| data | n | iLA-SDP (full) | iLA-SDP (diag) | SDP K-means | K-means | EM |")
-    print("|---|---|---|---|---|---|---|")
-    for name, loader in [("iris", load_iris), ("wine", load_wine)]:
+            X, y = datasets.make_design(design, n_samples=n_samples, random_state=seed, **kw)
+            yield design, seed, X, y
+    for name, loader in [
+        ("iris", load_iris),
+        ("wine", load_wine),
+        ("breast cancer (not tuned on)", load_breast_cancer),
+    ]:
         X, y = loader(return_X_y=True)
-        X = StandardScaler().fit_transform(X)
-        K = len(np.unique(y))
-        m = methods(K, 0)
-        m["iLA-SDP (diag)"] = lambda X, K=K: ILASDP(K, covariance_type="diag",
-                                                    random_state=0).fit(X).labels_
-        order = ["iLA-SDP", "iLA-SDP (diag)", "SDP K-means", "K-means", "EM"]  # not n_init=1
-        cells = [f"{misclustering(y, m[k](X)):.3f}" for k in order]
-        print(f"| {name} | {len(y)} | " + " | ".join(cells) + " |", flush=True)
-
-
-def table_time(ns, cvxpy_max):
-    print("\n## Time (s) and error vs n, heterogeneous design (separation 3)")
-    print("| n | cvxpy+SCS | ADMM (all points) | auto (sketch 200) | GaussianMixture |")
-    print("|---|---|---|---|---|")
-    for n in ns:
-        X, y = datasets.make_heterogeneous(n_samples=n, separation=3.0, random_state=0)
-        cells = []
-        for solver in ("cvxpy", "admm", "auto"):
-            if (solver == "cvxpy" and n > cvxpy_max) or (solver == "admm" and n > 200):
-                cells.append("-")
-                continue
-            t = time.perf_counter()
-            labels = ILASDP(3, solver=solver, random_state=0).fit(X).labels_
-            cells.append(f"{time.perf_counter() - t:.1f} ({misclustering(y, labels):.3f})")
-        t = time.perf_counter()
-        labels = GaussianMixture(3, n_init=10, random_state=0).fit(X).predict(X)
-        cells.append(f"{time.perf_counter() - t:.2f} ({misclustering(y, labels):.3f})")
-        print(f"| {n} | " + " | ".join(cells) + " |", flush=True)
+        yield name, 0, StandardScaler().fit_transform(X), y
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few seeds, small n")
-    parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--n", type=int, default=150, help="sample size of the designs")
-    parser.add_argument("--ns", type=int, nargs="+", default=[100, 200, 400, 1000, 2000],
-                        help="sample sizes of the timing table")
-    parser.add_argument("--only", choices=["designs", "real", "time"], default=None)
+    parser.add_argument("--quick", action="store_true", help="2 seeds, n = 60")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--n", type=int, default=120, help="sample size of the designs")
+    parser.add_argument("--no-write", action="store_true", help="do not update the docs")
     args = parser.parse_args()
-    warnings.simplefilter("ignore", ConvergenceWarning)
-    seeds = 3 if args.quick else args.seeds
-    if args.only in (None, "designs"):
-        table_designs(seeds, 60 if args.quick else args.n)
-    if args.only in (None, "real"):
-        table_real()
-    if args.only in (None, "time"):
-        table_time([100, 500] if args.quick else args.ns, 100)
+    warnings.simplefilter("ignore")
+    n_seeds, n = (2, 60) if args.quick else (args.seeds, args.n)
+    probs = list(problems(n, n_seeds))
+    missing = r_missing()
+    mclust = {}
+    if missing:
+        print(f"mclust columns skipped: {missing}")
+    else:
+        mclust = run_mclust([(f"{d}/{s}", X, y) for d, s, X, y in probs])
+    errors, cpus, models = {}, {}, {}
+    for design, seed, X, y in probs:
+        K = len(np.unique(y))
+        results = {name: _cpu(lambda f=f, X=X: f(X)) for name, f in python_methods(K, seed).items()}
+        for name, (labels, cpu, model) in mclust.get(f"{design}/{seed}", {}).items():
+            results[name] = (labels, cpu)
+            models.setdefault(design, []).append(model) if name == "mclust BIC" else None
+        for name, (labels, cpu) in results.items():
+            errors.setdefault(design, {}).setdefault(name, []).append(misclustering(y, labels))
+            cpus.setdefault(design, {}).setdefault(name, []).append(cpu)
+        print(design, seed, {k: round(v[-1], 3) for k, v in errors[design].items()}, flush=True)
+    cols = [m for m in METHODS if m in errors[probs[0][0]]]
+    lines = [
+        f"Mis-clustering error (best label matching; mean over {n_seeds} seeds for the "
+        f"designs, n = {n}) and CPU seconds per fit (one core), by "
+        f"`python benchmarks/bench_ila_sdp.py{' --quick' if args.quick else ''}"
+        f"{'' if args.quick else f' --seeds {n_seeds} --n {n}'}`. GaussianMixture and "
+        "scikit-learn: full covariances, n_init = 10; mclust BIC: the covariance structure "
+        "chosen by BIC (most frequent in brackets).",
+        "",
+        "| data | "
+        + " | ".join(f"{c} error" for c in cols)
+        + " | "
+        + " | ".join(f"{c} CPU s" for c in cols)
+        + " |",
+        "|---" * (1 + 2 * len(cols)) + "|",
+    ]
+    for design in errors:
+        cells = []
+        for c in cols:
+            cell = f"{np.mean(errors[design][c]):.3f}"
+            if c == "mclust BIC" and design in models:
+                names, counts = np.unique(models[design], return_counts=True)
+                cell += f" ({names[np.argmax(counts)]})"
+            cells.append(cell)
+        cells += [f"{np.mean(cpus[design][c]):.2f}" for c in cols]
+        lines.append(f"| {design} | " + " | ".join(cells) + " |")
+    if missing:
+        lines += ["", f"mclust columns skipped: {missing}."]
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_write:
+        write_section("ila_sdp", "## iLA-SDP against mclust\n\n" + text)
 
 
 if __name__ == "__main__":

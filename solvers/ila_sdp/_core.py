@@ -22,10 +22,13 @@ so the ADMM below alternates the two projections (with residual-balancing of the
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from mixtures import gaussian
 
 __all__ = [
     "AdmmResult",
@@ -34,10 +37,16 @@ __all__ = [
     "la_cost",
     "project_simplex",
     "project_spectraplex",
+    "project_spectraplex_warm",
     "project_row_simplex",
     "scatter_from_membership",
     "sdp_objective",
 ]
+
+
+# Largest residual ``||M v - w v||`` of a kept Ritz pair, relative to ``||M||_F``, for which
+# :func:`project_spectraplex_warm` uses the Ritz pairs instead of a full eigen-decomposition.
+RITZ_TOL = 1e-6
 
 
 class AdmmResult(NamedTuple):
@@ -72,7 +81,7 @@ class AdmmResult(NamedTuple):
     converged: jax.Array
 
 
-def project_simplex(v, total, mask=None):
+def project_simplex(v, total, mask=None, theta=None):
     """Euclidean projection of each row of ``v`` onto ``{x >= 0, sum(x) = total}``.
 
     Parameters
@@ -82,11 +91,19 @@ def project_simplex(v, total, mask=None):
     mask : (..., m) bool array or None
         Entries that take part (broadcast against ``v``); the others are returned as zero and
         do not count, so a padded row gives the projection of its unpadded part.
+    theta : (..., 1) array or None
+        A guess of each row's threshold (e.g. from the previous ADMM iteration); used where it
+        is at most the true threshold, which the iteration then reaches in a round or two.
 
     Returns
     -------
     (..., m) array
     """
+    return _simplex_threshold(v, total, mask, theta)[0]
+
+
+def _simplex_threshold(v, total, mask=None, theta=None):
+    """:func:`project_simplex` and the thresholds ``theta`` (..., 1) of its rows."""
     # Michelot's algorithm: theta = (sum of the active entries - total) / (their number), with
     # the active set {v > theta} shrinking until it is stable. theta never decreases and the
     # set only loses entries, so it ends (exactly) in at most m rounds, in practice a few. No
@@ -95,6 +112,10 @@ def project_simplex(v, total, mask=None):
     mask = jnp.ones(v.shape, bool) if mask is None else jnp.broadcast_to(mask, v.shape)
     count0 = jnp.maximum(jnp.sum(mask, axis=-1, keepdims=True), 1).astype(v.dtype)
     theta0 = (jnp.sum(jnp.where(mask, v, 0.0), axis=-1, keepdims=True) - total) / count0
+    if theta is not None:
+        # Newton from below: a guess is usable where the excess mass at it is non-negative
+        excess = jnp.sum(jnp.where(mask, jnp.maximum(v - theta, 0.0), 0.0), -1, keepdims=True)
+        theta0 = jnp.where(excess >= total, jnp.maximum(theta, theta0), theta0)
 
     def cond(state):
         _, changed, it = state
@@ -108,7 +129,7 @@ def project_simplex(v, total, mask=None):
         return new, jnp.any(new > theta), it + 1
 
     theta, _, _ = jax.lax.while_loop(cond, body, (theta0, jnp.asarray(True), 0))
-    return jnp.where(mask, jnp.maximum(v - theta, 0.0), 0.0)
+    return jnp.where(mask, jnp.maximum(v - theta, 0.0), 0.0), theta
 
 
 def _valid(n, n_valid):
@@ -116,6 +137,33 @@ def _valid(n, n_valid):
     return jnp.arange(n) < (n if n_valid is None else n_valid)
 
 
+def _shifted(M, n_valid):
+    """Symmetrised blocks with the padding on a diagonal below the valid block's spectrum.
+
+    The Frobenius norm bounds the spectrum, so the padding's eigenvalues come first in
+    ascending order, far from the others, no eigenvector mixes the two parts, and no
+    projection onto the spectraplex keeps them. Returns ``(shifted, inside, n_pad)``.
+    """
+    n = M.shape[-1]
+    valid = _valid(n, n_valid)
+    inside = valid[:, None] & valid[None, :]
+    sym = jnp.where(inside, 0.5 * (M + jnp.swapaxes(M, -1, -2)), 0.0)
+    bound = 2.0 * jnp.sqrt(jnp.sum(sym**2, axis=(-2, -1))) + 1.0  # (B,)
+    diag = jnp.where(valid, 0.0, -bound[:, None])  # (B, n)
+    return sym + diag[:, :, None] * jnp.eye(n, dtype=M.dtype), inside, n - jnp.sum(valid)
+
+
+def _spectraplex_full(M, trace, n_valid, rank):
+    """Projection by a full eigen-decomposition; also the top ``rank`` eigenvectors."""
+    n = M.shape[-1]
+    shifted, inside, n_pad = _shifted(M, n_valid)
+    w, V = jnp.linalg.eigh(shifted)
+    w = project_simplex(w, trace, jnp.arange(n) >= n_pad)
+    out = jnp.einsum("bij,bj,bkj->bik", V, w, V)
+    return jnp.where(inside, out, 0.0), V[..., n - rank :]
+
+
+@jax.jit
 def project_spectraplex(M, trace, n_valid=None):
     """Project each symmetric block onto ``{Z PSD, tr Z = trace}`` (Frobenius norm).
 
@@ -132,23 +180,73 @@ def project_spectraplex(M, trace, n_valid=None):
     -------
     (B, n, n) array
     """
-    n = M.shape[-1]
-    valid = _valid(n, n_valid)
-    inside = valid[:, None] & valid[None, :]
-    sym = jnp.where(inside, 0.5 * (M + jnp.swapaxes(M, -1, -2)), 0.0)
-    # The padding gets a diagonal below the valid block's spectrum (the Frobenius norm bounds
-    # it), so its eigenvalues come first in eigh's ascending order, far from the others, and
-    # no eigenvector mixes the two blocks; they are then left out of the simplex projection.
-    bound = 2.0 * jnp.sqrt(jnp.sum(sym**2, axis=(-2, -1))) + 1.0  # (B,)
-    diag = jnp.where(valid, 0.0, -bound[:, None])  # (B, n)
-    w, V = jnp.linalg.eigh(sym + diag[:, :, None] * jnp.eye(n, dtype=M.dtype))
-    n_pad = n - jnp.sum(valid)
-    w = project_simplex(w, trace, jnp.arange(n) >= n_pad)
-    out = jnp.einsum("bij,bj,bkj->bik", V, w, V)
-    return jnp.where(inside, out, 0.0)
+    return _spectraplex_full(M, trace, n_valid, 1)[0]
 
 
-def project_row_simplex(M, n_valid=None):
+@jax.jit
+def project_spectraplex_warm(M, trace, Q, n_valid=None):
+    """:func:`project_spectraplex` from a subspace that holds the kept eigenvectors.
+
+    The projection only keeps the eigenvalues above a threshold ``theta`` (where the shifted
+    spectrum sums to ``trace``), a few near a low-rank solution. A Rayleigh-Ritz step on the
+    block Krylov space ``[Q, M Q, M^2 Q]`` gives them in ``O(n^2 r)``; it is accepted when a
+    Cholesky factorisation certifies that ``theta I - M`` is positive definite away from the
+    kept Ritz vectors (no eigenvalue of ``M`` above ``theta`` was missed) and their residuals
+    are at rounding level, else the full eigen-decomposition is used.
+
+    Parameters
+    ----------
+    M : (B, n, n) array
+    trace : scalar
+    Q : (B, n, r) array
+        Orthonormal columns spanning (approximately) the top eigenvectors, e.g. from the
+        previous iteration of an iterative method; ``3 r <= n``.
+    n_valid : int scalar or None
+        As in :func:`project_spectraplex`.
+
+    Returns
+    -------
+    Z : (B, n, n) array
+        The projection.
+    Q : (B, n, r) array
+        The top ``r`` Ritz (or eigen) vectors, a warm start for the next call.
+    full : bool scalar
+        Whether the full eigen-decomposition was needed.
+    """
+    n, r = M.shape[-1], Q.shape[-1]
+    shifted, inside, _ = _shifted(M, n_valid)
+    MQ = shifted @ Q
+    basis, _ = jnp.linalg.qr(jnp.concatenate([Q, MQ, shifted @ MQ], axis=-1))  # (B, n, 3r)
+    MB = shifted @ basis
+    w, Y = jnp.linalg.eigh(jnp.swapaxes(basis, -1, -2) @ MB)  # ascending, (B, 3r)
+    R = basis @ Y
+    wk, theta = _simplex_threshold(w, trace)
+    kept = wk > 0
+    # residuals of the kept Ritz pairs, relative to the spectrum's scale
+    scale = jnp.sqrt(jnp.sum(shifted**2, axis=(-2, -1)))[:, None] + 1.0
+    resid = jnp.linalg.norm(MB @ Y - R * w[:, None, :], axis=1) / scale  # (B, 3r)
+    tight = jnp.all(jnp.where(kept, resid, 0.0) < RITZ_TOL, axis=-1)
+    # theta I - M with the kept directions lifted to 1: positive definite iff every other
+    # direction has a Rayleigh quotient below theta (to the margin)
+    lift = jnp.where(kept, w - theta + 1.0, 0.0)
+    eye = jnp.eye(n, dtype=M.dtype)
+    margin = 1e-10 * scale[:, :, None]
+    A = (theta[:, :, None] + margin) * eye - shifted + jnp.einsum("bir,br,bjr->bij", R, lift, R)
+    certified = jnp.all(jnp.isfinite(jnp.linalg.cholesky(A)), axis=(-2, -1))
+    ok = jnp.all(tight & certified & ~kept[:, 0])
+
+    def warm(_):
+        out = jnp.einsum("bir,br,bjr->bij", R, wk, R)
+        return jnp.where(inside, out, 0.0), R[..., 2 * r :]
+
+    def full(_):
+        return _spectraplex_full(M, trace, n_valid, r)
+
+    Z, Qn = jax.lax.cond(ok, warm, full, None)
+    return Z, Qn, ~ok
+
+
+def project_row_simplex(M, n_valid=None, theta=None):
     """Project so that every row of ``[M_1, ..., M_B]`` lies on the unit simplex.
 
     Parameters
@@ -157,17 +255,24 @@ def project_row_simplex(M, n_valid=None):
     n_valid : int scalar or None
         Only the first ``n_valid`` rows and columns of each block take part (the rest is
         padding and is returned as zero); None: all.
+    theta : (n, 1) array or None
+        Guessed thresholds of the rows (see :func:`project_simplex`).
 
     Returns
     -------
     (B, n, n) array, non-negative, with ``sum_b M_b 1 = 1`` on the valid rows.
     """
+    return _row_simplex(M, n_valid, theta)[0]
+
+
+def _row_simplex(M, n_valid=None, theta=None):
+    """:func:`project_row_simplex` and the rows' thresholds (n, 1)."""
     B, n, _ = M.shape
     valid = _valid(n, n_valid)
     rows = jnp.transpose(M, (1, 0, 2)).reshape(n, B * n)
     mask = valid[:, None] & jnp.tile(valid, B)[None, :]
-    rows = project_simplex(rows, 1.0, mask)
-    return jnp.transpose(rows.reshape(n, B, n), (1, 0, 2))
+    rows, theta = _simplex_threshold(rows, 1.0, mask, theta)
+    return jnp.transpose(rows.reshape(n, B, n), (1, 0, 2)), theta
 
 
 def sdp_objective(C, Z):
@@ -189,8 +294,8 @@ def _normalise_cost(C, n_valid=None):
     return Cn / jnp.where(scale > 0, scale, 1.0)
 
 
-@jax.jit
-def admm_solve(C, trace, Z0, U0, rho0, n_valid=None, *, max_iter=5000, tol=1e-6):
+@functools.partial(jax.jit, static_argnames=("rank",))
+def admm_solve(C, trace, Z0, U0, rho0, n_valid=None, *, max_iter=5000, tol=1e-6, rank=None):
     """Solve the block SDP of the module docstring by ADMM (two projections).
 
     Parameters
@@ -214,6 +319,12 @@ def admm_solve(C, trace, Z0, U0, rho0, n_valid=None, *, max_iter=5000, tol=1e-6)
         Maximum number of iterations (traced: changing it compiles nothing).
     tol : float
         Relative tolerance on the primal and dual residuals.
+    rank : int or None
+        Static. When given, each PSD projection is computed from the ``rank`` leading
+        eigenvectors of the previous iteration (:func:`project_spectraplex_warm`, certified,
+        with the full eigen-decomposition as fall-back): the same iterates at ``O(n^2 rank)``
+        instead of ``O(n^3)`` while the solution has few eigenvalues above the threshold.
+        None: full eigen-decompositions throughout.
 
     Returns
     -------
@@ -222,35 +333,54 @@ def admm_solve(C, trace, Z0, U0, rho0, n_valid=None, *, max_iter=5000, tol=1e-6)
     Cn = _normalise_cost(C, n_valid)
     dtype = Cn.dtype
     eps = jnp.asarray(1e-30, dtype)
+    B, n, _ = C.shape
+    # the Krylov space of the warm projection has 3 r columns: below that size, full eighs
+    warm = rank is not None and 3 * int(rank) <= n
+    r = int(rank) if warm else 1
+
+    def project_psd(M, Q):
+        if not warm:
+            return project_spectraplex(M, trace, n_valid), Q
+        return project_spectraplex_warm(M, trace, Q, n_valid)[:2]
 
     def cond(state):
-        _, _, _, _, it, r, s = state
-        return (it < max_iter) & ((r > tol) | (s > tol))
+        it, r_, s_ = state[5:8]
+        return (it < max_iter) & ((r_ > tol) | (s_ > tol))
 
     def body(state):
-        X, Y, U, rho, it, _, _ = state
-        X = project_spectraplex(Y - U - Cn / rho, trace, n_valid)
-        Y_new = project_row_simplex(X + U, n_valid)
+        X, Y, U, rho, Q, it, _, _, theta = state
+        X, Q = project_psd(Y - U - Cn / rho, Q)
+        Y_new, theta = _row_simplex(X + U, n_valid, theta)
         U = U + X - Y_new
-        r = jnp.linalg.norm(X - Y_new) / jnp.maximum(
+        r_ = jnp.linalg.norm(X - Y_new) / jnp.maximum(
             jnp.maximum(jnp.linalg.norm(X), jnp.linalg.norm(Y_new)), eps
         )
-        s = jnp.linalg.norm(Y_new - Y) / jnp.maximum(jnp.linalg.norm(Y_new), eps)
+        s_ = jnp.linalg.norm(Y_new - Y) / jnp.maximum(jnp.linalg.norm(Y_new), eps)
         # residual balancing: change rho (and rescale the scaled dual) every 20 iterations
         adapt = (it % 20) == 19
-        up = adapt & (r > 10.0 * s)
-        down = adapt & (s > 10.0 * r)
+        up = adapt & (r_ > 10.0 * s_)
+        down = adapt & (s_ > 10.0 * r_)
         factor = jnp.where(up, 2.0, jnp.where(down, 0.5, 1.0)).astype(dtype)
-        return X, Y_new, U / factor, rho * factor, it + 1, r, s
+        return X, Y_new, U / factor, rho * factor, Q, it + 1, r_, s_, theta
 
     inf = jnp.asarray(jnp.inf, dtype)
-    valid = _valid(C.shape[-1], n_valid)
+    valid = _valid(n, n_valid)
     inside = valid[:, None] & valid[None, :]
-    X0 = project_spectraplex(Z0, trace, n_valid)
-    state = (X0, project_row_simplex(Z0, n_valid), jnp.where(inside, U0, 0.0).astype(dtype),
-             jnp.asarray(rho0, dtype), jnp.asarray(0), inf, inf)
-    X, Y, U, rho, it, r, s = jax.lax.while_loop(cond, body, state)
-    return AdmmResult(Y, X, U, rho, it, r, s, (r <= tol) & (s <= tol))
+    X0, Q0 = _spectraplex_full(Z0, trace, n_valid, r)
+    Y0, theta0 = _row_simplex(Z0, n_valid)
+    state = (
+        X0,
+        Y0,
+        jnp.where(inside, U0, 0.0).astype(dtype),
+        jnp.asarray(rho0, dtype),
+        Q0,
+        jnp.asarray(0),
+        inf,
+        inf,
+        theta0,
+    )
+    X, Y, U, rho, _, it, r_, s_, _ = jax.lax.while_loop(cond, body, state)
+    return AdmmResult(Y, X, U, rho, it, r_, s_, (r_ <= tol) & (s_ <= tol))
 
 
 @jax.jit
@@ -291,15 +421,13 @@ def la_cost(X, covariances, log_weights):
     -------
     (K, n, n) array
     """
-    L = jnp.linalg.cholesky(covariances)  # (K, p, p)
-    # whitened data per cluster: W_k = L_k^{-1} X^T, (K, p, n)
-    W = jax.scipy.linalg.solve_triangular(
-        L, jnp.broadcast_to(X.T, (L.shape[0],) + X.T.shape), lower=True
-    )
-    sq = jnp.sum(W**2, axis=1)  # (K, n)
-    G = jnp.einsum("kpi,kpj->kij", W, W)
+    # P_k P_k^T = Sigma_k^{-1}: the whitened data X P_k turn Mahalanobis into Euclidean terms
+    P = gaussian.precisions_cholesky(covariances, "full")  # (K, p, p)
+    W = jnp.einsum("ip,kpq->kiq", X, P)  # (K, n, p)
+    sq = jnp.sum(W**2, axis=2)  # (K, n)
+    G = jnp.einsum("kiq,kjq->kij", W, W)
     D = jnp.maximum(sq[:, :, None] + sq[:, None, :] - 2.0 * G, 0.0)
-    logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
+    logdet = -2.0 * jnp.sum(jnp.log(jnp.diagonal(P, axis1=-2, axis2=-1)), axis=-1)
     return 0.5 * D + (logdet - 2.0 * log_weights)[:, None, None]
 
 

@@ -11,8 +11,7 @@ from mixtures.base import ConvergenceWarning, warn
 _CLARABEL_MAX_N = 60
 
 
-def cvxpy_solve(C, trace, *, solver=None, eps=1e-7, max_iters=100_000,
-                warn_inaccurate=True):
+def cvxpy_solve(C, trace, *, solver=None, eps=1e-7, max_iters=100_000, warn_inaccurate=True):
     """Solve ``min sum_b <C_b, Z_b>`` over the block constraint set with cvxpy.
 
     Parameters
@@ -67,6 +66,8 @@ def cvxpy_solve(C, trace, *, solver=None, eps=1e-7, max_iters=100_000,
     if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
         raise RuntimeError(f"cvxpy/{solver} did not solve the SDP: status {status!r}")
     if status == cp.OPTIMAL_INACCURATE and warn_inaccurate:
-        warn(f"cvxpy/{solver} returned status {status!r}; the SDP solution may be inaccurate",
-             ConvergenceWarning)
+        warn(
+            f"cvxpy/{solver} returned status {status!r}; the SDP solution may be inaccurate",
+            ConvergenceWarning,
+        )
     return np.stack([np.asarray(Z.value) for Z in Zs]), status

@@ -2,9 +2,11 @@
 
 The designs follow the settings studied by Zhuang, Chen and Yang (ICML 2023): Gaussian
 clusters whose covariances differ in scale and orientation, a centroid configuration on which
-K-means and EM are trapped, and a higher-dimensional case. Every generator returns
-``(X, y)`` with ``X`` of shape (n_samples, n_features) and ``y`` of shape (n_samples,)
-(integer labels ``0..K-1``), clusters of (near-)equal size, rows in random order.
+K-means and EM are trapped, a higher-dimensional case, and three designs where k-means
+and EM starts fail in other ways: a small cluster beside large ones, covariance scales a
+hundred-fold apart, and thin parallel needles. Every generator returns ``(X, y)`` with ``X``
+of shape (n_samples, n_features) and ``y`` of shape (n_samples,) (integer labels
+``0..K-1``), rows in random order; clusters have (near-)equal sizes unless stated.
 """
 
 from __future__ import annotations
@@ -14,7 +16,16 @@ import numpy as np
 from mixtures import as_generator
 from mixtures.base import check_option, check_scalar
 
-__all__ = ["make_heterogeneous", "make_adversarial", "make_high_dim", "make_design", "DESIGNS"]
+__all__ = [
+    "DESIGNS",
+    "make_adversarial",
+    "make_design",
+    "make_heterogeneous",
+    "make_high_dim",
+    "make_needles",
+    "make_scales",
+    "make_unbalanced",
+]
 
 
 def _rotation(p, angle):
@@ -25,12 +36,14 @@ def _rotation(p, angle):
     return R
 
 
-def _draw(means, covs, n_samples, rng):
+def _draw(means, covs, n_samples, rng, proportions=None):
     K = len(means)
-    sizes = np.full(K, n_samples // K)
-    sizes[: n_samples - sizes.sum()] += 1
-    X = np.concatenate([rng.multivariate_normal(m, S, size=s) for m, S, s in
-                        zip(means, covs, sizes)])
+    proportions = np.full(K, 1.0 / K) if proportions is None else np.asarray(proportions)
+    sizes = np.floor(proportions * n_samples).astype(int)
+    sizes[np.argsort(-(proportions * n_samples - sizes))[: n_samples - sizes.sum()]] += 1
+    X = np.concatenate(
+        [rng.multivariate_normal(m, S, size=s) for m, S, s in zip(means, covs, sizes)]
+    )
     y = np.repeat(np.arange(K), sizes)
     perm = rng.permutation(n_samples)
     return X[perm], y[perm]
@@ -113,15 +126,83 @@ def make_high_dim(n_samples=200, n_features=20, separation=3.0, random_state=Non
     return _draw(means, [np.eye(p), np.diag(var)], n, rng)
 
 
+def _checked(n_features, n_samples, separation, n_min=3):
+    return (
+        check_scalar(n_features, "n_features", kind="int", low=2),
+        check_scalar(n_samples, "n_samples", kind="int", low=n_min),
+        check_scalar(separation, "separation", kind="float", low=0.0),
+    )
+
+
+def make_unbalanced(n_samples=150, n_features=2, separation=2.5, random_state=None):
+    """A small tight cluster beside two large broad ones.
+
+    Proportions 0.1, 0.45, 0.45. The small cluster (covariance ``0.25^2 I``) sits at
+    ``(0, 0)``, ``separation`` away from the first broad cluster (covariance ``I``, at
+    ``(separation, 0)``); the second broad one (covariance ``I``) is at
+    ``(separation, 2 separation)``. K-means and EM from k-means starts split a broad cluster
+    instead of isolating the small one.
+
+    Parameters and returns as :func:`make_heterogeneous`.
+    """
+    p, n, d = _checked(n_features, n_samples, separation)
+    rng = as_generator(random_state)
+    means = np.zeros((3, p))
+    means[1, 0] = d
+    means[2, :2] = [d, 2.0 * d]
+    covs = [0.25**2 * np.eye(p), np.eye(p), np.eye(p)]
+    return _draw(means, covs, n, rng, proportions=[0.1, 0.45, 0.45])
+
+
+def make_scales(n_samples=150, n_features=2, separation=1.5, random_state=None):
+    """Covariance scales a hundred-fold apart: two tight clusters on the edge of a broad one.
+
+    A broad cluster (covariance ``3^2 I``, half the points) at the origin and two tight ones
+    (covariance ``0.15^2 I``, a quarter each) at ``(2 separation, 0)`` and
+    ``(2 separation, separation)``, inside the broad cluster's spread: only the likelihood,
+    not the distances, tells them apart.
+
+    Parameters and returns as :func:`make_heterogeneous`.
+    """
+    p, n, d = _checked(n_features, n_samples, separation)
+    rng = as_generator(random_state)
+    means = np.zeros((3, p))
+    means[1, 0] = 2.0 * d
+    means[2, :2] = [2.0 * d, d]
+    covs = [9.0 * np.eye(p), 0.15**2 * np.eye(p), 0.15**2 * np.eye(p)]
+    return _draw(means, covs, n, rng, proportions=[0.5, 0.25, 0.25])
+
+
+def make_needles(n_samples=150, n_features=2, separation=1.0, random_state=None):
+    """Three thin parallel needles.
+
+    Covariance ``diag(3^2, 0.15^2, 0.15^2, ...)`` for each, centres ``separation`` apart
+    along the thin axis (``(0, 0)``, ``(0, separation)``, ``(0, 2 separation)``). The needles
+    are far longer than they are apart, so K-means cuts across them.
+
+    Parameters and returns as :func:`make_heterogeneous`.
+    """
+    p, n, d = _checked(n_features, n_samples, separation)
+    rng = as_generator(random_state)
+    means = np.zeros((3, p))
+    means[:, 1] = [0.0, d, 2.0 * d]
+    var = np.full(p, 0.15**2)
+    var[0] = 3.0**2
+    return _draw(means, [np.diag(var)] * 3, n, rng)
+
+
 DESIGNS = {
     "heterogeneous": make_heterogeneous,
     "adversarial": make_adversarial,
     "high_dim": make_high_dim,
+    "unbalanced": make_unbalanced,
+    "scales": make_scales,
+    "needles": make_needles,
 }
 
 
 def make_design(name, **kwargs):
-    """Dispatch to a design by name (``"heterogeneous"``, ``"adversarial"``, ``"high_dim"``).
+    """Dispatch to a design by name (a key of :data:`DESIGNS`).
 
     Returns
     -------

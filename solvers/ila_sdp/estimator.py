@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import bisect
+import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from sklearn.base import ClusterMixin
 
-from mixtures import as_generator, gaussian, x64
+from mixtures import GaussianMixture, as_generator, em, gaussian, hierarchical, x64
 from mixtures.base import (
     Bool,
+    ConvergenceWarning,
     DivergenceError,
     Integer,
     MixturesEstimator,
@@ -35,6 +37,9 @@ ADMM_TOL = 1e-4
 # iLA iterations solve to this looser tolerance until their rounded labels repeat, then to
 # ADMM_TOL: the early solves only have to move the labels.
 ADMM_TOL_EARLY = 1e-3
+# Eigenvectors carried between ADMM iterations beyond the trace (K for SDP K-means, 1 per
+# block for the LA-SDP): the PSD projections then cost O(n^2) while few eigenvalues are kept.
+ADMM_EXTRA_RANK = 5
 
 # Shape buckets of the SDP's sample axis: a quarter-octave ladder (ceil(2^(k/4)) rounded up
 # to a multiple of 8). An ADMM iteration costs O(n^3) (eigen-decompositions), so the power-of-
@@ -90,23 +95,21 @@ def _at_most(a, b):
 
 
 def _local_covariances(X, n_clusters, rng):
-    """Starting covariances from local neighbourhoods, for the starts after the first.
+    """Starting covariances from local neighbourhoods, for the random starts.
 
-    Draws ``n_clusters`` spread-out seed points (k-means++ seeding: each next seed with
-    probability proportional to its squared distance to the nearest seed drawn) and returns,
-    for each seed, the covariance of its ``max(p + 1, n // n_clusters)`` nearest points,
-    shape (n_clusters, p, p). No centroid enters the LA-SDP, so a start is only a set of
-    cluster shapes.
+    Draws ``n_clusters`` spread-out seed points (k-means++ seeding,
+    :func:`mixtures.em.kmeans_plusplus`) and returns, for each seed, the covariance of its
+    ``max(p + 1, n // n_clusters)`` nearest points, shape (n_clusters, p, p). No centroid
+    enters the LA-SDP, so a start is only a set of cluster shapes.
     """
     n, p = X.shape
-    D = np.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=-1)
-    seeds = [int(rng.integers(n))]
-    for _ in range(n_clusters - 1):
-        d = D[:, seeds].min(axis=1)
-        seeds.append(int(rng.choice(n, p=d / d.sum())) if d.sum() > 0 else int(rng.integers(n)))
+    u = rng.random((n_clusters, 2 + int(np.log(n_clusters))))
+    with x64():
+        _, seeds = em.kmeans_plusplus(jnp.asarray(X), jnp.ones(n), jnp.asarray(u))
     size = min(n, max(p + 1, n // n_clusters))
-    return np.stack([np.cov(X[np.argsort(D[s])[:size]].T, bias=True).reshape(p, p)
-                     for s in seeds])
+    d2 = ((X[np.asarray(seeds)][:, None, :] - X[None, :, :]) ** 2).sum(axis=-1)  # (K, n)
+    near = np.argsort(d2, axis=1)[:, :size]
+    return np.stack([np.cov(X[idx].T, bias=True).reshape(p, p) for idx in near])
 
 
 def _spectral_round(Z, n_clusters, random_state):
@@ -155,9 +158,7 @@ class _SDPSolverMixin:
         if X.shape[0] < n_clusters:
             raise ValueError(f"n_clusters={n_clusters} must be <= n_samples={X.shape[0]}.")
         if self.sketch_size is not None and self.sketch_size < n_clusters:
-            raise ValueError(
-                f"sketch_size={self.sketch_size} must be >= n_clusters={n_clusters}."
-            )
+            raise ValueError(f"sketch_size={self.sketch_size} must be >= n_clusters={n_clusters}.")
 
     def _sketch_size(self, n):
         if self.sketch_size is None:
@@ -178,16 +179,28 @@ class _SDPSolverMixin:
 
             Z, status = cvxpy_solve(np.asarray(C)[:, :m, :m], trace, warn_inaccurate=False)
             Z = pad_axis(pad_axis(Z, L, axis=1), L, axis=2)
-            info = dict(converged=status == "optimal", n_iter=1, primal_residual=np.nan,
-                        dual_residual=np.nan, status=status)
+            info = dict(
+                converged=status == "optimal",
+                n_iter=1,
+                primal_residual=np.nan,
+                dual_residual=np.nan,
+                status=status,
+            )
             return Z, None, info
         if warm is None:
             Z0 = pad_axis(pad_axis(np.full((B, m, m), trace / (B * m)), L, 1), L, 2)
             warm = (Z0, np.zeros((B, L, L)), 1.0)
         with x64():
             res = _core.admm_solve(
-                jnp.asarray(C), trace, jnp.asarray(warm[0]), jnp.asarray(warm[1]), warm[2], m,
-                max_iter=ADMM_MAX_ITER, tol=tol,
+                jnp.asarray(C),
+                trace,
+                jnp.asarray(warm[0]),
+                jnp.asarray(warm[1]),
+                warm[2],
+                m,
+                max_iter=ADMM_MAX_ITER,
+                tol=tol,
+                rank=int(np.ceil(trace)) + ADMM_EXTRA_RANK,
             )
             res = jax.tree_util.tree_map(np.asarray, res)
         if not np.all(np.isfinite(res.Z)):
@@ -195,17 +208,23 @@ class _SDPSolverMixin:
                 f"{type(self).__name__}: the ADMM iterate of the SDP is not finite "
                 "(a singular covariance? increase reg_covar)."
             )
-        info = dict(converged=bool(res.converged), n_iter=int(res.n_iter),
-                    primal_residual=float(res.primal_residual),
-                    dual_residual=float(res.dual_residual), status="max_iter reached")
+        info = dict(
+            converged=bool(res.converged),
+            n_iter=int(res.n_iter),
+            primal_residual=float(res.primal_residual),
+            dual_residual=float(res.dual_residual),
+            status="max_iter reached",
+        )
         return res.Z, (res.Z, res.dual, float(res.rho)), info
 
 
 def _admm_hint(info):
     if np.isnan(info["primal_residual"]):  # cvxpy
         return f"the SDP solution is approximate (cvxpy status: {info['status']})"
-    return (f"the SDP solution is approximate (ADMM status: {info['status']}, primal residual "
-            f"{info['primal_residual']:.2e}, dual residual {info['dual_residual']:.2e})")
+    return (
+        f"the SDP solution is approximate (ADMM status: {info['status']}, primal residual "
+        f"{info['primal_residual']:.2e}, dual residual {info['dual_residual']:.2e})"
+    )
 
 
 class SDPKMeans(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
@@ -275,8 +294,9 @@ class SDPKMeans(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
         "verbose": Bool(),
     }
 
-    def __init__(self, n_clusters, solver="auto", random_state=None, sketch_size=None,
-                 verbose=False):
+    def __init__(
+        self, n_clusters, solver="auto", random_state=None, sketch_size=None, verbose=False
+    ):
         self.n_clusters = n_clusters
         self.solver = solver
         self.random_state = random_state
@@ -306,10 +326,12 @@ class SDPKMeans(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
         labels = _spectral_round(Z, K, seed)
         bar.update(1)
         bar.close()
-        centers = np.stack([
-            X[idx][labels == k].mean(axis=0) if np.any(labels == k) else X[idx][0]
-            for k in range(K)
-        ])
+        centers = np.stack(
+            [
+                X[idx][labels == k].mean(axis=0) if np.any(labels == k) else X[idx][0]
+                for k in range(K)
+            ]
+        )
         inertia = float(np.sum((X[idx] - centers[labels]) ** 2))
         self.membership_ = Z
         self.sample_indices_ = idx
@@ -318,8 +340,9 @@ class SDPKMeans(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
         self.relaxation_gap_ = (inertia - self.objective_) / inertia if inertia > 0 else 0.0
         self.cluster_centers_ = centers
         self.labels_ = self._assign(X) if m < n else labels
-        self._set_convergence(info["converged"], info["n_iter"], ADMM_MAX_ITER,
-                              hint=_admm_hint(info))
+        self._set_convergence(
+            info["converged"], info["n_iter"], ADMM_MAX_ITER, hint=_admm_hint(info)
+        )
         return self
 
     def _assign(self, X):
@@ -346,9 +369,9 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
 
     with :math:`C_k[i,j] = \\frac12 (x_i-x_j)^T\\Sigma_k^{-1}(x_i-x_j) + \\log\\det\\Sigma_k
     - 2\\log\\pi_k`, and (2) the re-estimation of :math:`\\Sigma_k, \\pi_k` from the
-    :math:`Z_k` (weighted within-cluster scatter), starting from the SDP K-means partition
-    and from ``n_init - 1`` further sets of cluster shapes; the start whose rounded partition
-    has the largest classification likelihood is kept.
+    :math:`Z_k` (weighted within-cluster scatter), from ``n_init`` starts (SDP K-means,
+    mclust's hierarchical partition, EM from it, random cluster shapes; see ``n_init``); the
+    start whose rounded partition has the largest classification likelihood is kept.
     Labels: the cluster with the largest row mass :math:`(Z_k \\mathbf 1)_i`.
 
     X is centred and divided by the common scale :math:`s = \\sqrt{\\operatorname{mean}_j
@@ -378,7 +401,8 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
         As in :class:`SDPKMeans`; with sketch-and-lift the remaining points are assigned by
         the fitted likelihood (:meth:`predict`). The ADMM is warm-started across iterations.
     random_state : None, int, numpy.random.Generator or JAX key, default=None
-        Seeds the subsample, the K-means rounding of the initial SDP and the further starts.
+        Seeds the subsample, the K-means rounding of the initial SDP, the EM start and the
+        random-shape starts.
     verbose : bool, default=False
         Show a tqdm progress bar over the iterations.
     reg_covar : float, default=1e-3
@@ -394,14 +418,16 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
         As in :class:`SDPKMeans`.
     n_init : int, default=4
         Number of starts of the iLA iterations; the fit with the largest classification
-        likelihood of its rounded partition is kept. The first start is the SDP K-means
-        partition; each further start takes the covariances of the neighbourhoods of
-        ``n_clusters`` spread-out random points (k-means++ seeding) as the cluster shapes.
-        The alternation between the convex LA-SDP and the covariance update is not convex:
-        on the ``adversarial`` design SDP K-means merges two tight clusters, and the iLA
-        iterations from that start alone keep the merge. Four starts escape it on the designs
-        of :mod:`solvers.ila_sdp.datasets` at 2-3 times the cost of one, because a start
-        stops as soon as it reaches the partition of an earlier one.
+        likelihood of its rounded partition is kept. The starts, in this order: the SDP
+        K-means partition; mclust's model-based hierarchical partition (VVV agglomeration of
+        the SVD-transformed data, :func:`mixtures.hierarchical.hierarchical_labels`); the
+        partition of EM started from it (:class:`mixtures.GaussianMixture`, mclust's
+        pipeline); then sets of cluster shapes, the covariances of the neighbourhoods of
+        ``n_clusters`` spread-out random points (k-means++ seeding). The alternation
+        between the convex LA-SDP and the covariance update is not convex: on the
+        ``adversarial`` and ``scales`` designs the SDP K-means start cuts a broad cluster and
+        the iLA iterations from it alone keep the cut. A start stops as soon as it reaches
+        the partition of an earlier one.
 
     Attributes
     ----------
@@ -479,8 +505,10 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
     def _params_from_membership(self, Xs, Z, reg):
         """Regularised weights, means and covariances (structured, full (K,p,p)) from Z."""
         with x64():
-            sizes, means, covs = (np.asarray(a) for a in
-                                  _core.scatter_from_membership(jnp.asarray(Xs), jnp.asarray(Z)))
+            sizes, means, covs = (
+                np.asarray(a)
+                for a in _core.scatter_from_membership(jnp.asarray(Xs), jnp.asarray(Z))
+            )
         weights = np.maximum(sizes, 1e-12) / np.sum(np.maximum(sizes, 1e-12))
         return (weights, means) + self._structure(covs, reg)
 
@@ -504,8 +532,9 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
 
     def _cost(self, Xs, full, weights):
         with x64():
-            C = np.asarray(_core.la_cost(jnp.asarray(Xs), jnp.asarray(full),
-                                         jnp.log(jnp.asarray(weights))))
+            C = np.asarray(
+                _core.la_cost(jnp.asarray(Xs), jnp.asarray(full), jnp.log(jnp.asarray(weights)))
+            )
         return C
 
     def _round(self, Z, K, seed, m):
@@ -551,9 +580,12 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
                     "ILASDP diverged: the LA-SDP objective is not finite (increase reg_covar)."
                 )
             new_labels = self._round(Z, K, seed, m)
-            converged = labels is not None and np.array_equal(new_labels, labels) and (
-                tol is None
-                or (info["converged"] and abs(new_obj - objective) <= 2.0 * m * tol)
+            converged = (
+                labels is not None
+                and np.array_equal(new_labels, labels)
+                and (
+                    tol is None or (info["converged"] and abs(new_obj - objective) <= 2.0 * m * tol)
+                )
             )
             labels, objective = new_labels, new_obj
             weights, _, _, full = self._params_from_membership(Xs, Z, reg)
@@ -564,18 +596,25 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
         if C is None:  # no iteration left
             return dict(state, converged=False)
         rounded = float(np.sum(C * _membership(labels, K, Xs.shape[0])))
-        return dict(labels=labels, Z=Z, objective=objective, n_iter=n_iter, warm=warm,
-                    converged=converged, weights=weights, full=full, admm=info,
-                    gap=max(rounded - objective, 0.0) / max(abs(rounded), 1e-300),
-                    profile=self._profile_objective(Xs, labels, K, reg))
+        return dict(
+            labels=labels,
+            Z=Z,
+            objective=objective,
+            n_iter=n_iter,
+            warm=warm,
+            converged=converged,
+            weights=weights,
+            full=full,
+            admm=info,
+            gap=max(rounded - objective, 0.0) / max(abs(rounded), 1e-300),
+            profile=self._profile_objective(Xs, labels, K, reg),
+        )
 
     def fit(self, X, y=None):
         """Cluster ``X`` of shape (n_samples, n_features); return ``self``."""
         params = self._validate_params()
         X = self._check_table(X, "X", reset=True)
-        K, max_iter, n_init = params["n_clusters"], params["max_iter"], params["n_init"]
-        tol, reg = params["tol"], params["reg_covar"]
-        self._check_sizes(X, K)
+        self._check_sizes(X, params["n_clusters"])
         const = np.flatnonzero(np.ptp(X, axis=0) == 0)
         if const.size:
             raise ValueError(
@@ -583,58 +622,141 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
                 "covariances would be singular; drop these columns before fitting ILASDP."
             )
         rng = as_generator(self.random_state)
-        n, p = X.shape
+        pts = self._sdp_points(X, rng)
+        bar = _progress(params["max_iter"] * (params["n_init"] + 1), "iLA-SDP", params["verbose"])
+        runs = self._run_starts(pts, self._initial_states(pts, rng), bar)
+        best, hint = self._select_and_polish(pts, runs, bar)
+        bar.close()
+        self._store(X, pts, runs, best)
+        self._set_convergence(best["converged"], best["n_iter"], params["max_iter"], hint=hint)
+        return self
+
+    def _sdp_points(self, X, rng):
+        """The (sketched) SDP points, standardised and padded, and what fit needs about them.
+
+        In the standardised units the mean per-feature variance of X is 1, so the ridge
+        added to the covariances is ``reg_covar`` itself.
+        """
+        n = X.shape[0]
         m = self._sketch_size(n)
         idx = np.sort(rng.choice(n, m, replace=False)) if m < n else np.arange(n)
         seed = int(rng.integers(0, 2**31 - 1))
-        # in these units the mean per-feature variance of X is 1, so the ridge is reg_covar
         center, scale = _standardise(X)
         Xs = (X[idx] - center) / scale
-        L = _sdp_length(m)
-        Xp = pad_axis(Xs, L)
+        return dict(
+            idx=idx,
+            seed=seed,
+            center=center,
+            scale=scale,
+            Xs=Xs,
+            m=m,
+            Xp=pad_axis(Xs, _sdp_length(m)),
+            K=self.n_clusters,
+            reg=self.reg_covar,
+        )
 
-        bar = _progress(max_iter * (n_init + 1), "iLA-SDP", params["verbose"])
-        # Each start runs with loose ADMM solves (ADMM_TOL_EARLY) until its labels repeat;
-        # the best one is then polished with ADMM_TOL until the objective settles too.
-        # Start 1: the SDP K-means partition on the same points (the first LA-SDP is
-        # warm-started from it, later ones from the last solve).
+    def _partition_state(self, pts, labels):
+        """iLA start from a partition: its weights and covariances, warm-started at it."""
+        Z = _membership(labels, pts["K"], pts["Xp"].shape[0])
+        weights, _, _, full = self._params_from_membership(pts["Xp"], Z, pts["reg"])
+        return dict(weights=weights, full=full, warm=(Z, np.zeros_like(Z), 1.0), labels=labels)
+
+    def _initial_states(self, pts, rng):
+        """The ``n_init`` starts, in this order: SDP K-means, mclust's hierarchical partition,
+        EM from it (mclust's pipeline), random cluster shapes."""
+        K, m, Xp, Xs = pts["K"], pts["m"], pts["Xp"], pts["Xs"]
         with x64():
             C0 = np.asarray(_core.kmeans_cost(jnp.asarray(Xp)))
         Z0, _, _ = self._solve(C0, float(K), m)
-        labels = _spectral_round(Z0[0, :m, :m], K, seed)
-        Z = _membership(labels, K, L)
-        weights, _, _, full = self._params_from_membership(Xp, Z, reg)
-        states = [dict(weights=weights, full=full, warm=(Z, np.zeros_like(Z), 1.0),
-                       labels=labels)]
-        # further starts: covariances of the neighbourhoods of K spread-out seed points
-        for _ in range(n_init - 1):
-            _, full = self._structure(_local_covariances(Xs, K, rng), reg)
-            states.append(dict(weights=np.full(K, 1.0 / K), full=full, warm=None,
-                               labels=None))
+        partitions = [lambda: _spectral_round(Z0[0, :m, :m], K, pts["seed"])]
+        # model-based agglomeration (VVV) of the SVD-transformed data, as mclust starts EM
+        partitions.append(lambda: hierarchical.hierarchical_labels(Xs, K, subset=None))
+        partitions.append(lambda: self._em_labels(Xs, rng))
+        states = [
+            self._partition_state(pts, np.asarray(f(), dtype=np.int64))
+            for f in partitions[: self.n_init]
+        ]
+        for _ in range(self.n_init - len(states)):
+            _, full = self._structure(_local_covariances(Xs, K, rng), pts["reg"])
+            states.append(dict(weights=np.full(K, 1.0 / K), full=full, warm=None, labels=None))
+        return states
+
+    def _em_labels(self, Xs, rng):
+        """Labels of EM (:class:`mixtures.GaussianMixture`) started from the hierarchical
+        partition, with this estimator's covariance structure and ridge."""
+        gm = GaussianMixture(
+            self.n_clusters,
+            covariance_type=self.covariance_type,
+            reg_covar=self.reg_covar,
+            init_params="hierarchical",
+            random_state=int(rng.integers(0, 2**31 - 1)),
+        )
+        with warnings.catch_warnings():
+            # a start, not the answer: its convergence is not this fit's
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return gm.fit(Xs).predict(Xs)
+
+    def _run_starts(self, pts, states, bar):
+        """Loose iLA iterations from each start; a start stops at an earlier one's partition."""
         runs = []
         for state in states:
             seen = {_canonical(r["labels"]) for r in runs}
-            runs.append(self._run(Xp, m, K, state, max_iter, None, reg, seed, bar,
-                                  ADMM_TOL_EARLY, seen))
-        # the best partition (the first start that reached it: later ones stopped there)
+            runs.append(
+                self._run(
+                    pts["Xp"],
+                    pts["m"],
+                    pts["K"],
+                    state,
+                    self.max_iter,
+                    None,
+                    pts["reg"],
+                    pts["seed"],
+                    bar,
+                    ADMM_TOL_EARLY,
+                    seen,
+                )
+            )
+        return runs
+
+    def _select_and_polish(self, pts, runs, bar):
+        """The start of largest classification likelihood, iterated with accurate solves.
+
+        Returns the selected run and the hint of the convergence warning.
+        """
         pmin = min(r["profile"] for r in runs)
-        best = (runs[0] if not np.isfinite(pmin) else
-                next(r for r in runs if _at_most(r["profile"], pmin)))
+        # the first start that reached the best partition (later ones stopped there)
+        best = (
+            runs[0]
+            if not np.isfinite(pmin)
+            else next(r for r in runs if _at_most(r["profile"], pmin))
+        )
         # the full-accuracy solves share the start's budget of max_iter iterations
-        polished = self._run(Xp, m, K, best, max_iter, tol, reg, seed, bar)
-        bar.close()
-        hint = "increase max_iter"
+        polished = self._run(
+            pts["Xp"],
+            pts["m"],
+            pts["K"],
+            best,
+            self.max_iter,
+            self.tol,
+            pts["reg"],
+            pts["seed"],
+            bar,
+        )
         if not _at_most(polished["profile"], best["profile"]):
-            hint = ("the full-accuracy solves moved the selected start to a partition of lower "
-                    "likelihood; the partition of its loose solves is kept")
-            best = dict(best, converged=False)
-        else:
-            best = polished
-            if best["converged"] is False and not best["admm"]["converged"]:
-                hint = "increase max_iter; " + _admm_hint(best["admm"])
-        self.sample_indices_ = idx
+            return dict(best, converged=False), (
+                "the full-accuracy solves moved the selected start to a partition of lower "
+                "likelihood; the partition of its loose solves is kept"
+            )
+        if polished["converged"] is False and not polished["admm"]["converged"]:
+            return polished, "increase max_iter; " + _admm_hint(polished["admm"])
+        return polished, "increase max_iter"
+
+    def _store(self, X, pts, runs, best):
+        """Fitted attributes in the units of X."""
+        m, p, scale = pts["m"], X.shape[1], pts["scale"]
+        self.sample_indices_ = pts["idx"]
         self.membership_ = best["Z"][:, :m, :m]
-        # back to the units of X: Mahalanobis terms are invariant, log det grows by p log s^2
+        # Mahalanobis terms are unit-free, log det Sigma grows by p log s^2 per point
         shift = m * p * np.log(scale**2)
         self.objective_ = best["objective"] + shift
         self.init_objectives_ = np.array([r["profile"] for r in runs]) + shift
@@ -642,13 +764,12 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
         # the parameters of the rounded partition (what the selection scored), not of the
         # relaxed Z_k: predict() then agrees with labels_ on the SDP points
         weights, means, structured, _ = self._params_from_membership(
-            Xp, _membership(best["labels"], K, L), reg)
+            pts["Xp"], _membership(best["labels"], pts["K"], pts["Xp"].shape[0]), pts["reg"]
+        )
         self.weights_ = weights
-        self.means_ = means * scale + center
+        self.means_ = means * scale + pts["center"]
         self.covariances_ = structured * scale**2
-        self.labels_ = self._predict(X) if m < n else best["labels"]
-        self._set_convergence(best["converged"], best["n_iter"], max_iter, hint=hint)
-        return self
+        self.labels_ = self._predict(X) if m < X.shape[0] else best["labels"]
 
     def _log_joint(self, X):
         """``log pi_k + log N(x | mu_k, Sigma_k)`` for X (n, p), shape (n, K)."""
@@ -656,8 +777,12 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
         # padded to a bucket so that a new number of rows reuses the compiled program
         Xp = pad_axis(X, padded_length(n))
         with x64():
-            gmm = gaussian.GMM(jnp.log(jnp.asarray(self.weights_)), jnp.asarray(self.means_),
-                               jnp.asarray(self.covariances_), self.covariance_type)
+            gmm = gaussian.GMM(
+                jnp.log(jnp.asarray(self.weights_)),
+                jnp.asarray(self.means_),
+                jnp.asarray(self.covariances_),
+                self.covariance_type,
+            )
             out = np.asarray(_log_joint(gmm, jnp.asarray(Xp)))
         return out[:n]
 

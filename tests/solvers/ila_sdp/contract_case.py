@@ -39,13 +39,25 @@ def _make_sdp(random_state):
 
 
 def _ila_output(est, args):
-    return np.concatenate([est.labels_.astype(float), est.weights_, est.means_.ravel(),
-                           est.covariances_.ravel(), est.predict(args[0]).astype(float)])
+    return np.concatenate(
+        [
+            est.labels_.astype(float),
+            est.weights_,
+            est.means_.ravel(),
+            est.covariances_.ravel(),
+            est.predict(args[0]).astype(float),
+        ]
+    )
 
 
 def _sdp_output(est, args):
-    return np.concatenate([est.labels_.astype(float), est.cluster_centers_.ravel(),
-                           est.predict(args[0]).astype(float)])
+    return np.concatenate(
+        [
+            est.labels_.astype(float),
+            est.cluster_centers_.ravel(),
+            est.predict(args[0]).astype(float),
+        ]
+    )
 
 
 def _scaled(c):
@@ -63,12 +75,12 @@ def _ila_units(c):
         np.testing.assert_array_equal(scaled.sample_indices_, ref.sample_indices_)
         np.testing.assert_allclose(scaled.weights_, ref.weights_, rtol=1e-9)
         np.testing.assert_allclose(scaled.means_, c * ref.means_, rtol=1e-9, atol=1e-12 * c)
-        np.testing.assert_allclose(scaled.covariances_, c**2 * ref.covariances_, rtol=1e-8,
-                                   atol=1e-12 * c**2)
+        np.testing.assert_allclose(
+            scaled.covariances_, c**2 * ref.covariances_, rtol=1e-8, atol=1e-12 * c**2
+        )
         shift = 2.0 * m * p * np.log(c)
         np.testing.assert_allclose(scaled.objective_, ref.objective_ + shift, rtol=1e-8)
-        np.testing.assert_allclose(scaled.init_objectives_, ref.init_objectives_ + shift,
-                                   rtol=1e-8)
+        np.testing.assert_allclose(scaled.init_objectives_, ref.init_objectives_ + shift, rtol=1e-8)
         np.testing.assert_allclose(scaled.score(Xc), ref.score(X) - p * np.log(c), rtol=1e-9)
         assert scaled.n_iter_ == ref.n_iter_ and scaled.converged_ == ref.converged_
 
@@ -78,8 +90,9 @@ def _ila_units(c):
 def _sdp_units(c):
     def check(ref, scaled, args, scaled_args):
         np.testing.assert_array_equal(scaled.labels_, ref.labels_)
-        np.testing.assert_allclose(scaled.cluster_centers_, c * ref.cluster_centers_,
-                                   rtol=1e-9, atol=1e-12 * c)
+        np.testing.assert_allclose(
+            scaled.cluster_centers_, c * ref.cluster_centers_, rtol=1e-9, atol=1e-12 * c
+        )
         np.testing.assert_allclose(scaled.objective_, c**2 * ref.objective_, rtol=1e-8)
         np.testing.assert_allclose(scaled.inertia_, c**2 * ref.inertia_, rtol=1e-9)
         np.testing.assert_array_equal(scaled.predict(scaled_args[0]), ref.predict(args[0]))
@@ -91,13 +104,13 @@ def _sdp_units(c):
 # mixtures.base.check_array (shared by every estimator) are not the ones these checks match.
 _EXPECTED_FAILED_CHECKS = {
     "check_complex_data": "the contract raises TypeError for complex X (scikit-learn expects "
-                          "ValueError)",
+    "ValueError)",
     "check_dtype_object": "mixtures.base.check_array's TypeError for non-numeric object "
-                          "entries does not contain 'argument must be a string or a number'",
+    "entries does not contain 'argument must be a string or a number'",
     "check_estimators_empty_data_messages": "mixtures.base.check_array's message for 0 "
-                                            "features differs from scikit-learn's",
+    "features differs from scikit-learn's",
     "check_fit2d_predict1d": "mixtures.base.check_array's message for 1-D X does not say "
-                             "'Reshape your data'",
+    "'Reshape your data'",
 }
 
 CASES = [

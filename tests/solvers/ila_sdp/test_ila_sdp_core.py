@@ -48,8 +48,9 @@ def test_la_cost_is_profile_likelihood(data):
 def test_scatter_from_membership_matches_numpy(data):
     X, y = data
     with x64():
-        sizes, means, covs = _core.scatter_from_membership(jnp.asarray(X),
-                                                           jnp.asarray(_membership(y, 3)))
+        sizes, means, covs = _core.scatter_from_membership(
+            jnp.asarray(X), jnp.asarray(_membership(y, 3))
+        )
     for k in range(3):
         np.testing.assert_allclose(sizes[k], np.sum(y == k))
         np.testing.assert_allclose(means[k], X[y == k].mean(0), atol=1e-12)
@@ -111,15 +112,65 @@ def test_padded_admm_equals_unpadded(data, kind):
             C, t = np.asarray(_core.la_cost(jnp.asarray(X), jnp.asarray(covs), logw)), 1.0
         B = C.shape[0]
         Z0 = np.full((B, n, n), t / (B * n))
-        ref = _core.admm_solve(jnp.asarray(C), t, jnp.asarray(Z0), jnp.zeros((B, n, n)), 1.0,
-                               tol=1e-7)
+        ref = _core.admm_solve(
+            jnp.asarray(C), t, jnp.asarray(Z0), jnp.zeros((B, n, n)), 1.0, tol=1e-7
+        )
         Cp = np.full((B, N, N), 5.0)
         Cp[:, :n, :n] = C
         Zp = np.zeros((B, N, N))
         Zp[:, :n, :n] = Z0
-        got = _core.admm_solve(jnp.asarray(Cp), t, jnp.asarray(Zp), jnp.zeros((B, N, N)), 1.0, n,
-                               tol=1e-7)
+        got = _core.admm_solve(
+            jnp.asarray(Cp), t, jnp.asarray(Zp), jnp.zeros((B, N, N)), 1.0, n, tol=1e-7
+        )
     assert int(got.n_iter) == int(ref.n_iter) and bool(got.converged)
     Z = np.asarray(got.Z)
     np.testing.assert_allclose(Z[:, :n, :n], np.asarray(ref.Z), atol=1e-12)
     assert not Z[:, n:, :].any() and not Z[:, :, n:].any()
+
+
+def test_warm_projection_equals_full_projection():
+    # a low-rank PSD part plus small noise: the kept eigenvectors lie in the warm subspace
+    # (certified, no fall-back) and the projection equals the one by a full eigh
+    rng = np.random.default_rng(3)
+    n, B, r = 24, 2, 4
+    U = np.linalg.qr(rng.normal(size=(B, n, 2)))[0]
+    noise = 1e-3 * rng.normal(size=(B, n, n))
+    M = np.einsum("bir,br,bjr->bij", U, [[2.0, 0.7], [1.5, 0.2]], U) + noise
+    with x64():
+        full = np.asarray(_core.project_spectraplex(jnp.asarray(M), 1.0))
+        Q = np.linalg.qr(np.concatenate([U, rng.normal(size=(B, n, r - 2))], axis=2))[0]
+        Z, _, fallback = _core.project_spectraplex_warm(jnp.asarray(M), 1.0, jnp.asarray(Q))
+        # a subspace orthogonal to the top eigenvectors cannot be certified: full eigh used
+        Qbad = np.linalg.qr(
+            rng.normal(size=(B, n, r)) - U @ (np.swapaxes(U, 1, 2) @ rng.normal(size=(B, n, r)))
+        )[0]
+        Qbad = Qbad - U @ (np.swapaxes(U, 1, 2) @ Qbad)
+        Z2, _, fallback2 = _core.project_spectraplex_warm(
+            jnp.asarray(M), 1.0, jnp.asarray(np.linalg.qr(Qbad)[0])
+        )
+    # reference: numpy eigh and the sort-based simplex projection of the eigenvalues
+    w, V = np.linalg.eigh(0.5 * (M + np.swapaxes(M, 1, 2)))
+    ref = []
+    for b in range(B):
+        u = np.sort(w[b])[::-1]
+        css = np.cumsum(u) - 1.0
+        k = np.max(np.nonzero(u - css / np.arange(1, n + 1) > 0)[0]) + 1
+        lam = np.maximum(w[b] - css[k - 1] / k, 0.0)
+        ref.append((V[b] * lam) @ V[b].T)
+    np.testing.assert_allclose(full, np.stack(ref), atol=1e-10)
+    assert not bool(fallback)
+    np.testing.assert_allclose(Z, full, atol=1e-8)
+    assert bool(fallback2)
+    np.testing.assert_allclose(Z2, full, atol=1e-10)
+
+
+def test_low_rank_admm_matches_full_admm(data):
+    X, y = data
+    covs = np.stack([np.cov(X[y == k].T, bias=True) for k in range(3)])
+    with x64():
+        C = _core.la_cost(jnp.asarray(X), jnp.asarray(covs), jnp.log(np.ones(3) / 3))
+        Z0 = jnp.full(C.shape, 1.0 / (3 * len(X)))
+        a = _core.admm_solve(C, 1.0, Z0, jnp.zeros_like(Z0), 1.0, tol=1e-7)
+        b = _core.admm_solve(C, 1.0, Z0, jnp.zeros_like(Z0), 1.0, tol=1e-7, rank=6)
+    assert bool(b.converged)
+    np.testing.assert_allclose(np.asarray(b.Z), np.asarray(a.Z), atol=1e-6)
