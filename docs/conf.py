@@ -25,8 +25,6 @@ numpydoc_show_class_members = False
 numpydoc_validation_checks = set()
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build"]
-# docs/benchmarks.md links to raw-HTML anchors (they work on GitHub and in the HTML output)
-suppress_warnings = ["myst.xref_missing"]
 
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",

@@ -18,8 +18,21 @@ __version__ = "0.1.0"
 
 __getattr__, __dir__, __all__ = attach(
     __name__,
-    submodules=["base", "em", "gating", "gaussian", "kronecker", "plotting", "spectral",
-                "student_t"],
+    submodules=[
+        "base",
+        "em",
+        "gating",
+        "gaussian",
+        "hierarchical",
+        "kronecker",
+        "parsimonious",
+        "plotting",
+        "selection",
+        "sharding",
+        "spectral",
+        "streaming",
+        "student_t",
+    ],
     attributes={
         "ConvergenceWarning": "base",
         "DivergenceError": "base",
@@ -29,15 +42,33 @@ __getattr__, __dir__, __all__ = attach(
         "as_generator": "_config",
         "as_key": "_config",
         "enable_x64": "_config",
+        "hierarchical_labels": "hierarchical",
+        "select_gaussian_mixture": "selection",
         "set_cache_dir": "_config",
         "x64": "_config",
     },
 )
 
 if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
-    from mixtures import base, em, gating, gaussian, kronecker, plotting, spectral, student_t
+    from mixtures import (
+        base,
+        em,
+        gating,
+        gaussian,
+        hierarchical,
+        kronecker,
+        parsimonious,
+        plotting,
+        selection,
+        sharding,
+        spectral,
+        streaming,
+        student_t,
+    )
     from mixtures._config import as_generator, as_key, enable_x64, set_cache_dir, x64
     from mixtures.base import ConvergenceWarning, DivergenceError
     from mixtures.estimators import GaussianMixture
     from mixtures.gaussian import GMM
+    from mixtures.hierarchical import hierarchical_labels
+    from mixtures.selection import select_gaussian_mixture
     from mixtures.spectral import SpectralMixture
