@@ -23,7 +23,14 @@ def _two_freq(x):
 
 
 def _solver(**kw):
-    base = dict(n_components=12, grid=61, max_iter=150, max_frequency=10.0, random_state=0)
+    base = dict(
+        n_components=12,
+        grid=61,
+        max_iter=150,
+        max_frequency=10.0,
+        n_iter_no_change=None,
+        random_state=0,
+    )
     base.update(kw)
     return SpectralMixtureGPSolver(**base)
 
@@ -49,9 +56,12 @@ def fitted_final(problem_1d):
 
 
 def test_poisson_1d_accuracy(fitted_1d):
-    assert fitted_1d.relative_l2_error() < 3e-2
+    """The paper's range initialisation (``max_frequency``) still solves a two-frequency
+    problem in 150 iterations; the error on random points off the grid is as small as on the
+    test grid. (The defaults' 1e-3 goal is tested in ``test_gp_pde_defaults.py``.)"""
+    assert fitted_1d.relative_l2_error() < 5e-3
     X = np.random.default_rng(0).uniform(0, 1, (50, 1))
-    assert fitted_1d.relative_l2_error(X) < 3e-2
+    assert fitted_1d.relative_l2_error(X) < 5e-3
     assert fitted_1d.n_iter_ == len(fitted_1d.loss_curve_) > 0
     assert fitted_1d.loss_curve_[-1] < fitted_1d.loss_curve_[0]
 
@@ -77,10 +87,21 @@ def test_derivative_and_std(fitted_1d):
     assert np.linalg.norm(d1 - exact) / np.linalg.norm(exact) < 5e-2
     u, std = fitted_1d.predict(X, return_std=True)
     assert u.shape == std.shape == (40,)
-    assert np.all(std >= 0)
-    grid_pts = fitted_1d.grid_axes_[0][10:13, None]
-    _, std_grid = fitted_1d.predict(grid_pts, return_std=True)
-    assert np.all(std_grid < std.max())
+    # the GP conditional variance given the grid values, from a dense numpy computation
+    x = fitted_1d.grid_axes_[0]
+    with x64():
+        sm = SpectralMixture(
+            jnp.log(fitted_1d.weights_[0]),
+            jnp.asarray(fitted_1d.frequencies_[0]),
+            jnp.log(fitted_1d.scales_[0]),
+            fitted_1d.spectral,
+        )
+        C = np.asarray(gram(jnp.asarray(x), jnp.asarray(x), sm)) + fitted_1d.jitter * np.eye(x.size)
+        R = np.asarray(gram(jnp.asarray(X[:, 0]), jnp.asarray(x), sm))
+        prior = float(np.sum(fitted_1d.weights_[0]))
+    var = prior - np.einsum("ij,ji->i", R, np.linalg.solve(C, R.T))
+    expected = fitted_1d.solution_scale_ * np.sqrt(np.maximum(var, 0.0))
+    np.testing.assert_allclose(std, expected, rtol=1e-5, atol=1e-8 * fitted_1d.solution_scale_)
 
 
 def test_outputs_are_float64(fitted_1d):

@@ -35,7 +35,9 @@ def frame_fit(small):
     pd = pytest.importorskip("pandas")
     Y, times, X = small
     Xdf = pd.DataFrame(X, columns=["age", "ses"])
-    return GrowthMixtureMoE(2, curve="linear", n_init=1, random_state=0).fit(Y, times, Xdf), Xdf
+    return GrowthMixtureMoE(2, curve="linear", n_init=1, n_initial=0, random_state=0).fit(
+        Y, times, Xdf
+    ), Xdf
 
 
 def _curve_params(curve, rng, K):
@@ -79,7 +81,7 @@ def test_to_original_is_the_same_model_in_the_data_units(curve):
     times = np.sort(rng.uniform(-1.0, 1.0, (n, T)), axis=1)
     X = rng.standard_normal((n, 3))
     mask = ~np.isnan(Y)
-    tc = 0.0 if curve in est_mod._ORIGIN_CURVES else 4.0
+    tc = 0.0 if curve in est_mod._fitting._ORIGIN_CURVES else 4.0
     sc = {
         "tc": tc,
         "ts": 3.0,
@@ -175,7 +177,7 @@ def test_padding_rows_change_nothing(small):
 
 def test_padded_fit_equals_unpadded_fit(small, monkeypatch):
     Y, times, X = small
-    make = lambda: GrowthMixtureMoE(2, curve="linear", n_init=1, random_state=0)  # noqa: E731
+    make = lambda: GrowthMixtureMoE(2, curve="linear", n_init=1, n_initial=0, random_state=0)  # noqa: E731
     padded = make().fit(Y, times, X)
     monkeypatch.setattr(est_mod, "_bucket", lambda n: n)
     plain = make().fit(Y, times, X)
@@ -265,18 +267,20 @@ def _fake_minimize(fun, nit, success, jac):
 
 
 def test_every_start_diverging_raises_divergence_error(small, monkeypatch):
-    monkeypatch.setattr(est_mod, "_minimize", _fake_minimize(np.inf, 3, False, 1.0))
+    monkeypatch.setattr(est_mod._fitting, "_minimize", _fake_minimize(np.inf, 3, False, 1.0))
     with pytest.raises(DivergenceError, match="diverged"):
-        GrowthMixtureMoE(2, curve="linear", n_init=2, random_state=0).fit(*small)
+        GrowthMixtureMoE(2, curve="linear", n_init=2, n_initial=0, random_state=0).fit(*small)
 
 
 @pytest.mark.filterwarnings("ignore:the observed information:RuntimeWarning")
 def test_stop_at_first_iteration_is_not_convergence(small, monkeypatch):
     # L-BFGS-B may report success after one step when the objective barely moves; without
     # the gradient criterion that is not convergence
-    monkeypatch.setattr(est_mod, "_minimize", _fake_minimize(5.0, 1, True, 0.3))
+    monkeypatch.setattr(est_mod._fitting, "_minimize", _fake_minimize(5.0, 1, True, 0.3))
     with pytest.warns(ConvergenceWarning, match="did not converge"):
-        model = GrowthMixtureMoE(2, curve="linear", n_init=1, random_state=0).fit(*small)
+        model = GrowthMixtureMoE(2, curve="linear", n_init=1, n_initial=0, random_state=0).fit(
+            *small
+        )
     assert model.converged_ is False and model.n_iter_ == 1
 
 
@@ -295,7 +299,7 @@ def test_units_property(small):
     hypothesis = pytest.importorskip("hypothesis")
     st = hypothesis.strategies
     Y, times, X = small
-    make = lambda: GrowthMixtureMoE(2, curve="linear", n_init=1, random_state=0)  # noqa: E731
+    make = lambda: GrowthMixtureMoE(2, curve="linear", n_init=1, n_initial=0, random_state=0)  # noqa: E731
     ref = make().fit(Y, times, X)
     n_obs = np.sum(~np.isnan(Y))
 

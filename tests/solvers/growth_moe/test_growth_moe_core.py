@@ -39,7 +39,9 @@ def linear_data():
 @pytest.fixture(scope="module")
 def linear_fit(linear_data):
     Y, times = linear_data
-    return GrowthMixtureMoE(1, curve="linear", n_init=1, tol=1e-8, random_state=0).fit(Y, times)
+    return GrowthMixtureMoE(1, curve="linear", n_init=1, n_initial=0, tol=1e-8, random_state=0).fit(
+        Y, times
+    )
 
 
 def test_linear_single_class_matches_mixedlm(linear_data, linear_fit):
@@ -80,7 +82,7 @@ def test_outputs_are_float64(linear_data, linear_fit):
 
 def test_summary_table(linear_fit):
     tab = linear_fit.summary()
-    assert list(tab.columns) == ["estimate", "std_err", "z", "p_value"]
+    assert list(tab.columns) == ["estimate", "std_err", "z", "p_value", "ci_lower", "ci_upper"]
     assert len(tab) == linear_fit.n_parameters_ == 2 + 3 + 1
     np.testing.assert_allclose(tab["z"], tab["estimate"] / tab["std_err"])
     assert tab.loc["class0.mean.eta1", "p_value"] < 1e-6
@@ -142,9 +144,9 @@ def test_bilinear_loglik_at_least_best_fixed_knot_profile():
         + eta[:, 2:] * np.maximum(times - knot, 0)
         + rng.normal(0, 0.8, (n, T))
     )
-    m = GrowthMixtureMoE(1, curve="bilinear_spline", n_init=1, tol=1e-8, random_state=0).fit(
-        Y, times
-    )
+    m = GrowthMixtureMoE(
+        1, curve="bilinear_spline", n_init=1, n_initial=0, tol=1e-8, random_state=0
+    ).fit(Y, times)
     y, t, g = _long(Y, times)
     profile = []
     for k in (2.0, 2.4, 2.8, 3.2):
@@ -178,6 +180,7 @@ def test_compare_models_and_screening_on_one_class_data(linear_data, linear_fit)
         curve="linear",
         placements=("none",),
         n_init=1,
+        n_initial=0,
         tol=1e-8,
         random_state=0,
     )
@@ -188,8 +191,12 @@ def test_compare_models_and_screening_on_one_class_data(linear_data, linear_fit)
         "n_parameters",
         "aic",
         "bic",
+        "sabic",
         "entropy",
+        "n_best_starts",
         "converged",
+        "vlmr_p",
+        "lmr_p",
         "best_bic",
     ]
     np.testing.assert_allclose(tab.loglik[0], linear_fit.loglik_, rtol=1e-9)

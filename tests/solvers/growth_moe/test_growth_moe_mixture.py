@@ -16,7 +16,7 @@ def sim():
 
 @pytest.fixture(scope="module")
 def fit(sim):
-    return GrowthMixtureMoE(2, n_init=2, random_state=0).fit(sim.Y, sim.times, sim.X)
+    return GrowthMixtureMoE(2, n_init=2, n_initial=0, random_state=0).fit(sim.Y, sim.times, sim.X)
 
 
 def _truth(sim):
@@ -35,7 +35,10 @@ def test_parameter_recovery_and_coverage(sim, fit):
     assert fit.converged_
     # knots (time units) and growth-factor means recovered
     np.testing.assert_allclose(fit.class_means_[:, 3], [3.5, 5.5], atol=0.35)
-    np.testing.assert_allclose(fit.class_means_[:, :3], sim.params["class_means"][:, :3], atol=1.5)
+    # growth-factor means within 3.5 standard errors of the truth (eta0's SE is about 0.4,
+    # the slopes' about 0.1: a class swapped or a slope lost fails)
+    err = np.abs(fit.class_means_[:, :3] - sim.params["class_means"][:, :3])
+    np.testing.assert_array_less(err, 3.5 * fit.stderr_["class_means"][:, :3])
     z = []
     for key, true in _truth(sim).items():
         est, se = getattr(fit, key + "_"), fit.stderr_[key]
