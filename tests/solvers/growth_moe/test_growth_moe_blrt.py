@@ -30,7 +30,7 @@ def results():
     out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name, sep, reps in (("h0", False, 6), ("h1", True, 2)):
+        for name, sep, reps in (("h0", False, 3), ("h1", True, 1)):
             out[name] = [
                 blrt(*_data(100 * sep + r, sep), random_state=r, return_models=True, **KW)
                 for r in range(reps)
@@ -41,9 +41,10 @@ def results():
 def test_blrt_size_and_power(results):
     p0 = np.array([r["p_value"] for r in results["h0"]])
     p1 = np.array([r["p_value"] for r in results["h1"]])
-    # under H0 the p value is uniform on {1/20, ..., 1}: P(3 or more of 6 below 0.05) < 1 %
-    assert np.sum(p0 <= 0.05) <= 2
-    assert np.mean(p0) > 0.2
+    # under H0 the p value is uniform on {1/20, ..., 1}: P(2 or more of 3 at or below 0.05)
+    # and P(mean of 3 below 0.15) are both under 2 %
+    assert np.sum(p0 <= 0.05) <= 1
+    assert np.mean(p0) > 0.15
     assert np.all(p1 <= 0.05)
     for r in results["h0"] + results["h1"]:
         m0, m1 = r["models"]
@@ -56,4 +57,4 @@ def test_lmr_agrees_with_blrt(results):
     for r in results["h1"]:
         assert lmr_test(*r["models"])["p_value_adjusted"] < 0.01
     p_h0 = [lmr_test(*r["models"])["p_value_adjusted"] for r in results["h0"]]
-    assert np.sum(np.array(p_h0) <= 0.05) <= 2
+    assert np.sum(np.array(p_h0) <= 0.05) <= 1

@@ -127,6 +127,7 @@ def test_covariate_units(small):
     kw = dict(
         curve="linear",
         n_init=1,
+        n_initial=0,
         gating_covariates=[0],
         expert_covariates=[1],
         covariate_density="joint",
@@ -149,7 +150,7 @@ def test_covariate_units(small):
 
 def test_knots_follow_the_time_unit(small):
     Y, times, X = small
-    kw = dict(curve="bilinear_spline", n_init=1, max_iter=60, random_state=0)
+    kw = dict(curve="bilinear_spline", n_init=1, n_initial=0, max_iter=60, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = GrowthMixtureMoE(1, **kw).fit(Y, times)
@@ -225,7 +226,7 @@ def test_feature_names_and_gate_weights(frame_fit, small):
         model.weights_, (prob / prob.sum(1, keepdims=True)).mean(0), rtol=1e-10
     )
     # a refit without covariates forgets the names
-    model2 = GrowthMixtureMoE(1, curve="linear", n_init=1).fit(Y, times)
+    model2 = GrowthMixtureMoE(1, curve="linear", n_init=1, n_initial=0).fit(Y, times)
     assert model2.n_features_in_ == 0 and not hasattr(model2, "feature_names_in_")
 
 
