@@ -23,10 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -38,30 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
+import _mclust  # noqa: E402
 from _results import write_section  # noqa: E402
-
-R_SCRIPT = r"""
-suppressMessages(library(mclust))
-args <- commandArgs(trailingOnly = TRUE)
-dir <- args[1]
-jobs <- read.csv(file.path(dir, "jobs.csv"), stringsAsFactors = FALSE)
-out <- NULL
-for (i in seq_len(nrow(jobs))) {
-  X <- as.matrix(read.csv(file.path(dir, jobs$file[i]), header = FALSE))
-  K <- jobs$k[i]
-  t1 <- system.time(m1 <- Mclust(X, verbose = FALSE))
-  t2 <- system.time(m2 <- Mclust(X, G = K, modelNames = "VVV", verbose = FALSE))
-  c1 <- if (is.null(m1)) rep(NA, nrow(X)) else m1$classification
-  c2 <- if (is.null(m2)) rep(NA, nrow(X)) else m2$classification
-  write.table(rbind(c1, c2), file.path(dir, paste0("labels_", jobs$file[i])),
-              sep = ",", row.names = FALSE, col.names = FALSE)
-  out <- rbind(out, data.frame(file = jobs$file[i],
-    bic_model = if (is.null(m1)) NA else m1$modelName,
-    bic_g = if (is.null(m1)) NA else m1$G,
-    bic_cpu = sum(t1[c(1, 2)]), vvv_cpu = sum(t2[c(1, 2)])))
-}
-write.csv(out, file.path(dir, "results.csv"), row.names = FALSE)
-"""
 
 
 def error_rate(truth, labels):
@@ -138,34 +113,22 @@ def run_sklearn(X, K):
         return labels, time.process_time() - t
 
 
-def run_mclust(jobs, tmp):
-    """Run mclust on every (file, X, K) job in one R process; per-file results or None."""
-    if shutil.which("Rscript") is None:
+def run_mclust(jobs):
+    """mclust (BIC over 1-9 components, and VVV at the true K) on every (file, X, K) job in
+    one R process; per-file results, or None without R."""
+    fits = _mclust.run([(X, K) for _, X, K in jobs], components=range(1, 10))
+    if fits is None:
         return None
-    rows = ["file,k"]
-    for f, X, K in jobs:
-        np.savetxt(tmp / f, X, delimiter=",", fmt="%.17g")
-        rows.append(f"{f},{K}")
-    (tmp / "jobs.csv").write_text("\n".join(rows) + "\n")
-    (tmp / "run.R").write_text(R_SCRIPT)
-    proc = subprocess.run(["Rscript", str(tmp / "run.R"), str(tmp)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        print("mclust failed:", proc.stderr[-2000:])
-        return None
-    import pandas as pd
-
-    res = pd.read_csv(tmp / "results.csv").set_index("file")
-    out = {}
-    for f, _X, _ in jobs:
-        lab = np.genfromtxt(tmp / f"labels_{f}", delimiter=",")
-        out[f] = dict(
-            bic_labels=lab[0],
-            vvv_labels=lab[1],
-            bic_cpu=res.loc[f, "bic_cpu"],
-            vvv_cpu=res.loc[f, "vvv_cpu"],
-            bic_model=f"{res.loc[f, 'bic_model']},{res.loc[f, 'bic_g']}",
+    return {
+        f: dict(
+            bic_labels=r["BIC"][0],
+            vvv_labels=r["VVV"][0],
+            bic_cpu=r["BIC"][1],
+            vvv_cpu=r["VVV"][1],
+            bic_model=f"{r['BIC'][2]},{r['BIC'][3]}",
         )
-    return out
+        for (f, _, _), r in zip(jobs, fits)
+    }
 
 
 def fmt_err(v):
@@ -173,7 +136,7 @@ def fmt_err(v):
     return f"{np.nanmean(v):.3f}" + ("" if len(v) == 1 else f" ± {np.nanstd(v):.3f}")
 
 
-def accuracy_table(quick, tmp):
+def accuracy_table(quick):
     data = datasets(quick)
     # compile every covariance structure's program once before timing (reported below)
     t = time.perf_counter()
@@ -183,7 +146,7 @@ def accuracy_table(quick, tmp):
     for i, (_, sets) in enumerate(data):
         for s, (X, y) in enumerate(sets):
             jobs.append((f"d{i}_s{s}.csv", X, len(np.unique(y))))
-    mc = run_mclust(jobs, tmp)
+    mc = run_mclust(jobs)
     if mc is None:
         print("Rscript or mclust not available: the mclust columns are skipped.")
     lines = [
@@ -242,7 +205,7 @@ def accuracy_table(quick, tmp):
     return lines, warm
 
 
-def search_time_table(quick, tmp):
+def search_time_table(quick):
     from solvers.ila_sdp import datasets as designs
 
     sizes = [1000] if quick else [1000, 10_000]
@@ -254,7 +217,7 @@ def search_time_table(quick, tmp):
     for n in sizes:
         X, y = designs.make_heterogeneous(n, random_state=0)
         lab, cpu, model = run_ours(X)
-        mc = run_mclust([(f"n{n}.csv", X, 3)], tmp)
+        mc = run_mclust([(f"n{n}.csv", X, 3)])
         if mc is None:
             row = [f"{n:,}", f"{cpu:.2f}", "skipped", "", model, ""]
         else:
@@ -332,10 +295,8 @@ def main(argv=None):
     parser.add_argument("--no-write", action="store_true", help="do not update the docs")
     args = parser.parse_args(argv)
     load = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory() as d:
-        tmp = Path(d)
-        acc, warm = accuracy_table(args.quick, tmp)
-        search = search_time_table(args.quick, tmp)
+    acc, warm = accuracy_table(args.quick)
+    search = search_time_table(args.quick)
     speed = speed_table(args.quick)
     for line in speed:
         print(line)

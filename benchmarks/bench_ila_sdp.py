@@ -24,20 +24,16 @@ on Debian: ``apt-get install r-base-core r-cran-mclust``.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
-import shutil
-import subprocess
-import tempfile
 import time
 import warnings
-from pathlib import Path
 
 # single-threaded BLAS/XLA: the CPU times compare one core against one core
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 
+import _mclust  # noqa: E402
 import numpy as np  # noqa: E402
 from _results import write_section  # noqa: E402
 from scipy.optimize import linear_sum_assignment  # noqa: E402
@@ -50,31 +46,6 @@ import mixtures  # noqa: E402
 from solvers.ila_sdp import ILASDP, datasets  # noqa: E402
 
 METHODS = ["ILASDP", "GaussianMixture", "scikit-learn", "mclust BIC", "mclust VVV"]
-
-R_SCRIPT = r"""
-suppressMessages(library(mclust))
-args <- commandArgs(trailingOnly = TRUE)
-dir <- args[1]
-jobs <- read.csv(file.path(dir, "jobs.csv"), stringsAsFactors = FALSE)
-out <- NULL
-for (i in seq_len(nrow(jobs))) {
-  X <- as.matrix(read.csv(file.path(dir, jobs$file[i]), header = FALSE))
-  K <- jobs$K[i]
-  for (variant in c("BIC", "VVV")) {
-    t0 <- proc.time()
-    fit <- if (variant == "BIC") Mclust(X, G = K, verbose = FALSE) else
-      Mclust(X, G = K, modelNames = "VVV", verbose = FALSE)
-    dt <- proc.time() - t0
-    labels <- if (is.null(fit)) rep(NA, nrow(X)) else fit$classification
-    model <- if (is.null(fit)) "failed" else fit$modelName
-    write.table(t(labels), file.path(dir, paste0(jobs$file[i], ".", variant, ".labels")),
-                sep = ",", row.names = FALSE, col.names = FALSE)
-    out <- rbind(out, data.frame(file = jobs$file[i], variant = variant, model = model,
-                                 cpu = dt[["user.self"]] + dt[["sys.self"]]))
-  }
-}
-write.csv(out, file.path(dir, "results.csv"), row.names = FALSE)
-"""
 
 
 def misclustering(y, labels):
@@ -105,38 +76,13 @@ def python_methods(K, seed):
     }
 
 
-def r_missing():
-    """Why mclust cannot run here, or None."""
-    if shutil.which("Rscript") is None:
-        return "Rscript not found (apt-get install r-base-core r-cran-mclust)"
-    probe = subprocess.run(["Rscript", "-e", "library(mclust)"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        return "R package mclust not installed (apt-get install r-cran-mclust)"
-    return None
-
-
 def run_mclust(problems):
     """mclust on every ``(name, X, y)``: {name: {"mclust BIC": (labels, cpu, model), ...}}."""
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        rows = ["file,K"]
-        for i, (_, X, y) in enumerate(problems):
-            np.savetxt(tmp / f"x{i}.csv", X, delimiter=",", fmt="%.17g")
-            rows.append(f"x{i}.csv,{len(np.unique(y))}")
-        (tmp / "jobs.csv").write_text("\n".join(rows) + "\n")
-        (tmp / "run.R").write_text(R_SCRIPT)
-        subprocess.run(["Rscript", str(tmp / "run.R"), str(tmp)], check=True)
-        with open(tmp / "results.csv", newline="") as fh:
-            res = {(r["file"], r["variant"]): r for r in csv.DictReader(fh)}
-        out = {}
-        for i, (name, _, _) in enumerate(problems):
-            out[name] = {}
-            for variant in ("BIC", "VVV"):
-                row = res[(f"x{i}.csv", variant)]
-                # NA (a failed fit) reads as NaN
-                labels = np.genfromtxt(tmp / f"x{i}.csv.{variant}.labels", delimiter=",")
-                out[name][f"mclust {variant}"] = (labels, float(row["cpu"]), row["model"])
-    return out
+    fits = _mclust.run([(X, len(np.unique(y))) for _, X, y in problems]) or []
+    return {
+        name: {f"mclust {v}": r[v][:3] for v in ("BIC", "VVV")}
+        for (name, _, _), r in zip(problems, fits)
+    }
 
 
 def problems(n_samples, n_seeds):
@@ -165,7 +111,7 @@ def main():
     warnings.simplefilter("ignore")
     n_seeds, n = (2, 60) if args.quick else (args.seeds, args.n)
     probs = list(problems(n, n_seeds))
-    missing = r_missing()
+    missing = _mclust.missing()
     mclust = {}
     if missing:
         print(f"mclust columns skipped: {missing}")
