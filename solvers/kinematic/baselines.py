@@ -19,6 +19,7 @@ import scipy.optimize
 
 from mixtures import x64
 from mixtures.base import Integer, MixturesEstimator, Real, pad_axis, padded_length
+from mixtures.gaussian import GMM
 from solvers.kinematic import _tracks
 from solvers.kinematic.propagation import BicycleModel, propagate
 
@@ -107,15 +108,10 @@ class _PhysicsBaseline(MixturesEstimator):
 
 
 def _gaussian_nll(mu, cov, y, weights):
-    """Weighted sum over agents of ``-sum_t log N(y_t | mu_t, cov_t)`` (NumPy, 2-D)."""
-    d = y - mu
-    det = cov[..., 0, 0] * cov[..., 1, 1] - cov[..., 0, 1] * cov[..., 1, 0]
-    quad = (
-        cov[..., 1, 1] * d[..., 0] ** 2
-        - 2 * cov[..., 0, 1] * d[..., 0] * d[..., 1]
-        + cov[..., 0, 0] * d[..., 1] ** 2
-    ) / det
-    return float(np.sum(weights * np.sum(0.5 * (quad + np.log(det)) + np.log(2 * np.pi), axis=1)))
+    """Weighted sum over agents of ``-sum_t log N(y_t | mu_t, cov_t)``: the one-mode case of
+    :func:`_tracks.gmm_loglik`."""
+    one_mode = GMM(np.zeros(mu.shape[:2] + (1,)), mu[:, :, None], cov[:, :, None])
+    return float(-np.sum(weights * _tracks.gmm_loglik(one_mode, y)))
 
 
 class ConstantVelocity(_PhysicsBaseline):
