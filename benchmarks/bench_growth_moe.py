@@ -379,14 +379,9 @@ def r_egsingle():
                  f"{m.loglik_ - float(res[0]):+.2e}); wall time {float(res[1]):.2f} s")  # fmt: skip
 
 
-def _planted(seed, n=150, T=5):
-    rng = np.random.default_rng(seed)
-    t = np.tile(np.arange(T, dtype=float), (n, 1))
-    lab = rng.choice(3, n, p=[0.6, 0.2, 0.2])
-    mu = np.array([[0.0, 0.0], [0.0, 1.5], [0.0, -1.5]])
-    sd = np.array([[5.0, 0.2], [0.5, 0.2], [0.5, 0.2]])
-    eta = mu[lab] + sd[lab] * rng.standard_normal((n, 2))
-    return eta[:, :1] + eta[:, 1:] * t + 0.5 * rng.standard_normal((n, T)), t
+def _planted(seed):
+    d = datasets.simulate_three_classes(random_state=np.random.default_rng(seed))
+    return d.Y, d.times
 
 
 def starts_study(reps, seed):

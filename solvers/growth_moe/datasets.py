@@ -8,7 +8,7 @@ from sklearn.utils import Bunch
 
 from mixtures.base import check_option, check_random_state, check_scalar
 
-__all__ = ["simulate", "true_parameters", "load_egsingle"]
+__all__ = ["simulate", "simulate_three_classes", "true_parameters", "load_egsingle"]
 
 _PLACEMENTS = ("none", "gating", "expert", "full")
 
@@ -123,6 +123,40 @@ def simulate(n=500, n_waves=10, placement="full", missing_rate=0.0, random_state
         drop[:, 0] = False
         Y[drop] = np.nan
     return Bunch(Y=Y, times=times, X=X, labels=labels, params=tp, placement=placement)
+
+
+def simulate_three_classes(n=150, n_waves=5, random_state=None):
+    """Linear growth in three classes with a known poor local optimum.
+
+    One wide class (60 %: intercept sd 5, flat) and two tight classes (20 % each) with slopes
+    +1.5 and -1.5, all starting at the same mean; residual sd 0.5, occasions ``0..n_waves-1``.
+    Splitting the wide class by the sign of its intercept and merging the two sloped classes
+    is a local optimum well below the planted solution.
+
+    Parameters
+    ----------
+    n : int
+        Number of persons.
+    n_waves : int
+        Number of occasions T.
+    random_state : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        ``Y`` (n, T), ``times`` (n, T), ``labels`` (n,) the true classes, ``eta`` (n, 2) the
+        persons' true intercepts and slopes.
+    """
+    n = check_scalar(n, "n", kind="int", low=2)
+    T = check_scalar(n_waves, "n_waves", kind="int", low=2)
+    rng = check_random_state(random_state)
+    times = np.tile(np.arange(T, dtype=float), (n, 1))
+    labels = rng.choice(3, n, p=[0.6, 0.2, 0.2])
+    mu = np.array([[0.0, 0.0], [0.0, 1.5], [0.0, -1.5]])
+    sd = np.array([[5.0, 0.2], [0.5, 0.2], [0.5, 0.2]])
+    eta = mu[labels] + sd[labels] * rng.standard_normal((n, 2))
+    Y = eta[:, :1] + eta[:, 1:] * times + 0.5 * rng.standard_normal((n, T))
+    return Bunch(Y=Y, times=times, labels=labels, eta=eta)
 
 
 def _indicator(col, level):

@@ -19,17 +19,9 @@ from solvers.growth_moe import GrowthMixtureMoE, datasets
 from solvers.growth_moe._starts import StartGenerator
 
 
-def _three_classes(seed=0, n=150, T=5):
-    """One wide class (large intercept variance, flat) and two tight classes with slopes
-    +-1.5, all starting at the same mean."""
-    rng = np.random.default_rng(seed)
-    t = np.tile(np.arange(T, dtype=float), (n, 1))
-    lab = rng.choice(3, n, p=[0.6, 0.2, 0.2])
-    mu = np.array([[0.0, 0.0], [0.0, 1.5], [0.0, -1.5]])
-    sd = np.array([[5.0, 0.2], [0.5, 0.2], [0.5, 0.2]])
-    eta = mu[lab] + sd[lab] * rng.standard_normal((n, 2))
-    Y = eta[:, :1] + eta[:, 1:] * t + 0.5 * rng.standard_normal((n, T))
-    return Y, t, lab, eta
+def _three_classes(seed=0):
+    d = datasets.simulate_three_classes(random_state=np.random.default_rng(seed))
+    return d.Y, d.times, d.labels, d.eta
 
 
 def test_staged_starts_escape_a_planted_local_optimum(monkeypatch):
@@ -173,3 +165,10 @@ def test_sample_reproduces_the_model_moments(small):
     se_mean = np.sqrt(np.diag(cov) / len(t))
     np.testing.assert_array_less(np.abs(Ys.mean(0) - mean), 4 * se_mean)
     np.testing.assert_allclose(np.cov(Ys.T), cov, rtol=0.05)
+
+
+def test_three_class_design_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="n"):
+        datasets.simulate_three_classes(n=1)
+    with pytest.raises(TypeError, match="n_waves"):
+        datasets.simulate_three_classes(n_waves=2.5)
