@@ -1,4 +1,4 @@
-"""Run every examples/plot_*.py, save each figure it makes as PNG, print one line per example.
+"""Run every examples/<solver>/plot_*.py, save each figure it makes as PNG, print one line per example.
 
 Usage: python tools/run_gallery.py [pattern ...]   (default: all examples)
 Exits non-zero if any example fails, runs over its time budget (GALLERY_BUDGET_S seconds,
@@ -64,7 +64,7 @@ def run_one(path: Path) -> tuple[bool, float, int, list[str]]:
 
 def main(patterns: list[str]) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
-    examples = sorted((ROOT / "examples").glob("plot_*.py"))
+    examples = sorted((ROOT / "examples").glob("*/plot_*.py"))
     if patterns:
         examples = [p for p in examples if any(fnmatch.fnmatch(p.name, f"*{q}*") for q in patterns)]
     if not examples:
