@@ -31,9 +31,8 @@ import math
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import gammaln
 
-from mixtures import _checks
+from mixtures import _checks, gaussian, student_t
 
 __all__ = [
     "KINDS",
@@ -248,22 +247,29 @@ def product_gram(X1, X2, sms, d1=None, d2=None):
 def spectral_density(s, sm: SpectralMixture):
     """Spectral density ``S(s)`` (``s`` in cycles per unit length); integrates to ``sum w``.
 
-    With this normalisation ``k(tau) = integral S(s) exp(2 pi i s tau) ds``.
+    With this normalisation ``k(tau) = integral S(s) exp(2 pi i s tau) ds``. ``S`` is itself a
+    1-D mixture: ``2Q`` Gaussian (or Student-t) components at ``+-mu_q`` with scale
+    ``sigma_q`` and unnormalised weights ``w_q / 2``, evaluated by the mixture primitives.
+
+    Parameters
+    ----------
+    s : array, shape (...)
+        Frequencies (cycles per unit length).
+    sm : SpectralMixture
+
+    Returns
+    -------
+    array, shape (...)
     """
-    s = _checks.array(s, "s")[..., None]
+    s = _checks.array(s, "s")
     sm = _check_sm(sm)
-    sig = sm.scales
+    log_w = jnp.tile(sm.log_weights - math.log(2.0), 2)
+    locs = jnp.concatenate([sm.freqs, -sm.freqs])[:, None]
+    var = jnp.tile(jnp.exp(2.0 * sm.log_scales), 2)
+    X = s.reshape(-1, 1)
     if sm.kind == "gaussian":
-
-        def p(z):
-            return jnp.exp(-0.5 * (z / sig) ** 2) / (sig * jnp.sqrt(2.0 * jnp.pi))
-
+        log_dens = gaussian._log_prob(gaussian.GMM(log_w, locs, var, "spherical"), X)
     else:
-        nu = _T_DF
-        lognorm = gammaln(0.5 * (nu + 1)) - gammaln(0.5 * nu) - 0.5 * jnp.log(nu * jnp.pi)
-
-        def p(z):
-            return jnp.exp(lognorm - 0.5 * (nu + 1) * jnp.log1p((z / sig) ** 2 / nu)) / sig
-
-    dens = 0.5 * (p(s - sm.freqs) + p(s + sm.freqs))
-    return dens @ sm.weights
+        dfs = jnp.full(log_w.shape, _T_DF, dtype=var.dtype)
+        log_dens = student_t._t_mixture_log_prob(log_w, locs, var[:, None, None], dfs, X)
+    return jnp.exp(log_dens).reshape(s.shape)

@@ -105,5 +105,9 @@ def t_mixture_log_prob(log_weights, locs, shapes, dfs, X):
     _checks.finite(log_weights, "log_weights", allow_neg_inf=True)
     _checks.finite(locs, "locs")
     _checks.spd(shapes, "shapes")
+    return _t_mixture_log_prob(log_weights, locs, shapes, dfs, X)
+
+
+def _t_mixture_log_prob(log_weights, locs, shapes, dfs, X):
     comp = jax.vmap(_mvt_logpdf, in_axes=(None, 0, 0, 0), out_axes=1)(X, locs, shapes, dfs)
     return logsumexp(comp + log_weights[None, :], axis=1)
