@@ -1,13 +1,30 @@
 """mixtures: finite-mixture primitives in JAX, and the solvers built on them.
 
-The numerical primitives live in submodules (:mod:`mixtures.gaussian`,
-:mod:`mixtures.student_t`, :mod:`mixtures.spectral`, :mod:`mixtures.kronecker`,
-:mod:`mixtures.gating`, :mod:`mixtures.em`); the scikit-learn-style estimator
-:class:`mixtures.GaussianMixture` sits on them, and every estimator of the library derives from
-:class:`mixtures.base.MixturesEstimator`. Importing the package loads nothing heavy (names are
-imported on first use) and changes no global JAX setting; call :func:`mixtures.enable_x64` to
-compute in float64 with the functional API (the estimators always do), and
-:func:`mixtures.set_cache_dir` to keep compiled programs across Python sessions.
+Every estimator of the library derives from :class:`mixtures.base.MixturesEstimator`.
+Importing the package loads nothing heavy (names are imported on first use) and changes no
+global JAX setting; call :func:`mixtures.enable_x64` to compute in float64 with the functional
+API (the estimators always do), and :func:`mixtures.set_cache_dir` to keep compiled programs
+across Python sessions.
+
+Where is what (each piece of mixture math lives once, here; the solvers call it):
+
+=====================  ==========================================================================
+``gaussian``           Gaussian mixtures: log-densities, responsibilities, sampling, moments,
+                       marginals/conditionals, precision Cholesky factors, NumPyro conversion
+``student_t``          Student-t densities and mixtures (also the Matern spectra of ``spectral``)
+``gating``             softmax gates ``log pi_k(x)`` and their weighted NLL (mixtures of experts)
+``em``                 EM loop (multi-start, masks, convergence) and Gaussian E/M-steps
+``parsimonious``       the 14 Celeux-Govaert covariance models and their M-steps
+``hierarchical``       model-based agglomerative clustering (initial partitions)
+``selection``          BIC/ICL model search over components and covariance models
+``spectral``           spectral-mixture kernels, their derivatives and spectral densities
+``kronecker``          Kronecker matvecs, solves, log-determinants and Gaussian log-densities
+``streaming``          chunked exact EM from memmaps or chunk streams; online EM
+``sharding``           ``devices=`` parsing and data-parallel placement over devices and hosts
+``estimators``         :class:`GaussianMixture` (scikit-learn API)
+``base``               the estimator contract: validation, fitted checks, convergence, buckets
+``plotting``           covariance ellipses, density and criterion plots
+=====================  ==========================================================================
 """
 
 from typing import TYPE_CHECKING
