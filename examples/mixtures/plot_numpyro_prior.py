@@ -21,6 +21,7 @@ of the measurements are.
 # Earlier data: a mixture prior for petal sizes
 # ---------------------------------------------
 import jax
+import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import numpyro
@@ -42,8 +43,10 @@ gm = GaussianMixture(n_components=3, covariance_type="full", n_init=3, random_st
 gm.fit(petals[earlier])
 gmm = GMM.from_weights(gm.weights_, gm.means_, gm.covariances_, gm.covariance_type)
 prior = gmm.to_numpyro()
-print(f"prior: {prior.__class__.__name__} with {gmm.n_components} components, "
-      f"event shape {prior.event_shape}")
+print(
+    f"prior: {prior.__class__.__name__} with {gmm.n_components} components, "
+    f"event shape {prior.event_shape}"
+)
 
 # %%
 # New data: three noisy measurements of each of 30 flowers
@@ -66,10 +69,11 @@ def model(y):
 # NUTS starts from the measurements' averages: from a random start it can settle in the
 # "everything is noise" mode (large sigma, every flower at a cluster centre).
 raw_mean = measured.mean(axis=1)
-start = init_to_value(values={"x": raw_mean.astype(np.float32), "sigma": 0.5})
-mcmc = MCMC(NUTS(model, init_strategy=start), num_warmup=500, num_samples=1000,
-            progress_bar=False)
-mcmc.run(jax.random.PRNGKey(0), y=np.asarray(measured, dtype=np.float32))
+# jnp.asarray follows JAX's precision (float32, or float64 after mixtures.enable_x64()), as
+# the prior's parameters do, so the model is consistent in either mode.
+start = init_to_value(values={"x": jnp.asarray(raw_mean), "sigma": 0.5})
+mcmc = MCMC(NUTS(model, init_strategy=start), num_warmup=500, num_samples=1000, progress_bar=False)
+mcmc.run(jax.random.PRNGKey(0), y=jnp.asarray(measured))
 post = {k: np.asarray(v) for k, v in mcmc.get_samples().items()}
 post_mean = post["x"].mean(axis=0)
 
@@ -78,8 +82,10 @@ def rmse(est):
     return float(np.sqrt(np.mean((est - truth) ** 2)))
 
 
-print(f"RMSE to the true petal sizes: mean of the 3 measurements {rmse(raw_mean):.3f} cm, "
-      f"posterior mean with the mixture prior {rmse(post_mean):.3f} cm")
+print(
+    f"RMSE to the true petal sizes: mean of the 3 measurements {rmse(raw_mean):.3f} cm, "
+    f"posterior mean with the mixture prior {rmse(post_mean):.3f} cm"
+)
 lo, hi = np.quantile(post["sigma"], [0.05, 0.95])
 print(f"ruler error: true {true_sigma} cm, posterior 90 % interval [{lo:.3f}, {hi:.3f}] cm")
 
@@ -90,12 +96,11 @@ print(f"ruler error: true {true_sigma} cm, posterior 90 % interval [{lo:.3f}, {h
 # Middle: for each new flower, the average of its measurements (grey) and its posterior mean
 # (coloured by the most probable component), joined to its true size (black). Right: the
 # posterior of the ruler's error.
-fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.4))
 colors = ["C0", "C1", "C2"]
 ax = axes[0]
 ax.scatter(*petals[earlier].T, s=8, color="0.5", alpha=0.6, label="earlier flowers")
-plot_covariance_ellipses(ax, gm.means_, gm.covariances_, "full", weights=gm.weights_,
-                         colors=colors)
+plot_covariance_ellipses(ax, gm.means_, gm.covariances_, "full", weights=gm.weights_, colors=colors)
 ax.set_title("prior: GaussianMixture fitted on earlier flowers")
 ax.legend(loc="upper left")
 
@@ -105,8 +110,12 @@ for i in range(len(new)):
     ax.plot(*np.stack([raw_mean[i], truth[i]]).T, color="0.7", lw=0.8)
     ax.plot(*np.stack([post_mean[i], truth[i]]).T, color=colors[label[i]], lw=0.8)
 ax.scatter(*raw_mean.T, s=14, color="0.6", label=f"mean of measurements ({rmse(raw_mean):.3f})")
-ax.scatter(*post_mean.T, s=14, c=[colors[k] for k in label],
-           label=f"posterior mean ({rmse(post_mean):.3f})")
+ax.scatter(
+    *post_mean.T,
+    s=14,
+    c=[colors[k] for k in label],
+    label=f"posterior mean ({rmse(post_mean):.3f})",
+)
 ax.scatter(*truth.T, s=18, marker="x", color="k", label="true size")
 ax.set_title("new flowers (RMSE to the truth, cm)")
 ax.legend(loc="upper left")

@@ -35,8 +35,9 @@ fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for kind, sm in sms.items():
     axes[0].semilogy(s, spectral.spectral_density(s, sm), label=kind)
     axes[1].plot(tau, spectral.kernel(tau, sm), label=kind)
-axes[0].set(xlabel="frequency s (cycles / unit)", ylabel="S(s)", title="spectral densities",
-            ylim=(1e-5, 2))
+axes[0].set(
+    xlabel="frequency s (cycles / unit)", ylabel="S(s)", title="spectral densities", ylim=(1e-5, 2)
+)
 axes[1].set(xlabel="lag tau", ylabel="k(tau)", title="kernels (inverse Fourier transforms)")
 for ax in axes:
     ax.legend()
