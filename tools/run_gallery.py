@@ -1,4 +1,4 @@
-"""Run every examples/<solver>/plot_*.py, save each figure it makes as PNG, print one line per example.
+"""Run every examples/<solver>/plot_*.py, save each figure as PNG, print one line per example.
 
 Usage: python tools/run_gallery.py [pattern ...]   (default: all examples)
 Exits non-zero if any example fails, runs over its time budget (GALLERY_BUDGET_S seconds,
@@ -42,6 +42,10 @@ def empty_axes(fig) -> list[str]:
 
 def run_one(path: Path) -> tuple[bool, float, int, list[str]]:
     plt.close("all")
+    # each example starts with the JAX precision a fresh process has (one example's
+    # mixtures.enable_x64() must not change the next one's)
+    if "jax" in sys.modules:
+        sys.modules["jax"].config.update("jax_enable_x64", False)
     plt.show = lambda *a, **k: None  # figures are saved below, never shown
     t0 = time.perf_counter()
     ok = True
