@@ -13,7 +13,8 @@ the position uncertainty follows from the bicycle model step by step; with ``pri
 outputs position means and covariances directly. Both are trained on the same 150 tracks (a small
 data set, where the prior matters most), with early stopping on 15 held-out tracks
 (``early_stopping=True``, which keeps the parameters of the best validation NLL; with the kinematic
-prior the fitted physics model itself is the first candidate). The L2 weight penalty ``alpha`` is
+prior the network must also beat the best fitted physics baseline on those tracks, or that
+baseline is the model). The L2 weight penalty ``alpha`` is
 left at its default 0 to keep the example short; to tune it, fit a small grid with
 ``early_stopping=True`` and keep the fit with the highest ``best_validation_score_``, never the
 best test NLL. Real tracks: see :ref:`sphx_glr_auto_examples_plot_kinematic_pedestrians.py`.

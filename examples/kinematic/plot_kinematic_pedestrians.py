@@ -124,15 +124,16 @@ for col, ax in enumerate(axes):
 fig.tight_layout()
 
 # %%
-# The held-out NLL during training: step 0 is the fitted bicycle model itself (the
-# network's corrections are zero), the cross the kept network. The forecaster keeps the
-# network only when its gain over step 0 is significant across the held-out pedestrians.
+# The held-out NLL during training: step 0 is the best of the three physics baselines on
+# the held-out pedestrians (the network starts from the fitted bicycle model, its
+# corrections zero), the cross the kept model. The forecaster keeps the network only when
+# its gain over step 0 is significant across the held-out pedestrians.
 est = models["forecaster"]
 checks = 50 * np.arange(len(est.validation_scores_) + 1)
 fig, ax = plt.subplots(figsize=(6, 4))
 ax.plot(checks, -np.r_[est.baseline_validation_score_, est.validation_scores_], "o-", ms=3)
 ax.plot(est.best_iter_, -est.best_validation_score_, "kx", ms=9)
-ax.set_xlabel("Adam step (0: the fitted bicycle model)")
+ax.set_xlabel("Adam step (0: the best physics baseline)")
 ax.set_ylabel("held-out NLL (nats)")
 fig.tight_layout()
 plt.show()

@@ -39,8 +39,9 @@ _SOFTPLUS_ONE = float(np.log(np.e - 1.0))  # softplus(_SOFTPLUS_ONE) == 1
 
 #: order of the physics vector ``phys`` passed to the heads: the baseline's log noise levels
 #: (acceleration, steering at a unit wheelbase, drift, measurement, initial factor), the
-#: wheelbase and the steering bound (step lengths, rad), and the free head's mean scale
-PHYS_SIZE = 8
+#: wheelbase and the steering bound (step lengths, rad), the free head's mean scale, and the
+#: units of the two action-mean corrections (from the training futures' actions)
+PHYS_SIZE = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +107,8 @@ def _kinematic_head(raw, m0, P0, phys, cfg: Config):
     s = jnp.exp(phys[:5])
     s_a, s_1, s_w, s_m, s_0 = s[0], s[1], s[2], s[3], s[4]
     wheelbase, max_steer = phys[5], phys[6]
+    # mean corrections in units of the training futures' actions (never below the noise)
+    u_a, u_1 = jnp.maximum(phys[8], s_a), jnp.maximum(phys[9], s_1)
     r0, r1 = raw[..., 0], raw[..., 1]
     # the fifth output scales the variance the bicycle does not model: the initial state's
     # (first step) and the drift and measurement terms' (every step), per mode
@@ -113,15 +116,16 @@ def _kinematic_head(raw, m0, P0, phys, cfg: Config):
     P0 = s_0**2 * P0
     if f == "acceleration_steering":
         s_d = s_1 * wheelbase  # steering sd giving the baseline's yaw noise at this wheelbase
-        mu = jnp.stack([s_a * r0, max_steer * jnp.tanh(s_d * r1 / max_steer)], axis=-1)
+        u_d = jnp.maximum(phys[9], s_d)
+        mu = jnp.stack([u_a * r0, max_steer * jnp.tanh(u_d * r1 / max_steer)], axis=-1)
         base = jnp.stack([s_a, s_d])
     elif f == "speed_heading":
-        mu = jnp.stack([m0[3] + s_a * r0, m0[2] + s_1 * r1], axis=-1)
+        mu = jnp.stack([m0[3] + u_a * r0, m0[2] + u_1 * r1], axis=-1)
         base = jnp.stack([s_a, s_1])
     else:
         m0, P0 = _cartesian(m0, P0)
         shift = m0[2:] if f == "velocity" else jnp.zeros(2, raw.dtype)
-        mu = shift + s_a * jnp.stack([r0, r1], axis=-1)
+        mu = shift + jnp.stack([u_a * r0, jnp.maximum(phys[9], s_a) * r1], axis=-1)
         base = jnp.stack([s_a, s_a])
     std = _scaled_sd(raw[..., 2:4], base)
     Q = jax.vmap(jax.vmap(jnp.diag))(std**2)
@@ -156,7 +160,7 @@ def forecast(params, feats, m0, P0, phys, cfg: Config):
 
     Parameters
     ----------
-    feats : (n, n_in) standardised encoder input; m0 : (n, 4), P0 : (n, 4, 4) filtered
+    feats : (n, n_in) scaled encoder input; m0 : (n, 4), P0 : (n, 4, 4) filtered
     initial states ``(x, y, theta, v)``; phys : (PHYS_SIZE,) the baseline's physics.
 
     Returns

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from mixtures import as_key, x64
+from mixtures import as_key, sharding, x64
 from mixtures.base import (
     Bool,
     DivergenceError,
@@ -18,9 +18,14 @@ from mixtures.base import (
     pad_axis,
     padded_length,
 )
+from mixtures.gaussian import GMM
 from solvers.kinematic import _forecaster, _tracks
 from solvers.kinematic._core import FORMULATIONS
-from solvers.kinematic.baselines import KinematicPropagation
+from solvers.kinematic.baselines import (
+    ConstantVelocity,
+    ConstantVelocityKalman,
+    KinematicPropagation,
+)
 
 __all__ = ["KinematicForecaster"]
 
@@ -57,6 +62,79 @@ def _max_steer(local_past, local_future, wheelbase):
     return float(np.clip(np.arctan(2.0 * wheelbase * np.quantile(turn, 0.99)), 0.05, 1.4))
 
 
+def _action_scales(local_past, local_future, wheelbase, m0, formulation):
+    """Units of the network's action-mean corrections (normalised units), from the training
+    futures: the RMS deviation of the actions that reproduce them from the baseline's
+    zero-correction actions.
+
+    The baseline's fitted action noise is the wrong unit for deliberate manoeuvres: where an
+    isotropic drift explains most of the spread, its acceleration and steering deviations
+    come out far smaller than a turn or a braking. The actions are read off the futures by
+    finite differences in the agent frame (the present displacement, then one per future
+    step): ``acceleration_steering``: change of step length and steering angle
+    ``atan(wheelbase * turn / step)`` (moving steps only, longer than half a step length);
+    ``speed_heading``: step length minus the present speed, heading of the step;
+    ``velocity``: displacement minus the present velocity; ``acceleration``: change of
+    displacement. Returns two scales, shape (2,) (NaN where no step qualifies).
+    """
+    last = local_past[:, -1:, :2]
+    prev = local_past[:, -2:-1, :2] if local_past.shape[1] > 1 else last
+    tracks = np.concatenate([prev, last, local_future], axis=1)
+    d = np.diff(tracks, axis=1)  # (n, T + 1, 2): present displacement, then the future's
+    step = np.linalg.norm(d, axis=-1)
+
+    def rms(x):
+        x = x[np.isfinite(x)]
+        return float(np.sqrt(np.mean(x**2))) if x.size else np.nan
+
+    if formulation == "acceleration_steering":
+        a, b = d[:, :-1], d[:, 1:]
+        la, lb = step[:, :-1], step[:, 1:]
+        turn = np.arctan2(a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0], np.sum(a * b, axis=-1))
+        moving = np.isfinite(la) & np.isfinite(lb) & (la > 0.5) & (lb > 0.5)
+        steer = np.arctan(wheelbase * turn[moving] / lb[moving])
+        return np.array([rms(lb - la), rms(steer)])
+    future = d[:, 1:]
+    if formulation == "speed_heading":
+        v0 = m0[:, 3:4]
+        heading = np.arctan2(future[..., 1], future[..., 0])
+        return np.array([rms(step[:, 1:] - v0), rms(heading[step[:, 1:] > 0.5])])
+    if formulation == "velocity":
+        v0 = m0[:, 3:4, None] * np.stack([np.cos(m0[:, 2:3]), np.sin(m0[:, 2:3])], axis=-1)
+        dev = future - v0
+        return np.array([rms(dev[..., 0]), rms(dev[..., 1])])
+    acc = np.diff(d, axis=1)
+    return np.array([rms(acc[..., 0]), rms(acc[..., 1])])
+
+
+def _feature_groups(n_past, n_channels):
+    """Group of each encoder input (see ``KinematicForecaster._encode``): 0 lengths (past
+    positions, filtered position), 1 dimensionless (observed mask, cos and sin of headings),
+    2 speeds (filtered speed, speed channel)."""
+    groups = [0] * (2 * n_past) + [1] * n_past + [0, 0, 1, 1, 2]
+    if n_channels == 4:
+        groups += [1] * (2 * n_past) + [2] * n_past
+    return np.asarray(groups)
+
+
+def _feature_scales(feats, groups):
+    """One scale per feature group: the RMS magnitude of the group's inputs (1 for the
+    dimensionless group).
+
+    A scale shared by the group keeps the geometry of the track: a small lateral deviation
+    stays small beside the distance travelled. Scaling each input by its own spread would
+    blow up inputs that hardly vary (the lateral positions of a straight approach, or a
+    filtered position at rounding level on noise-free tracks) to unit variance, which lets
+    the network fit their noise: it then generalises far worse from a few hundred tracks.
+    """
+    scales = np.ones(feats.shape[1])
+    for g in (0, 2):
+        sel = groups == g
+        rms = float(np.sqrt(np.mean(feats[:, sel] ** 2)))
+        scales[sel] = rms if rms > 1e-12 else 1.0
+    return scales
+
+
 def _significant(gain, groups):
     """Whether the per-window log-likelihood ``gain`` over the baseline is significantly
     positive: a one-sided 97.5 % t-test on the track means (windows of one track are not
@@ -70,6 +148,44 @@ def _significant(gain, groups):
 
     se = np.std(per_track, ddof=1) / np.sqrt(g)
     return bool(np.mean(per_track) - t.ppf(0.975, g - 1) * se > 0)
+
+
+#: the physics baselines the forecaster may fall back to (built from its parameters)
+_BASELINES = {
+    "ConstantVelocity": lambda p: ConstantVelocity(dt=p["dt"]),
+    "ConstantVelocityKalman": lambda p: ConstantVelocityKalman(dt=p["dt"]),
+    "KinematicPropagation": lambda p: KinematicPropagation(dt=p["dt"], wheelbase=p["wheelbase"]),
+}
+
+
+def _check_devices(value, name):
+    """A ``devices=`` argument, checked (:func:`mixtures.sharding.resolve_devices`), kept."""
+    if value is not None:
+        try:
+            sharding.resolve_devices(value)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{name}: {exc}") from None
+    return value
+
+
+def _shard_training_data(data, mesh):
+    """The training arrays ``(feats, m0, P0, future, mask)`` with their rows split over
+    ``mesh``, padded to a multiple of its devices with zero-weight rows (a proper
+    covariance, mask 0)."""
+    n = data[0].shape[0]
+    length = sharding.padded_rows(n, mesh)
+    out = [np.array(pad_axis(np.asarray(a), length)) for a in data]
+    out[2][n:] = np.eye(4)
+    return tuple(sharding.shard_rows(a, mesh) for a in out)
+
+
+def _repeat_modes(gmm, n_modes):
+    """A one-mode forecast as ``n_modes`` equal modes of equal weight (the same density)."""
+    n, T = gmm.means.shape[:2]
+    logw = np.full((n, T, n_modes), -np.log(n_modes))
+    means = np.repeat(gmm.means, n_modes, axis=2)
+    covs = np.repeat(gmm.covariances, n_modes, axis=2)
+    return GMM(logw, means, covs, "full")
 
 
 def _zero_head(params):
@@ -94,18 +210,22 @@ class KinematicForecaster(MixturesEstimator):
     uncertainty is propagated analytically (:func:`propagate`, first-order, full covariance),
     giving a Gaussian mixture over the position at every step. Zero network outputs reproduce
     the baseline exactly (``acceleration_steering``), and the L2 penalty ``alpha`` shrinks the
-    network towards them. With ``early_stopping`` the baseline is validation check 0: the
-    trained network replaces it only if its log-likelihood gain on the held-out tracks is
-    significant (a one-sided t-test over held-out tracks); otherwise the baseline, refitted on
-    all training tracks, is the model (``fell_back_``). Little data therefore gives the fitted
-    physics model, more data what the network learns. With ``prior="none"`` the head predicts
+    network towards them. With ``early_stopping`` the three physics baselines
+    (:class:`ConstantVelocity`, :class:`ConstantVelocityKalman`, :class:`KinematicPropagation`)
+    fitted on the training rows are scored on the held-out tracks: the trained network is the
+    model only if its log-likelihood gain over the best of them is significant (a one-sided
+    t-test over held-out tracks); otherwise that baseline, refitted on all training tracks, is
+    the model (``fell_back_``, ``fallback_``). Little data therefore gives the better physics
+    model, more data what the network learns. With ``prior="none"`` the head predicts
     the position means and (free) covariances directly. Training minimises the trajectory-level
     mixture NLL with minibatch Adam (optax).
 
     The network works in normalised units: positions are divided by the training tracks'
     step length ``length_scale_`` (the RMS distance between consecutive positions), time is
-    counted in steps, the encoder inputs are standardised and the action scales and the
-    steering bound come from the fitted baseline and the training tracks. Positions in feet
+    counted in steps, the encoder inputs are scaled per group (lengths, speeds) by their RMS
+    on the training tracks, the units of the action-mean corrections are the RMS actions of
+    the training futures, and the action noise and the steering bound come from the fitted
+    baseline and the training tracks. Positions in feet
     instead of metres, or pedestrians instead of cars, therefore give the same model:
     predictions scale with the positions and the log-likelihood shifts by the log-Jacobian
     (``-2 * horizon * log(c)`` per trajectory for positions times ``c``), up to the
@@ -168,8 +288,9 @@ class KinematicForecaster(MixturesEstimator):
         ``n_iter_no_change`` consecutive checks, and keep the parameters of the best check
         (as scikit-learn's ``MLPRegressor(early_stopping=True)``). The split is drawn from
         ``random_state`` (whole tracks when ``groups`` is given). With the kinematic prior the
-        baseline is check 0 and stays the model unless the gain is significant, which is
-        what makes learning safe with few tracks: recommended.
+        best physics baseline on the held-out tracks stays the model unless the network's
+        gain over it is significant, which is what makes learning safe with few tracks:
+        recommended.
     validation_fraction : float
         Fraction of the tracks held out when ``early_stopping`` (in (0, 1); ``ceil(
         validation_fraction * n_tracks)`` tracks, counted by ``groups``, at least one, and at
@@ -177,6 +298,12 @@ class KinematicForecaster(MixturesEstimator):
     n_iter_no_change : int
         Early stopping patience, in validation checks (>= 1; one check every 50 Adam steps,
         so the patience is ``50 * n_iter_no_change`` steps). Ignored without early stopping.
+    devices : None, int, "all", "local", sequence of jax.Device or Mesh, default=None
+        Devices of the training step (see :mod:`mixtures.sharding`): the training tracks
+        are split over them (padded with zero-weight rows to a multiple of their number),
+        the network and the optimiser state live on every device, and the compiler sums
+        the per-device losses and gradients: the one-device fit, data parallel, equal to
+        it up to the order of floating-point sums. None: one device.
 
     Attributes
     ----------
@@ -204,20 +331,35 @@ class KinematicForecaster(MixturesEstimator):
         Mean log-likelihood per validation track (nats, higher is better; as :meth:`score`)
         after every 50 Adam steps; None without early stopping.
     best_validation_score_ : float or None
-        The highest entry of ``validation_scores_`` (nats), that of the kept parameters.
+        Mean held-out log-likelihood (nats) of the model kept: the highest entry of
+        ``validation_scores_``, or the chosen baseline's when ``fell_back_``.
     best_iter_ : int or None
-        The Adam step after which the kept parameters were taken (early stopping only).
+        The Adam step after which the kept parameters were taken (early stopping only; 0
+        when ``fell_back_``).
+    baseline_validation_scores_ : dict or None
+        Mean log-likelihood per held-out window (nats) of each physics baseline
+        (``"ConstantVelocity"``, ``"ConstantVelocityKalman"``, ``"KinematicPropagation"``)
+        fitted on the training rows; kinematic prior with early stopping only.
     baseline_validation_score_ : float or None
-        Mean log-likelihood per held-out track of the baseline (validation check 0; kinematic
-        prior with early stopping only).
+        The best of them: the reference the network must beat.
     fell_back_ : bool
-        True when the model is the refitted baseline (no significant held-out gain).
+        True when the model is the best baseline refitted on every training track (the
+        network's held-out gain over it was not significant).
+    fallback_ : ConstantVelocity, ConstantVelocityKalman, KinematicPropagation or None
+        That refitted baseline, which then makes every prediction (its single Gaussian
+        repeated over the ``n_modes`` modes, equal weights); None otherwise.
     baseline_ : KinematicPropagation
         The fitted physics baseline the network corrects.
     max_steer_ : float
         Bound on the steering angle (rad), from the sharpest turns of the training tracks.
-    feature_mean_, feature_scale_ : numpy.ndarray
-        Standardisation of the encoder inputs.
+    feature_scale_ : numpy.ndarray, shape (n_inputs,)
+        Scales of the encoder inputs: one per group (lengths, speeds; 1 for dimensionless
+        inputs), the RMS magnitude of the group's inputs on the training tracks. Inputs are
+        not centred: the agent frame already puts the present at the origin.
+    action_scales_ : numpy.ndarray, shape (2,)
+        Units of the kinematic head's action-mean corrections (normalised units: step
+        lengths, steps, rad): the RMS deviation of the training futures' actions from the
+        baseline's (see ``_action_scales``; never below the baseline's action sds).
     n_past_ : int
         Length of the past track seen in ``fit``.
     n_channels_ : int
@@ -244,6 +386,7 @@ class KinematicForecaster(MixturesEstimator):
         "early_stopping": Bool(),
         "validation_fraction": Real(low=0.0, high=1.0, low_open=True, high_open=True),
         "n_iter_no_change": Integer(low=1),
+        "devices": lambda value, name: _check_devices(value, name),
     }
 
     def __init__(
@@ -265,6 +408,7 @@ class KinematicForecaster(MixturesEstimator):
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
+        devices=None,
     ):
         self.n_modes = n_modes
         self.horizon = horizon
@@ -283,6 +427,7 @@ class KinematicForecaster(MixturesEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.devices = devices
 
     # ------------------------------------------------------------------ helpers
     def _config(self, params=None):
@@ -305,7 +450,11 @@ class KinematicForecaster(MixturesEstimator):
         return 2.0 * horizon * np.log(self.length_scale_)
 
     def _encode(self, past, baseline):
-        """Agent frame and network inputs (unstandardised features) of observed tracks."""
+        """Agent frame and network inputs (unscaled features) of observed tracks.
+
+        Returns ``origin, R, local, feats, m0, P0``; the feature groups of ``feats`` are in
+        :func:`_feature_groups`.
+        """
         ell = self.length_scale_
         origin, heading, speed = _tracks.present_state(past, self.dt, ell)
         R = _tracks.rotation(heading)
@@ -331,9 +480,9 @@ class KinematicForecaster(MixturesEstimator):
         return origin, R, local, feats, m0, P0
 
     def _inputs(self, past):
-        """Standardised inputs of a fitted model: origin, R, feats, m0, P0."""
+        """Scaled inputs of a fitted model: origin, R, feats, m0, P0."""
         origin, R, _, feats, m0, P0 = self._encode(past, self.baseline_)
-        return origin, R, (feats - self.feature_mean_) / self.feature_scale_, m0, P0
+        return origin, R, feats / self.feature_scale_, m0, P0
 
     def _split(self, groups, n, p, key):
         """Training and validation rows: whole tracks (``groups``) are held out."""
@@ -363,27 +512,28 @@ class KinematicForecaster(MixturesEstimator):
         self.speed_scale_ = self.length_scale_ / p["dt"]
         self.wheelbase_ = self.baseline_.wheelbase_
         wheelbase = self.wheelbase_ / self.length_scale_
-        origin, R, local, feats, _, _ = self._encode(past, self.baseline_)
+        origin, R, local, feats, m0, _ = self._encode(past, self.baseline_)
         local_future = _tracks.to_agent(future, origin, R, self.length_scale_)
         self.max_steer_ = _max_steer(local, local_future, wheelbase)
-        self.feature_mean_ = feats.mean(axis=0)
-        sd = feats.std(axis=0)
-        self.feature_scale_ = np.where(sd > 1e-12, sd, 1.0)
+        self.feature_scale_ = _feature_scales(feats, _feature_groups(*past.shape[1:]))
         free_scale = float(np.sqrt(np.mean(np.sum(local_future**2, axis=-1))))
+        self.action_scales_ = _action_scales(local, local_future, wheelbase, m0, p["formulation"])
         self._phys = np.concatenate(
-            [self.baseline_._theta, [wheelbase, self.max_steer_, free_scale]]
+            [
+                self.baseline_._theta,
+                [wheelbase, self.max_steer_, free_scale],
+                np.nan_to_num(self.action_scales_, nan=0.0),
+            ]
         )
 
     def _train(self, data, val_data, val_groups, n_train, key, cfg, p):
         """Adam in compiled chunks, with early stopping on ``val_data`` when given.
 
-        With the kinematic prior the baseline (a zeroed output layer) is check 0, and the
-        trained network replaces it only when its gain on the held-out tracks is significant
-        (:func:`_significant`).
-
-        Returns ``(params, losses, val_scores, best_val, best_iter, baseline_val, n_done,
+        Returns ``(params, losses, val_scores, best_val, best_iter, best_ll, n_done,
         converged)``; the validation scores are mean log-likelihoods per held-out track in
-        normalised units.
+        normalised units, ``best_ll`` the kept parameters' log-likelihood of each held-out
+        window (None without early stopping, or when the validation loss was never finite:
+        the caller then falls back to a baseline with the kinematic prior).
         """
         max_iter, lr, tol, alpha = p["max_iter"], p["learning_rate"], p["tol"], p["alpha"]
         patience = p["n_iter_no_change"]
@@ -394,9 +544,15 @@ class KinematicForecaster(MixturesEstimator):
         phys = jnp.asarray(self._phys)
         params = _forecaster.init_params(key, data[0].shape[1], cfg, jnp.float64)
         opt_state = optax.adam(lr).init(params)
+        mesh = None if p["devices"] is None else sharding.sample_mesh(p["devices"])
+        if mesh is not None and mesh.devices.size > 1:
+            # the tracks split over the devices, the state on every one of them
+            data = _shard_training_data(data, mesh)
+            params, opt_state, phys = sharding.replicate(
+                sharding.to_host((params, opt_state, phys)), mesh
+            )
         losses, val_scores = [], []
-        best_val, best_params, best_iter, baseline_val = -np.inf, None, None, None
-        best_ll = baseline_ll = zero = None
+        best_val, best_params, best_iter, best_ll = -np.inf, None, None, None
         no_improvement, converged, done = 0, False, 0
 
         def validate(params):
@@ -405,11 +561,6 @@ class KinematicForecaster(MixturesEstimator):
             val = float(np.mean(ll))
             return (val if np.isfinite(val) else -np.inf), ll
 
-        if val_data is not None and cfg.prior == "kinematic":
-            # check 0: the baseline itself, kept unless the best trained network beats it
-            # significantly (patience counts network checks only: early steps may be worse)
-            zero = _zero_head(jax.tree_util.tree_map(np.asarray, params))
-            baseline_val, baseline_ll = validate(jax.tree_util.tree_map(jnp.asarray, zero))
         bar = None
         if p["verbose"]:
             from tqdm.auto import tqdm
@@ -452,7 +603,7 @@ class KinematicForecaster(MixturesEstimator):
                 no_improvement = 0 if improved else no_improvement + 1
                 if val > best_val:
                     best_val, best_iter, best_ll = val, done, ll
-                    best_params = jax.tree_util.tree_map(np.asarray, params)
+                    best_params = sharding.to_host(params)
                 if no_improvement >= patience:
                     converged = True
                     break
@@ -463,27 +614,42 @@ class KinematicForecaster(MixturesEstimator):
                     break
         if bar is not None:
             bar.close()
-        if val_data is not None and best_params is None and baseline_val is None:
+        if val_data is not None and best_params is None and cfg.prior != "kinematic":
             raise DivergenceError(
                 "KinematicForecaster.fit: the validation loss was never finite; lower "
                 "learning_rate."
             )
-        if val_data is None:
-            best_params = jax.tree_util.tree_map(np.asarray, params)
-        elif baseline_val is not None and (
-            best_val <= baseline_val or not _significant(best_ll - baseline_ll, val_groups)
-        ):
-            best_params, best_val, best_iter = zero, baseline_val, 0
+        if best_params is None:  # no early stopping, or (kinematic prior) never finite
+            best_params = sharding.to_host(params)
         return (
             best_params,
             np.concatenate(losses),
             val_scores,
             best_val,
             best_iter,
-            baseline_val,
+            best_ll,
             done,
             converged,
         )
+
+    def _choose_baseline(self, past, future, train_idx, val_idx, p):
+        """The physics baselines fitted on the training rows, scored on the held-out tracks.
+
+        Returns ``(name, scores)``: the name of the baseline with the highest mean held-out
+        log-likelihood and every baseline's log-likelihood of each held-out window (nats,
+        positions' unit). ``KinematicPropagation`` is the fitted ``baseline_`` itself.
+        """
+        scores = {}
+        for name, make in _BASELINES.items():
+            if name == "KinematicPropagation":
+                est = self.baseline_
+            else:
+                est = make(p).fit(past[train_idx], future[train_idx])
+            scores[name] = est.score_samples(past[val_idx], future[val_idx])
+        means = {
+            k: float(np.mean(v)) if np.all(np.isfinite(v)) else -np.inf for k, v in scores.items()
+        }
+        return max(means, key=means.get), scores
 
     # ------------------------------------------------------------------ API
     def fit(self, past, future, groups=None):
@@ -539,7 +705,7 @@ class KinematicForecaster(MixturesEstimator):
             if val_idx is not None:
                 val, _ = padded(val_idx)
                 val_data = (*val, len(val_idx))
-            (params, losses, val_scores, best_val, best_iter, baseline_val, done, converged) = (
+            (params, losses, val_scores, best_val, best_iter, best_ll, done, converged) = (
                 self._train(
                     data,
                     val_data,
@@ -550,23 +716,35 @@ class KinematicForecaster(MixturesEstimator):
                     p,
                 )
             )
-        self.params_ = params
         shift = self._log_jacobian(cfg.horizon)
-        if baseline_val is not None and best_iter == 0:
-            # the baseline is the model: refit it on every training track (the held-out
-            # ones only served to decide), as KinematicPropagation alone would be
-            self._fit_physics(past, future, p)
-            self.fell_back_ = True
-        else:
-            self.fell_back_ = False
         early = val_idx is not None
+        self.fell_back_, self.fallback_ = False, None
+        self.baseline_validation_scores_ = self.baseline_validation_score_ = None
+        if early and cfg.prior == "kinematic":
+            # the network must beat the best physics baseline on the held-out tracks
+            # significantly; otherwise that baseline, refitted on every training track (the
+            # held-out ones only served to decide), is the model
+            name, scores = self._choose_baseline(past, future, train_idx, val_idx, p)
+            self.baseline_validation_scores_ = {k: float(np.mean(v)) for k, v in scores.items()}
+            self.baseline_validation_score_ = self.baseline_validation_scores_[name]
+            ref = scores[name]
+            if best_ll is None or not (
+                best_val - shift > np.mean(ref)
+                and _significant(best_ll - shift - ref, groups[val_idx])
+            ):
+                self._fit_physics(past, future, p)
+                if name == "KinematicPropagation":
+                    self.fallback_ = self.baseline_
+                else:
+                    self.fallback_ = _BASELINES[name](p).fit(past, future)
+                self.fell_back_ = True
+                params = _zero_head(params)
+                best_val, best_iter = float(np.mean(ref)) + shift, 0
+        self.params_ = jax.tree_util.tree_map(np.asarray, params)
         self.loss_curve_ = losses + shift
         self.validation_indices_ = val_idx
         self.validation_scores_ = np.asarray(val_scores) - shift if early else None
         self.best_validation_score_ = float(best_val - shift) if early else None
-        self.baseline_validation_score_ = (
-            float(baseline_val - shift) if baseline_val is not None else None
-        )
         self.best_iter_ = int(best_iter) if early else None
         self._set_convergence(converged, done, p["max_iter"], hint="increase max_iter")
         return self
@@ -590,6 +768,8 @@ class KinematicForecaster(MixturesEstimator):
         past = self._check_past(past)
         cfg = self._config()
         n = len(past)
+        if self.fallback_ is not None:
+            return _repeat_modes(self.fallback_.predict(past), cfg.n_modes)
         with x64():
             origin, R, feats, m0, P0 = self._inputs(past)
             (feats, m0, P0), _ = _padded([feats, m0, P0], n)
@@ -627,6 +807,8 @@ class KinematicForecaster(MixturesEstimator):
         cfg = self._config()
         future = _tracks.check_future(future, past, cfg.horizon)
         n = len(past)
+        if self.fallback_ is not None:
+            return self.fallback_.score_samples(past, future)
         with x64():
             origin, R, feats, m0, P0 = self._inputs(past)
             local = _tracks.to_agent(future, origin, R, self.length_scale_)

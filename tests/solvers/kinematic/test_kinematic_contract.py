@@ -246,11 +246,16 @@ def test_converged_only_when_the_criterion_holds(data):
     assert est.converged_ and est.n_iter_ == 100  # two windows of 50 steps
 
 
-def test_grouped_split_and_fallback_to_the_baseline(data):
+def test_grouped_split_and_fallback_to_the_best_baseline(data):
     """Early stopping holds out whole tracks; with a single held-out track no gain can be
-    significant, so the model is the KinematicPropagation baseline refitted on every
-    training window (its output layer zero)."""
-    from solvers.kinematic import KinematicPropagation
+    significant, so the model is the physics baseline that scores best on the held-out
+    track (each fitted here independently on the training rows), refitted on every
+    training window."""
+    from solvers.kinematic import (
+        ConstantVelocity,
+        ConstantVelocityKalman,
+        KinematicPropagation,
+    )
 
     groups = np.repeat([3, 5], [18, 6])
     est = KinematicForecaster(
@@ -266,11 +271,32 @@ def test_grouped_split_and_fallback_to_the_baseline(data):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(data.past, data.future, groups)
-    held = groups[est.validation_indices_]
+    val = est.validation_indices_
+    held = groups[val]
     assert len(np.unique(held)) == 1 and np.sum(groups == held[0]) == len(held)
     assert est.fell_back_ and est.best_iter_ == 0
-    assert not np.any(est.params_[-1]["W"]) and not np.any(est.params_[-1]["b"])
-    ref = KinematicPropagation(dt=est.dt).fit(data.past, data.future)
+    train = np.setdiff1d(np.arange(len(groups)), val)
+    classes = (ConstantVelocity, ConstantVelocityKalman, KinematicPropagation)
+    scores = {
+        cls.__name__: cls(dt=est.dt)
+        .fit(data.past[train], data.future[train])
+        .score(data.past[val], data.future[val])
+        for cls in classes
+    }
+    np.testing.assert_allclose(
+        [est.baseline_validation_scores_[k] for k in scores], list(scores.values()), rtol=1e-8
+    )
+    best = max(scores, key=scores.get)
+    assert type(est.fallback_).__name__ == best
+    assert est.best_validation_score_ == pytest.approx(scores[best], rel=1e-8)
+    ref = dict(zip(scores, classes))[best](dt=est.dt).fit(data.past, data.future)
     gmm, rgmm = est.predict(data.past), ref.predict(data.past)
-    np.testing.assert_allclose(gmm.means[:, :, 0], rgmm.means[:, :, 0], rtol=1e-9)
-    np.testing.assert_allclose(gmm.covariances[:, :, 1], rgmm.covariances[:, :, 0], rtol=1e-8)
+    for k in range(KW["n_modes"]):  # every mode is the baseline's Gaussian
+        np.testing.assert_allclose(gmm.means[:, :, k], rgmm.means[:, :, 0], rtol=1e-9)
+        np.testing.assert_allclose(gmm.covariances[:, :, k], rgmm.covariances[:, :, 0], rtol=1e-8)
+    np.testing.assert_allclose(np.exp(gmm.log_weights), 1.0 / KW["n_modes"])
+    np.testing.assert_allclose(
+        est.score_samples(data.past, data.future),
+        ref.score_samples(data.past, data.future),
+        rtol=1e-9,
+    )
