@@ -17,7 +17,8 @@ prior the network must also beat the best fitted physics baseline on those track
 baseline is the model). The L2 weight penalty ``alpha`` is
 left at its default 0 to keep the example short; to tune it, fit a small grid with
 ``early_stopping=True`` and keep the fit with the highest ``best_validation_score_``, never the
-best test NLL. Real tracks: see :ref:`sphx_glr_auto_examples_plot_kinematic_pedestrians.py`.
+best test NLL. Real tracks: see
+:ref:`sphx_glr_auto_examples_kinematic_plot_kinematic_pedestrians.py`.
 """
 
 # %%
@@ -90,7 +91,7 @@ for row, (prior, est) in enumerate(models.items()):
         ax.set_xlim(centre[0] - 30, centre[0] + 30)
         ax.set_ylim(centre[1] - 30, centre[1] + 30)
         ax.set_aspect("equal")
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=9, loc="lower left")
         ax.set_title(
             f'prior="{prior}", a {("left", "straight", "right")[test.manoeuvre[agent]]} turn'
         )

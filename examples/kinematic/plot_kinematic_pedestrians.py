@@ -87,7 +87,7 @@ kf, fc = (
     models["forecaster"].predict(win.past[pick]),
 )
 steps = [3, 7, 11]
-fig, axes = plt.subplots(1, 3, figsize=(13, 4.5))
+fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
 for col, ax in enumerate(axes):
     i = pick[col]
     ax.plot(*win.past[i].T, "k.-", lw=1)
@@ -117,10 +117,11 @@ for col, ax in enumerate(axes):
             colors=[f"C{k}"] * 3,
             weights=np.full(3, w[k]) + 1e-9,
         )
-    ax.set_aspect("equal")
+    # equal scales, but the panel keeps its size (the data limits grow instead)
+    ax.set_aspect("equal", adjustable="datalim")
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
 fig.tight_layout()
 
 # %%

@@ -50,7 +50,8 @@ with mixtures.x64():
     results = {k: (np.asarray(m), np.asarray(P)) for k, (m, P) in results.items()}
 
 # %%
-# Two-standard-deviation ellipses every 5 steps over the Monte Carlo cloud.
+# Left: two-standard-deviation ellipses every 5 steps over the Monte Carlo cloud. Right: the
+# lateral standard deviation (across the path) over time.
 fig, axes = plt.subplots(1, 2, figsize=(12, 5))
 colors = {
     "linearised, full covariance": "C0",
@@ -72,10 +73,8 @@ ax.set_aspect("equal")
 ax.set_xlabel("x (m)")
 ax.set_ylabel("y (m)")
 ax.set_title("2-sd position ellipses every 0.5 s")
-ax.legend(loc="upper left", fontsize=8)
+ax.legend(loc="upper left", fontsize=9)
 
-# %%
-# Lateral standard deviation (across the path) over time.
 ax = axes[1]
 for label, (m, P) in results.items():
     m, P = np.asarray(m), np.asarray(P)
@@ -86,6 +85,6 @@ for label, (m, P) in results.items():
 ax.set_xlabel("time (s)")
 ax.set_ylabel("lateral standard deviation (m)")
 ax.set_title("Uncertainty across the path")
-ax.legend(fontsize=8)
+ax.legend(fontsize=9)
 fig.tight_layout()
 plt.show()
