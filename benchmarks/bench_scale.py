@@ -3,19 +3,22 @@
 For each size n the same problem is fitted three ways, each in a fresh process so that its
 peak resident memory (``VmHWM``) is its own:
 
-* ``chunked``: :func:`mixtures.streaming.fit_gaussian_mixture_chunked` reading a float64
-  memmap chunk by chunk (exact EM; memory bounded by the chunk size);
-* ``in-memory``: :class:`mixtures.GaussianMixture` on the loaded array;
-* ``scikit-learn``: :class:`sklearn.mixture.GaussianMixture` on the loaded array.
+* ``streamed``: :class:`mixtures.GaussianMixture` ``.fit`` on a float64 memmap, read chunk
+  by chunk (exact EM; memory bounded by the chunk size);
+* ``in-memory``: :class:`mixtures.GaussianMixture` on the array read from the file;
+* ``scikit-learn``: :class:`sklearn.mixture.GaussianMixture` on the same array.
 
-All three start from the same means (``init_params="random_from_data"`` overridden by
-``means_init``) and run a fixed number of EM iterations (``tol=0``). Then the chunked fit is
-repeated on 1, 2, 4 and 8 simulated CPU devices (``devices=``) and its means compared with
-the one-device fit. Peak RSS includes the interpreter and libraries (the ``baseline`` row:
-a process that imports everything and fits nothing).
+All three start from the same parameters (``weights_init``, ``means_init``,
+``precisions_init``) and run a fixed number of EM iterations (``tol=0``), so their iterates
+agree to rounding. Then the streamed fit is repeated on 1, 2, 4 and 8 simulated CPU devices
+(``devices=``) and its means compared with the one-device fit. Memory is reported as the
+peak RSS of the process (``total``, interpreter and libraries included) and as its
+increment over the same process after importing the libraries (``increment``: the data
+read into memory, when it is, plus what the fit needs).
 
 Usage: python benchmarks/bench_scale.py [--quick] [--no-write] [--sizes 1e5 1e6 1e7]
-       [--devices-n 1e6] [--workdir /tmp]
+       [--devices-n 1e6] [--workdir /tmp] [--save run.json]
+       python benchmarks/bench_scale.py --report-from run1.json run2.json  (merge runs)
 """
 
 from __future__ import annotations
@@ -38,12 +41,22 @@ ROOT = Path(__file__).resolve().parent.parent
 
 K, D = 8, 10
 ITERS = 5
-IN_MEMORY_MAX = 2_000_000  # larger in-memory fits would exhaust a 24 GB machine (ours)
+IN_MEMORY_MAX = 10_000_000  # scikit-learn needs about 7 times the data at these sizes
 
 
 def _means():
     rng = np.random.default_rng(12345)
     return rng.normal(scale=3.0, size=(K, D))
+
+
+def _start():
+    """Initial parameters shared by every fit: means near the truth but not at it (EM still
+    moves), equal weights, unit precisions (units of the data)."""
+    return dict(
+        weights_init=np.full(K, 1.0 / K),
+        means_init=_means() + 0.5,
+        precisions_init=np.broadcast_to(np.eye(D), (K, D, D)).copy(),
+    )
 
 
 def make_memmap(path: Path, n: int, seed: int = 0) -> None:
@@ -78,57 +91,45 @@ def _rss_mb() -> float:
 
 # ------------------------------------------------------------------------------ workers
 def worker(kind: str, path: str, n: int, iters: int, devices: int | None) -> dict:
+    import warnings
+
     import jax  # noqa: F401  (imported before the baseline is read)
     import sklearn.mixture  # noqa: F401
 
     from mixtures import GaussianMixture, streaming
 
     base = _rss_mb()
-    mm = np.memmap(path, dtype=np.float64, mode="r", shape=(n, D)) if n else None
-    means0 = _means() + 0.5  # near the truth, not at it: EM still moves
     out = {"kind": kind, "n": n, "baseline_rss_mb": base}
+    kw = dict(tol=0.0, max_iter=iters, **_start())
     t0 = time.perf_counter()
     if kind == "baseline":
         pass
     elif kind == "chunked":
+        mm = np.memmap(path, dtype=np.float64, mode="r", shape=(n, D))
         stamps = []
-        fit = _chunked(streaming, mm, means0, iters, devices, stamps)
+        est = GaussianMixture(K, devices=devices, **kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _timed_stream(streaming, est, mm, stamps)
         gaps = np.diff(stamps)[1:]  # the first iteration includes compilation
-        out.update(
-            per_iter_s=float(np.median(gaps)) if len(gaps) else float("nan"),
-            lower_bound=fit.lower_bound,
-            means=fit.means.tolist(),
-            n_iter=fit.n_iter,
-        )
+        out["per_iter_s"] = float(np.median(gaps)) if len(gaps) else float("nan")
     else:
-        X = np.array(mm)
+        # read, not mapped: the map's pages would count in the resident set beside the copy
+        X = np.fromfile(path, dtype=np.float64).reshape(n, D)
+        out["loaded_rss_mb"] = _rss_mb()
+        t0 = time.perf_counter()
         if kind == "memory":
-            est = GaussianMixture(
-                K,
-                init_params="random_from_data",
-                means_init=means0,
-                tol=0.0,
-                max_iter=iters,
-                random_state=0,
-            )
+            est = GaussianMixture(K, **kw)
         else:
             from sklearn.mixture import GaussianMixture as SkGM
 
-            reg = 1e-6 * float(np.mean(X.var(axis=0)))
-            est = SkGM(
-                K,
-                init_params="random_from_data",
-                means_init=means0,
-                tol=0.0,
-                max_iter=iters,
-                random_state=0,
-                reg_covar=reg,
-            )
-        import warnings
-
+            reg = 1e-6 * float(np.mean(X.var(axis=0)))  # ours is relative to the data's scale
+            # every parameter is given: no k-means for responsibilities that are overridden
+            est = SkGM(K, reg_covar=reg, init_params="random_from_data", random_state=0, **kw)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             est.fit(X)
+    if kind != "baseline":
         out.update(
             lower_bound=float(est.lower_bound_), means=est.means_.tolist(), n_iter=int(est.n_iter_)
         )
@@ -137,19 +138,18 @@ def worker(kind: str, path: str, n: int, iters: int, devices: int | None) -> dic
     return out
 
 
-def _chunked(streaming, mm, means0, iters, devices, stamps):
-    """The chunked fit with a timestamp after every EM iteration."""
+def _timed_stream(streaming, est, mm, stamps):
+    """``est.fit(mm)`` with a timestamp before the EM passes and after every iteration."""
     orig = streaming.fit_em_chunked
 
     def timed(*args, **kwargs):
         stamps.append(time.perf_counter())
-        return orig(*args, callback=lambda *a: stamps.append(time.perf_counter()), **kwargs)
+        kwargs["callback"] = lambda *a: stamps.append(time.perf_counter())
+        return orig(*args, **kwargs)
 
     streaming.fit_em_chunked = timed
     try:
-        return streaming.fit_gaussian_mixture_chunked(
-            mm, K, tol=0.0, max_iter=iters, means_init=means0, devices=devices
-        )
+        return est.fit(mm)
     finally:
         streaming.fit_em_chunked = orig
 
@@ -200,8 +200,11 @@ def main():
     ap.add_argument("--save", default=None, help="also write the raw results to this JSON")
     ap.add_argument(
         "--report-from",
+        nargs="+",
         default=None,
-        help="re-render the table of a JSON written by --save (no fitting)",
+        help="re-render the table of JSONs written by --save (no fitting); the rows of "
+        "several runs are merged, the device rows and baseline taken from the first that "
+        "has them",
     )
     ap.add_argument("--worker", nargs=5, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -212,7 +215,13 @@ def main():
         return
 
     if args.report_from:
-        raw = json.loads(Path(args.report_from).read_text())
+        runs = [json.loads(Path(f).read_text()) for f in args.report_from]
+        raw = dict(runs[0])
+        raw["rows"] = sorted((r for run in runs for r in run["rows"]), key=lambda r: r["n"])
+        with_dev = [run for run in runs if run["dev_rows"]]
+        if with_dev:
+            raw.update(dev_rows=with_dev[0]["dev_rows"], n_dev=with_dev[0]["n_dev"])
+        raw["max_in_memory"] = max(run["max_in_memory"] for run in runs)
         text = report(**raw)
         print(text)
         if not args.no_write:
@@ -278,6 +287,14 @@ def main():
         write_section(args.section, text)
 
 
+def _mem(r, data_mb):
+    """``total / increment (increment / data)`` of a worker's result."""
+    if not r or "peak_rss_mb" not in r:
+        return "—"
+    inc = r["peak_rss_mb"] - r["baseline_rss_mb"]
+    return f"{r['peak_rss_mb']:.0f} / {inc:.0f} ({inc / data_mb:.1f}x)"
+
+
 def report(rows, dev_rows, base, iters, n_dev, max_in_memory, title=False):
     sizes = ", ".join(f"{r['n']:.0e}" for r in rows)
     head = (
@@ -289,29 +306,35 @@ def report(rows, dev_rows, base, iters, n_dev, max_in_memory, title=False):
         head,
         "",
         f"Gaussian mixture K = {K}, d = {D}, full covariances, {iters} EM iterations "
-        "(`tol=0`) from the same means; data in a float64 memmap. *chunked*: "
-        "`mixtures.streaming.fit_gaussian_mixture_chunked` (chunks of "
-        "`DEFAULT_CHUNK_SIZE` rows; 3 extra passes: mean, scale, initial assignment); "
-        "*in-memory*: `mixtures.GaussianMixture` on the loaded array (fit time includes "
-        "compilation); *scikit-learn*: `sklearn.mixture.GaussianMixture` on the loaded "
-        "array. Peak RSS (`VmHWM`) of a fresh process per fit; a process that only "
-        f"imports the libraries peaks at {base.get('peak_rss_mb', float('nan')):.0f} MB. "
-        "Single-threaded (`OMP_NUM_THREADS=1`, `--xla_cpu_multi_thread_eigen=false`).",
+        "(`tol=0`) from the same given parameters (so the three fits have the same iterates); "
+        "data in a float64 file. *streamed*: `mixtures.GaussianMixture().fit(memmap)` "
+        "(chunks of `DEFAULT_CHUNK_SIZE` rows; 2 extra passes for the mean and scale); "
+        "*in-memory*: `mixtures.GaussianMixture().fit(X)` on the array read from the file "
+        "(fit time includes compilation); *scikit-learn*: "
+        "`sklearn.mixture.GaussianMixture().fit(X)` on the same array. Memory is `total / "
+        "increment (increment / data size)` in MB: *total* is the peak RSS (`VmHWM`) of a "
+        "fresh process per fit, *increment* that peak minus the same process's RSS after "
+        "importing the libraries, i.e. the data read into memory (in-memory fits) plus what "
+        "the fit needs. A process that only imports the libraries peaks at "
+        f"{base.get('peak_rss_mb', float('nan')):.0f} MB. Single-threaded "
+        "(`OMP_NUM_THREADS=1`, `--xla_cpu_multi_thread_eigen=false`), on a shared machine "
+        "(timings are noisy).",
         "",
-        "| n | data MB | chunked peak RSS MB | chunked s / EM iteration | chunked s / iteration "
-        "per 10^6 points | in-memory peak RSS MB | in-memory fit s | scikit-learn peak RSS "
-        "MB | scikit-learn fit s | chunked lower bound - scikit-learn's |",
+        "| n | data MB | streamed memory | streamed s / EM iteration | streamed s / iteration "
+        "per 10^6 points | in-memory memory | in-memory fit s | scikit-learn memory | "
+        "scikit-learn fit s | max lower-bound difference of the three |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         c, m, s = r["chunked"], r["memory"], r["sklearn"]
-        diff = (c["lower_bound"] - s["lower_bound"]) if s and "lower_bound" in s else None
+        bounds = [x["lower_bound"] for x in (c, m, s) if x and "lower_bound" in x]
+        diff = (max(bounds) - min(bounds)) if len(bounds) > 1 else None
         lines.append(
-            f"| {r['n']:.0e} | {r['data_mb']:.0f} | {_fmt(c.get('peak_rss_mb'))} | "
+            f"| {r['n']:.0e} | {r['data_mb']:.0f} | {_mem(c, r['data_mb'])} | "
             f"{_fmt(c.get('per_iter_s'), '.2f')} | "
             f"{_fmt(c.get('per_iter_s', float('nan')) * 1e6 / r['n'], '.2f')} | "
-            f"{_fmt(m and m.get('peak_rss_mb'))} | {_fmt(m and m.get('fit_s'), '.1f')} | "
-            f"{_fmt(s and s.get('peak_rss_mb'))} | {_fmt(s and s.get('fit_s'), '.1f')} | "
+            f"{_mem(m, r['data_mb'])} | {_fmt(m and m.get('fit_s'), '.1f')} | "
+            f"{_mem(s, r['data_mb'])} | {_fmt(s and s.get('fit_s'), '.1f')} | "
             f"{_fmt(diff, '.1e')} |"
         )
     skipped = [r["n"] for r in rows if r["memory"] is None]
@@ -320,13 +343,13 @@ def report(rows, dev_rows, base, iters, n_dev, max_in_memory, title=False):
             "",
             "In-memory fits are not run (—) at "
             + ", ".join(f"{n:.0e}" for n in skipped)
-            + " points: ours needs several times the data in RAM (`--max-in-memory`).",
+            + " points (`--max-in-memory`).",
         ]
     if not dev_rows:
         return "\n".join(lines) + "\n"
     lines += [
         "",
-        f"Same chunked fit at n = {n_dev:.0e} on simulated CPU devices "
+        f"Same streamed fit at n = {n_dev:.0e} on simulated CPU devices "
         "(`XLA_FLAGS=--xla_force_host_platform_device_count=8`, `devices=k`; the host has "
         "2 cores, so no speed-up is expected):",
         "",

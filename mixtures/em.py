@@ -44,6 +44,7 @@ __all__ = [
     "GaussianEMData",
     "GaussianParams",
     "gaussian_features",
+    "row_block",
     "gaussian_e_step",
     "gaussian_m_step",
     "gaussian_steps",
@@ -172,8 +173,11 @@ class GaussianEMData(NamedTuple):
 
     Attributes
     ----------
-    F : array, shape (n, 1 + d + m)
-        Features ``[1, x, q(x)]`` from :func:`gaussian_features` (``x`` centred).
+    F : array, shape (n, 1 + d + m) or (n, d)
+        Features ``[1, x, q(x)]`` from :func:`gaussian_features` (``x`` centred), or the
+        (centred) points themselves: the Gaussian steps then form the features block by
+        block of :func:`row_block` rows, so that memory holds ``n x d`` numbers instead of
+        ``n x (1 + d + m)`` (the full/tied features of ``d = 10`` are 6.6 times the data).
     sample_weight : array, shape (n,)
         Non-negative weights of the points (zero for padding rows).
     reg_covar : scalar array
@@ -298,9 +302,67 @@ def _weighted_log_prob(params: GaussianParams, F, covariance_type: str):
     return F @ _coefficients(params, covariance_type).T
 
 
+#: Rows per block when the Gaussian steps form the features themselves (points given as
+#: ``GaussianEMData.F``): a block's features stay within a few MB for tens of features.
+ROW_BLOCK = 1 << 12
+
+
+def row_block(n: int) -> int:
+    """Rows per block of the blocked Gaussian steps for ``n`` points (static).
+
+    The largest power of two dividing ``n``, at most :data:`ROW_BLOCK`; the estimator pads
+    its sample axis to :func:`mixtures.base.padded_length`, a multiple of a power of two, so
+    its blocks are full. Other ``n`` with few factors of two are padded inside the step.
+    """
+    n = int(n)
+    return min(ROW_BLOCK, n & -n) if n > 0 else 1
+
+
+def _blocked(X, w, extra=None):
+    """``X`` (n, d), ``w`` (n,) and ``extra`` (n, ...) as ``(B, n_blocks, ...)`` views.
+
+    Block ``j`` is ``[:, j]``: rows ``j, j + n_blocks, ...``. Strided rather than contiguous
+    blocks, so that rows split over devices (:mod:`mixtures.sharding`) split every block
+    alike and a block is read without communication.
+    """
+    n = X.shape[0]
+    B = row_block(n)
+    if B < min(ROW_BLOCK, 256) and n > B:  # few factors of two: pad with zero weights
+        B = min(ROW_BLOCK, 256)
+        pad = -n % B
+        X = jnp.pad(X, ((0, pad), (0, 0)))
+        w = jnp.pad(w, (0, pad))
+        if extra is not None:
+            extra = jnp.pad(extra, ((0, pad),) + ((0, 0),) * (extra.ndim - 1))
+    nb = X.shape[0] // B
+
+    def split(a):
+        return None if a is None else a.reshape((B, nb) + a.shape[1:])
+
+    return split(X), split(w), split(extra), nb
+
+
+def _block(a, j):
+    return lax.dynamic_index_in_dim(a, j, axis=1, keepdims=False)
+
+
+def _e_step_on_features(params, F, w, mask, covariance_type):
+    """Sum of ``w_n log p(x_n)`` and the statistics of rows with features ``F``."""
+    logp = _weighted_log_prob(params, F, covariance_type)
+    if mask is not None:
+        logp = jnp.where(mask[None, :], logp, -jnp.inf)
+    norm = jax.nn.logsumexp(logp, axis=1)
+    resp = jnp.exp(logp - norm[:, None]) * w[:, None]
+    return jnp.sum(w * norm), resp.T @ F
+
+
 @partial(jax.jit, static_argnames="covariance_type")
 def gaussian_e_step(params: GaussianParams, data: GaussianEMData, covariance_type: str):
     """E-step of a Gaussian mixture.
+
+    With points instead of features in ``data.F`` (shape (n, d)), the features are formed
+    and used block by block (:func:`row_block` rows) inside a loop: the same sums, in
+    another order.
 
     Returns
     -------
@@ -309,14 +371,22 @@ def gaussian_e_step(params: GaussianParams, data: GaussianEMData, covariance_typ
     stats : array, shape (K, p)
         ``sum_n w_n r_nk F(x_n)`` (responsibilities ``r``): counts, first and second moments.
     """
-    logp = _weighted_log_prob(params, data.F, covariance_type)
-    if data.component_mask is not None:
-        logp = jnp.where(data.component_mask[None, :], logp, -jnp.inf)
-    norm = jax.nn.logsumexp(logp, axis=1)
-    w = data.sample_weight
-    lower = jnp.sum(w * norm) / jnp.sum(w)
-    resp = jnp.exp(logp - norm[:, None]) * w[:, None]
-    return lower, resp.T @ data.F
+    w, mask = data.sample_weight, data.component_mask
+    if data.F.shape[1] != params.means.shape[-1]:  # features (always more columns than d)
+        total, stats = _e_step_on_features(params, data.F, w, mask, covariance_type)
+        return total / jnp.sum(w), stats
+    X3, w3, _, nb = _blocked(data.F, w)
+
+    def body(j, acc):
+        F = gaussian_features(_block(X3, j), covariance_type)
+        total, stats = _e_step_on_features(params, F, _block(w3, j), mask, covariance_type)
+        return acc[0] + total, acc[1] + stats
+
+    K, d = params.means.shape
+    p = 1 + d + _n_quadratic(d, covariance_type)
+    zero = (jnp.zeros((), X3.dtype), jnp.zeros((K, p), X3.dtype))
+    total, stats = lax.fori_loop(0, nb, body, zero)
+    return total / jnp.sum(w), stats
 
 
 def _unpack_symmetric(vech, d: int):
@@ -431,10 +501,52 @@ def gaussian_steps(covariance_type: str):
     return _STEPS[covariance_type]
 
 
-@partial(jax.jit, static_argnames="covariance_type")
-def gaussian_params_from_resp(resp, data: GaussianEMData, covariance_type: str):
-    """Parameters from responsibilities (the initial M-step), shape (n, K) -> GaussianParams."""
-    stats = (resp * data.sample_weight[:, None]).T @ data.F
+@partial(jax.jit, static_argnames=("covariance_type", "points", "n_components"))
+def gaussian_params_from_resp(
+    resp,
+    data: GaussianEMData,
+    covariance_type: str,
+    points: bool = False,
+    n_components: int | None = None,
+):
+    """Parameters from responsibilities (the initial M-step) -> GaussianParams.
+
+    Parameters
+    ----------
+    resp : array, shape (n, K), or int array, shape (n,)
+        Responsibilities, or hard labels in ``0..n_components-1`` (``-1``: the row is in no
+        component), which are one-hot encoded block by block.
+    data : GaussianEMData
+    covariance_type : str
+    points : bool, default=False
+        Whether ``data.F`` holds the points, not the features (see
+        :class:`GaussianEMData`); the statistics are then summed block by block.
+    n_components : int, optional
+        Number of components ``K`` of labels (static; required with labels).
+    """
+    labels = jnp.issubdtype(resp.dtype, jnp.integer)
+    if labels and n_components is None:
+        raise ValueError("n_components is required with labels.")
+    dtype = data.sample_weight.dtype
+
+    def weighted(r, w):
+        if labels:
+            r = jax.nn.one_hot(r, n_components, dtype=dtype)
+        return r * w[:, None]
+
+    if not points:
+        stats = weighted(resp, data.sample_weight).T @ data.F
+        return gaussian_m_step(stats, data, covariance_type)
+    X3, w3, r3, nb = _blocked(data.F, data.sample_weight, resp)
+
+    def body(j, acc):
+        F = gaussian_features(_block(X3, j), covariance_type)
+        return acc + weighted(_block(r3, j), _block(w3, j)).T @ F
+
+    d = data.F.shape[1]
+    p = 1 + d + _n_quadratic(d, covariance_type)
+    K = n_components if labels else resp.shape[1]
+    stats = lax.fori_loop(0, nb, body, jnp.zeros((K, p), X3.dtype))
     return gaussian_m_step(stats, data, covariance_type)
 
 

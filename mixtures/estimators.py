@@ -65,6 +65,8 @@ class _Standardised:
     X: np.ndarray
     center: np.ndarray
     scale: float
+    # X followed by zero rows up to the padded length (large fits, see `padded`)
+    X_padded: np.ndarray | None = None
 
     @classmethod
     def of(cls, X):
@@ -75,6 +77,37 @@ class _Standardised:
         var = float(np.mean(Xc**2))
         scale = math.sqrt(var) if var > 0 else 1.0
         return cls(Xc / scale, center, scale)
+
+    @classmethod
+    def padded(cls, X, length: int):
+        """As :meth:`of`, written once into a zero-padded buffer of ``length`` rows that
+        the compiled fit can use without a copy (64-byte aligned), with no temporary of
+        the data's size."""
+        n, d = X.shape
+        buf = _aligned_zeros((length, d))
+        Xc = buf[:n]
+        center = X.mean(axis=0)
+        np.subtract(X, center, out=Xc)
+        step = 1 << 16
+        total = sum(float(np.einsum("ij,ij->", b, b)) for b in _row_blocks(Xc, step))
+        var = total / Xc.size
+        scale = math.sqrt(var) if var > 0 else 1.0
+        Xc /= scale
+        return cls(Xc, center, scale, buf)
+
+
+def _row_blocks(X, step):
+    return (X[i : i + step] for i in range(0, X.shape[0], step))
+
+
+def _aligned_zeros(shape, dtype=np.float64) -> np.ndarray:
+    """Zeros in a 64-byte aligned buffer: JAX's CPU device can then use it without a copy
+    (``jax.device_put(..., may_alias=True)``)."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.zeros(size + 64, np.uint8)
+    offset = -raw.ctypes.data % 64
+    return raw[offset : offset + size].view(dtype).reshape(shape)
 
 
 # Agglomerations of recent data sets, so that fits of several numbers of components or
@@ -87,18 +120,24 @@ _HC_SUBSET = 2000
 _HC_AUTO = 1000
 
 
-def _hierarchical_resp(Xs, K: int, rng) -> np.ndarray:
+def _one_hot(labels, K: int, hard: bool) -> np.ndarray:
+    """Responsibilities (n, K) of hard labels, or the labels themselves (int32) if ``hard``."""
+    return np.asarray(labels, np.int32) if hard else np.eye(K)[labels]
+
+
+def _hierarchical_resp(Xs, K: int, rng, hard: bool = False) -> np.ndarray:
     """One-hot responsibilities of mclust's default start: the VVV model-based hierarchical
-    partition of the SVD-transformed data (:mod:`mixtures.hierarchical`)."""
+    partition of the SVD-transformed data (:mod:`mixtures.hierarchical`); with ``hard``,
+    its labels."""
     from mixtures import hierarchical
 
     n = Xs.shape[0]
     if K == 1:
-        return np.ones((n, 1))
+        return _one_hot(np.zeros(n, int), 1, hard)
     if n > _HC_SUBSET:
         seed = int(rng.integers(0, 2**31 - 1))
         labels = hierarchical.hierarchical_labels(Xs, K, subset=_HC_SUBSET, random_state=seed)
-        return np.eye(K)[labels]
+        return _one_hot(labels, K, hard)
     key = (Xs.shape, hashlib.sha1(np.ascontiguousarray(Xs).tobytes()).hexdigest())
     tree = _HIERARCHIES.get(key)
     if tree is None:
@@ -107,20 +146,21 @@ def _hierarchical_resp(Xs, K: int, rng) -> np.ndarray:
             _HIERARCHIES.pop(next(iter(_HIERARCHIES)))
         _HIERARCHIES[key] = tree
     if K > tree.n_initial:  # fewer distinct points than components: k-means decides
-        return _initial_resp(rng, Xs, K, "kmeans")
-    return np.eye(K)[tree.labels(K)]
+        return _initial_resp(rng, Xs, K, "kmeans", hard)
+    return _one_hot(tree.labels(K), K, hard)
 
 
-def _initial_resp(rng, Xs, n_components: int, init_params: str) -> np.ndarray:
+def _initial_resp(rng, Xs, n_components: int, init_params: str, hard=False) -> np.ndarray:
     """Initial responsibilities of one start, shape (n, n_components), as scikit-learn's.
 
     NumPy and scikit-learn's k-means on the standardised data: nothing here is compiled, so
-    every ``init_params`` shares the compiled EM.
+    every ``init_params`` shares the compiled EM. With ``hard``, a hard start is returned as
+    its labels, shape (n,) int32 (``-1``: in no component), which take less memory.
     """
     n = Xs.shape[0]
     K = n_components
     if K == 1:
-        return np.ones((n, 1))
+        return _one_hot(np.zeros(n, int), 1, hard)
     if init_params == "random":
         resp = rng.random((n, K))
         return resp / resp.sum(axis=1, keepdims=True)
@@ -129,13 +169,17 @@ def _initial_resp(rng, Xs, n_components: int, init_params: str) -> np.ndarray:
         from sklearn.cluster import KMeans
 
         labels = KMeans(K, n_init=1, random_state=seed).fit(Xs).labels_
-        return np.eye(K)[labels]
+        return _one_hot(labels, K, hard)
     if init_params == "k-means++":
         from sklearn.cluster import kmeans_plusplus
 
         idx = kmeans_plusplus(Xs, K, random_state=seed)[1]
     else:  # random_from_data
         idx = rng.choice(n, K, replace=False)
+    if hard:
+        labels = np.full(n, -1, np.int32)
+        labels[idx] = np.arange(K)
+        return labels
     resp = np.zeros((n, K))
     resp[idx, np.arange(K)] = 1.0
     return resp
@@ -168,17 +212,20 @@ def _fit_core(
     mask = jnp.arange(K_pad) < n_components
     data = em.GaussianEMData(em.gaussian_features(X, covariance_type), w, reg, mask)
 
+    given = (weights_init, means_init, precisions_init)
+
     def init_one(resp):
         params = em.gaussian_params_from_resp(resp, data, covariance_type)
-        return em.gaussian_params_from_init(
-            params, weights_init, means_init, precisions_init, covariance_type
-        )
+        if all(v is None for v in given):  # (static) nothing to replace: a smaller program
+            return params
+        return em.gaussian_params_from_init(params, *given, covariance_type)
 
     params0 = jax.vmap(init_one)(resp0)
-    real = jnp.arange(resp0.shape[0]) < n_starts
-    params0 = jax.tree_util.tree_map(
-        lambda a: jnp.where(real.reshape((-1,) + (1,) * (a.ndim - 1)), a, jnp.nan), params0
-    )
+    if resp0.shape[0] > 1:  # (static) one slot is one real start: no padding start to mask
+        real = jnp.arange(resp0.shape[0]) < n_starts
+        params0 = jax.tree_util.tree_map(
+            lambda a: jnp.where(real.reshape((-1,) + (1,) * (a.ndim - 1)), a, jnp.nan), params0
+        )
     e_step, m_step = em.gaussian_steps(covariance_type)
     return em.run_em(e_step, m_step, params0, data, tol, max_iter, callback)
 
@@ -229,6 +276,100 @@ _SEARCH_JIT = (
     jax.jit(_search_core, static_argnames="covariance_type", compiler_options=_FULL_COMPILE),
     jax.jit(_search_core, static_argnames="covariance_type", compiler_options=_FAST_COMPILE),
 )
+
+
+def _fit_core_points(
+    resp0,
+    X,
+    w,
+    reg,
+    n_components,
+    n_starts,
+    weights_init,
+    means_init,
+    precisions_init,
+    tol,
+    max_iter,
+    *,
+    covariance_type,
+    callback,
+    n_labels=None,
+):
+    """:func:`_fit_core` for large data: the steps get the points, not their features, and
+    form the features block by block (:class:`mixtures.em.GaussianEMData`), so the memory
+    held is the data's, not the ``(n, 1 + d + m)`` feature matrix's. Same arguments and
+    iterates (to rounding: the sums run in another order), except that hard starts may
+    come as labels: ``resp0`` of shape ``(S, n)`` in ``-1..n_labels-1`` with ``n_labels``
+    the padded number of components."""
+    K_pad = n_labels or resp0.shape[-1]
+    mask = jnp.arange(K_pad) < n_components
+    data = em.GaussianEMData(X, w, reg, mask)
+
+    def init_one(resp):
+        params = em.gaussian_params_from_resp(
+            resp, data, covariance_type, points=True, n_components=n_labels
+        )
+        return em.gaussian_params_from_init(
+            params, weights_init, means_init, precisions_init, covariance_type
+        )
+
+    params0 = jax.vmap(init_one)(resp0)
+    real = jnp.arange(resp0.shape[0]) < n_starts
+    params0 = jax.tree_util.tree_map(
+        lambda a: jnp.where(real.reshape((-1,) + (1,) * (a.ndim - 1)), a, jnp.nan), params0
+    )
+    e_step, m_step = em.gaussian_steps(covariance_type)
+    return em.run_em(e_step, m_step, params0, data, tol, max_iter, callback)
+
+
+_POINTS_JIT = jax.jit(
+    _fit_core_points,
+    static_argnames=("covariance_type", "callback", "n_labels"),
+    compiler_options=_FULL_COMPILE,
+)
+# From this many padded rows on, the fit works on the points (:func:`_fit_core_points`):
+# there the feature matrix (6.6 times the data for full covariances in 10 dimensions) would
+# dominate the memory, and forming features block by block costs no more time than reading
+# them.
+_POINTS_ROWS = 1 << 16
+
+
+def _soft(resp, K: int) -> np.ndarray:
+    """Responsibilities (n, K) of a start given as labels (n,) (``-1``: no component)."""
+    if resp.ndim == 2:
+        return resp
+    out = np.zeros((resp.shape[0], K))
+    real = resp >= 0
+    out[np.flatnonzero(real), resp[real]] = 1.0
+    return out
+
+
+def _place_rows(args, mesh):
+    """The compiled fit's arguments on ``mesh``: the sample axis of the initial
+    responsibilities, the data and the weights split over its devices (padded with
+    zero-weight rows to a multiple of their number), everything else replicated."""
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    from mixtures import sharding
+
+    resp0, X, w, *rest = args
+    n = sharding.padded_rows(X.shape[0], mesh)
+    resp0, X, w = pad_axis(resp0, n, 1), pad_axis(X, n), pad_axis(w, n)
+    axis = mesh.axis_names[0]
+    put = jax.device_put
+    return (
+        put(resp0, NamedSharding(mesh, P(None, axis))),
+        put(X, NamedSharding(mesh, P(axis))),
+        put(w, NamedSharding(mesh, P(axis))),
+        *(None if a is None else put(a, NamedSharding(mesh, P())) for a in rest),
+    )
+
+
+def _program(args, small):
+    """The compiled fit for the padded arguments ``args`` of :meth:`GaussianMixture._em_call`."""
+    return _POINTS_JIT if args[1].shape[0] >= _POINTS_ROWS else _FIT_JIT[small]
+
 
 # The progress bar of the running verbose fit. The loop calls one module-level function (a
 # static argument), so verbose fits share their compiled program too.
@@ -295,6 +436,45 @@ def _log_gaussian_prob(X, means, prec_chol, covariance_type):
             diff = X - means[k]
             maha[:, k] = np.einsum("ij,ij->i", diff, diff) * prec_chol[k] ** 2
     return -0.5 * (d * _LOG_2PI + maha) + log_det
+
+
+def _check_chunk_size(value, name):
+    """``"auto"`` or a positive int: the rows per chunk of a streamed fit."""
+    if isinstance(value, str) and value == "auto":
+        from mixtures import streaming
+
+        return streaming.DEFAULT_CHUNK_SIZE
+    return check_scalar(value, name, kind="int", low=1)
+
+
+def _check_devices(value, name):
+    """The mesh of a ``devices=`` argument; None for one device (the plain fit)."""
+    if value is None:
+        return None
+    from mixtures import sharding
+
+    try:
+        mesh = sharding.sample_mesh(value)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name}: {exc}") from None
+    return None if mesh.devices.size == 1 else mesh
+
+
+def _is_stream(X) -> bool:
+    """Whether ``X`` is to be streamed: a memmap, a callable, an iterator, or a list or tuple
+    of 2-D arrays (chunks); other input is an in-memory table."""
+    if isinstance(X, np.memmap) or callable(X) or hasattr(X, "__next__"):
+        return True
+    return (
+        isinstance(X, list | tuple)
+        and len(X) > 0
+        and all(isinstance(c, np.ndarray) and c.ndim == 2 for c in X)
+    )
+
+
+# Streamed fits start from the estimator's initialisation on a uniform subsample of at most
+# this many rows (all rows when there are fewer, so small streams start as in memory).
+_STREAM_INIT_ROWS = 100_000
 
 
 class GaussianMixture(DensityMixin, MixturesEstimator):
@@ -368,6 +548,17 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
     verbose : bool, default=False
         Show a tqdm progress bar over EM iterations with the best lower bound (of the
         standardised data, in which the fit runs). Verbose fits share one compiled program.
+    chunk_size : int or "auto", default="auto"
+        Rows per chunk when ``X`` is streamed (a memmap, a sequence of arrays or a callable,
+        see :meth:`fit`). ``"auto"``: :data:`mixtures.streaming.DEFAULT_CHUNK_SIZE` (16384
+        rows: a few MB of features for tens of dimensions). Memory, not results, depends on
+        it (the sums run in another order).
+    devices : None, int, "all", "local", sequence of jax.Device or Mesh, default=None
+        Devices that share the rows (data parallel, :mod:`mixtures.sharding`): each
+        computes its rows' E-step sums and the compiler adds them up. ``None``: one device.
+        The result is the one-device result (to rounding). In memory the rows are split over
+        this process's devices; across processes (:mod:`jax.distributed`) stream each
+        process's share with ``devices="all"``.
 
     Attributes
     ----------
@@ -391,13 +582,20 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
+    n_updates_ : int
+        Online-EM updates (:meth:`partial_fit`) since the last batch fit.
 
     Notes
     -----
     Starts whose covariance becomes singular (not positive definite even with
     ``reg_covar``) are dropped; if all do, :meth:`fit` raises
-    :class:`mixtures.base.DivergenceError` (a ``ValueError``). The quadratic features make
-    the ``full``/``tied`` fit use ``O(n d^2)`` memory.
+    :class:`mixtures.base.DivergenceError` (a ``ValueError``).
+
+    Memory: small data are fitted on a feature matrix ``[1, x, x x^T]`` (``O(n d^2)``);
+    from 65536 rows on the features are formed block by block inside the compiled loop,
+    so the fit holds about the data, a standardised copy and the initial responsibilities
+    (``n x n_components`` per start). Data larger than memory are streamed (:meth:`fit`
+    with a memmap), streams seen once are fitted by online EM (:meth:`partial_fit`).
 
     Compilation: the first fit of a shape pays for JIT compilation. Fits share a compiled
     program when they have the same ``covariance_type``, ``init_params``, number of features,
@@ -421,6 +619,8 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
         "precisions_init": None,
         "random_state": None,  # checked by as_generator
         "verbose": Bool(),
+        "chunk_size": _check_chunk_size,
+        "devices": _check_devices,
     }
 
     def __init__(
@@ -438,6 +638,8 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
         precisions_init=None,
         random_state=None,
         verbose=False,
+        chunk_size="auto",
+        devices=None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -451,6 +653,8 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
         self.precisions_init = precisions_init
         self.random_state = random_state
         self.verbose = verbose
+        self.chunk_size = chunk_size
+        self.devices = devices
 
     # ------------------------------------------------------------------ validation
     def _check_inits(self, K, n_features):
@@ -522,9 +726,19 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
     def fit(self, X, y=None):
         """Fit the mixture by EM from ``n_init`` starts (run together); keep the best.
 
+        ``X`` may be larger than memory: a :class:`numpy.memmap`, a list or tuple of 2-D
+        arrays (chunks of any lengths) or a callable returning a fresh iterable of 2-D
+        arrays (called once per pass) is streamed in chunks of ``chunk_size`` rows
+        (:mod:`mixtures.streaming`). Every EM iteration then sums the E-step statistics
+        chunk by chunk: the iterates are those of the in-memory fit (to rounding), with the
+        memory of a few chunks. The initialisation (``init_params``) runs on a uniform
+        subsample of at most 100000 rows (on all rows when there are fewer, so a small
+        stream starts where the in-memory fit does), and two extra passes give the mean and
+        scale.
+
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), memmap, sequence of arrays or callable
             Finite real data (units of your choice), at least two samples and at least
             ``n_components`` samples.
         y : ignored
@@ -544,6 +758,9 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
             If every start's covariance became singular.
         """
         params = self._validate_params()
+        self._online = None
+        if _is_stream(X):
+            return self._fit_stream(X, params)
         X = self._check_X(X, reset=True)
         K = params["n_components"]
         if X.shape[0] < K:
@@ -552,16 +769,138 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
                 "expected n_samples >= n_components."
             )
         inits = self._check_inits(K, X.shape[1])
-        std = _Standardised.of(X)
-        resp0, n_starts = self._initial_responsibilities(std, K, inits, params)
+        n_pad = padded_length(X.shape[0])
+        large = n_pad >= _POINTS_ROWS
+        # large data: the standardised copy is written once, padded, where the compiled fit
+        # reads it, and hard starts travel as labels
+        std = _Standardised.padded(X, n_pad) if large else _Standardised.of(X)
+        del X  # a converted copy of the input is not needed any more
+        resp0, n_starts = self._initial_responsibilities(std, K, inits, params, hard=large)
         call = self._em_call(std, resp0, n_starts, inits, params)
+        del resp0
         res = self._run_em(call, params)
         return self._store_result(res, n_starts, std, params)
 
-    def _initial_responsibilities(self, std, K, inits, params):
-        """Initial responsibilities of every start, shape (n_starts, n, K), and n_starts."""
+    def _fit_stream(self, source, params):
+        """:meth:`fit` on a streamed source (see there)."""
+        from mixtures import streaming
+
+        K, chunk, mesh = params["n_components"], params["chunk_size"], params["devices"]
+        d = streaming._first_chunk(source).shape[1]  # also rejects bad sources, naming X
+        self.n_features_in_ = d
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        n, center, scale = streaming.standardization(source, chunk_size=chunk, devices=mesh)
+        n = int(round(n))
+        if n < max(K, 2):
+            raise ValueError(
+                f"X has n_samples={n}; expected n_samples >= 2 and >= n_components={K}."
+            )
+        inits = self._check_inits(K, d)
+        if n <= _STREAM_INIT_ROWS:
+            rows = np.concatenate([x[w > 0] for x, w in streaming.iter_chunks(source, chunk)])
+        else:
+            rows = streaming.subsample(
+                source, _STREAM_INIT_ROWS, self.random_state, chunk_size=chunk
+            )
+        std = _Standardised((rows - center) / scale, center, scale)
+        del rows
+        # the in-memory program run for zero iterations gives the initial parameters of
+        # every start, exactly as the in-memory fit computes them (on the subsample)
+        resp0, n_starts = self._initial_responsibilities(std, K, inits, params)
+        args, small, ct = self._em_call(std, resp0, n_starts, inits, params)
+        args = args[:-1] + (np.int32(0),)
+        with x64():
+            start = _program(args, small)(*args, covariance_type=ct, callback=None)
+            params0 = jax.tree_util.tree_map(lambda a: np.asarray(a)[:n_starts], start.params)
+        K_pad = params0.weights.shape[-1]
+        bar = self._progress_bar(params)
+        try:
+            res = streaming.fit_em_chunked(
+                source,
+                params0,
+                covariance_type=ct,
+                center=center,
+                scale=scale,
+                reg_covar=params["reg_covar"],
+                tol=params["tol"],
+                max_iter=params["max_iter"],
+                chunk_size=chunk,
+                component_mask=np.arange(K_pad) < K,
+                devices=mesh,
+                callback=_progress if bar is not None else None,
+            )
+        finally:
+            self._close_bar(bar)
+        empty = _Standardised(np.empty((0, d)), center, scale)
+        return self._store_result(res, n_starts, empty, params)
+
+    def partial_fit(self, X, y=None):
+        """Online EM: update the mixture with a batch of a stream (Cappé & Moulines 2009).
+
+        The first call on an unfitted estimator fits the batch as :meth:`fit` does, which
+        fixes the standardisation (mean and scale of the batch) and the starting point.
+        Every later call takes one online-EM step: the running average of the per-point
+        statistics moves towards the batch's,
+        ``s <- s + gamma_t (s(batch) - s)`` with ``gamma_t = (t + 2) ** -0.6`` at update
+        ``t = 1, 2, ...`` (:func:`mixtures.streaming.step_size`), and the parameters are its
+        M-step. After a :meth:`fit`, calls continue from the fitted model. Batches of any
+        size share compiled code within a size bucket.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A batch (units of X): at least two samples and ``n_components`` on the first
+            call, at least one later.
+        y : ignored
+
+        Returns
+        -------
+        self
+
+        Notes
+        -----
+        ``lower_bound_`` is the batch's mean log-likelihood at the parameters before the
+        step. Online EM has no stopping criterion: after a step ``converged_`` is False
+        (without a warning) and ``n_iter_`` stays that of the batch fit.
+        """
+        from mixtures import streaming
+
+        if getattr(self, "_em_state", None) is None:
+            return self.fit(X)
+        params = self._validate_params()
+        X = self._check_X(X, reset=False)
+        center, scale, p = self._em_state
+        ct = _program_type(params["covariance_type"])
+        state = self._online or streaming.online_em_init(
+            p, covariance_type=ct, reg_covar=params["reg_covar"]
+        )
+        state, lower = streaming.online_em_update(
+            state,
+            X,
+            covariance_type=ct,
+            center=center,
+            scale=scale,
+            reg_covar=params["reg_covar"],
+            devices=params["devices"],
+        )
+        self._online = state
+        self._set_parameters(state.params, center, scale, params)
+        self.lower_bound_ = lower - X.shape[1] * math.log(scale)
+        self.converged_ = False
+        self.n_updates_ = state.n_updates
+        return self
+
+    def _initial_responsibilities(self, std, K, inits, params, hard=False):
+        """Initial responsibilities of every start, shape (n_starts, n, K), and n_starts.
+
+        With ``hard``, hard starts come as labels, shape (n_starts, n) int32 (``-1``: in no
+        component), unless one start is soft.
+        """
         n = std.X.shape[0]
         if all(v is not None for v in inits):  # nothing random: one start from the given
+            if hard:  # every parameter is replaced by the given ones: no statistics needed
+                return np.full((1, n), -1, np.int32), 1
             return np.full((1, n, K), 1.0 / K), 1
         rng = as_generator(self.random_state)
         init = params["init_params"]
@@ -570,9 +909,11 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
         starts = []
         for s in range(params["n_init"]):
             if init == "hierarchical" and s == 0:
-                starts.append(_hierarchical_resp(std.X, K, rng))
+                starts.append(_hierarchical_resp(std.X, K, rng, hard))
             else:  # further starts of "hierarchical" come from k-means
-                starts.append(_initial_resp(rng, std.X, K, _FOLLOW_UP.get(init, init)))
+                starts.append(_initial_resp(rng, std.X, K, _FOLLOW_UP.get(init, init), hard))
+        if any(r.ndim == 2 for r in starts):
+            starts = [_soft(r, K) for r in starts]
         return np.stack(starts), len(starts)
 
     def _em_call(self, std, resp0, n_starts, inits, params, K_pad=None):
@@ -581,13 +922,23 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
         K = params["n_components"]
         n_pad, K_pad = padded_length(n), K_pad or _component_bucket(K)
         n_slots = _start_bucket(n_starts) if n_pad * n_starts <= _SMALL else n_starts
-        resp0 = pad_axis(pad_axis(pad_axis(resp0, n_slots, 0), n_pad, 1), K_pad, 2)
+        if resp0.ndim == 2:  # labels
+            labels = np.full((n_slots, n_pad), -1, np.int32)
+            labels[: len(resp0), :n] = resp0
+            resp0 = labels
+        elif n_pad >= _POINTS_ROWS:  # one copy, aligned for the device
+            buf = _aligned_zeros((n_slots, n_pad, K_pad))
+            buf[: len(resp0), :n, : resp0.shape[2]] = resp0
+            resp0 = buf
+        else:
+            resp0 = pad_axis(pad_axis(pad_axis(resp0, n_slots, 0), n_pad, 1), K_pad, 2)
         weights0, means0, precisions0 = self._inits_in_fit_units(
             inits, std.center, std.scale, K_pad
         )
+        Xp = std.X_padded
         args = (
             resp0,
-            pad_axis(std.X, n_pad),
+            Xp if Xp is not None and Xp.shape[0] == n_pad else pad_axis(std.X, n_pad),
             pad_axis(np.ones(n), n_pad),
             np.float64(params["reg_covar"]),
             np.int32(K),
@@ -601,25 +952,49 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
         small = int(n_pad * n_slots <= _SMALL)
         return args, small, _program_type(params["covariance_type"])
 
-    def _run_em(self, call, params):
-        """Run the compiled EM (with a progress bar when verbose); NumPy results."""
-        args, small, ct = call
-        bar = None
-        if params["verbose"]:
-            from tqdm.auto import tqdm
+    @staticmethod
+    def _progress_bar(params):
+        if not params["verbose"]:
+            return None
+        from tqdm.auto import tqdm
 
-            bar = tqdm(total=params["max_iter"], desc="GaussianMixture EM", unit="it")
-            _PROGRESS.append(bar)
+        bar = tqdm(total=params["max_iter"], desc="GaussianMixture EM", unit="it")
+        _PROGRESS.append(bar)
+        return bar
+
+    @staticmethod
+    def _close_bar(bar):
+        if bar is not None:
+            _PROGRESS.remove(bar)
+            bar.close()
+
+    def _run_em(self, call, params):
+        """Run the compiled EM (with a progress bar when verbose); NumPy results.
+
+        Large data run on the points (:func:`_fit_core_points`); with ``devices`` the rows
+        (of the data, the weights and the initial responsibilities) are split over the
+        devices and the rest replicated.
+        """
+        args, small, ct = call
+        fit = _program(args, small)
+        kw = {}
+        if fit is _POINTS_JIT and args[0].ndim == 2:  # hard starts as labels
+            kw["n_labels"] = _component_bucket(params["n_components"])
+        mesh = params.get("devices")
+        bar = self._progress_bar(params)
         try:
             with x64():  # NumPy arguments go in as they are (no transfer programs to compile)
-                res = _FIT_JIT[small](
-                    *args, covariance_type=ct, callback=_progress if bar is not None else None
-                )
+                if mesh is not None:
+                    args = _place_rows(args, mesh)
+                elif fit is _POINTS_JIT:  # large arrays: the CPU device uses them in place
+                    args = tuple(
+                        jax.device_put(a, may_alias=True) if isinstance(a, np.ndarray) else a
+                        for a in args
+                    )
+                res = fit(*args, covariance_type=ct, callback=_progress if bar else None, **kw)
                 return jax.tree_util.tree_map(np.asarray, res)
         finally:
-            if bar is not None:
-                _PROGRESS.remove(bar)
-                bar.close()
+            self._close_bar(bar)
 
     def _store_result(self, res, n_starts, std, params):
         """Keep the best start: fitted attributes in the units of X, convergence flags."""
@@ -638,16 +1013,12 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
         top = lower.max()
         best = int(np.flatnonzero(lower >= top - 1e-10 * max(1.0, abs(top)))[0])
         p = jax.tree_util.tree_map(lambda a: a[best], res.params)
-        self.weights_ = np.array(p.weights[:K])
-        self.means_ = p.means[:K] * std.scale + std.center
-        cov = p.covariances if st == "tied" else p.covariances[:K]
-        self.covariances_ = cov * std.scale**2
-        self.precisions_cholesky_ = _precisions_cholesky(self.covariances_, st)
-        if st in ("full", "tied"):
-            pc = self.precisions_cholesky_
-            self.precisions_ = pc @ np.swapaxes(pc, -1, -2)
-        else:
-            self.precisions_ = self.precisions_cholesky_**2
+        # the real components of the best start, in the fit's units (for partial_fit)
+        p = em.GaussianParams(
+            *(a if st == "tied" and i in (2, 3) else a[:K] for i, a in enumerate(p))
+        )
+        self._set_parameters(p, std.center, std.scale, params)
+        self.n_updates_ = 0
         self.lower_bound_ = float(res.lower_bound[best]) - d * math.log(std.scale)
         self._set_convergence(
             bool(res.converged[best]),
@@ -657,6 +1028,21 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
             "degenerate data",
         )
         return self
+
+    def _set_parameters(self, p, center, scale, params):
+        """Fitted attributes (units of X) from parameters ``p`` in the fit's units."""
+        st = parsimonious.storage_type(params["covariance_type"])
+        p = jax.tree_util.tree_map(lambda a: np.array(a, dtype=np.float64), p)
+        self._em_state = (np.array(center, dtype=np.float64), float(scale), p)
+        self.weights_ = p.weights.copy()
+        self.means_ = p.means * scale + center
+        self.covariances_ = p.covariances * scale**2
+        self.precisions_cholesky_ = _precisions_cholesky(self.covariances_, st)
+        if st in ("full", "tied"):
+            pc = self.precisions_cholesky_
+            self.precisions_ = pc @ np.swapaxes(pc, -1, -2)
+        else:
+            self.precisions_ = self.precisions_cholesky_**2
 
     def fit_predict(self, X, y=None):
         """Fit as :meth:`fit` and return the component of every sample.

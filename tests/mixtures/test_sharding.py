@@ -76,6 +76,27 @@ s1, l1 = streaming.online_em_update(state, X[:300], **ukw)
 s8, l8 = streaming.online_em_update(state, X[:300], devices=8, **ukw)
 out["online"] = max(maxdiff(s1.params, s8.params), abs(l1 - l8))
 
+import warnings
+import mixtures.estimators as estimators
+from mixtures import GaussianMixture
+gkw = dict(n_init=2, random_state=1, max_iter=10, tol=0.0, init_params="kmeans")
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    ref_gm = GaussianMixture(K, **gkw).fit(X)
+    def gm_diff(est):
+        return max(maxdiff(est.means_, ref_gm.means_), maxdiff(est.weights_, ref_gm.weights_),
+                   maxdiff(est.covariances_, ref_gm.covariances_),
+                   abs(est.lower_bound_ - ref_gm.lower_bound_))
+    out["gm"] = {
+        "in_memory_8": gm_diff(GaussianMixture(K, devices=8, **gkw).fit(X)),
+        "streamed_8": gm_diff(
+            GaussianMixture(K, devices=8, chunk_size=256, **gkw).fit([X[:500], X[500:]])
+        ),
+    }
+    estimators._POINTS_ROWS = 1  # the large-data path, on small data
+    out["gm"]["points_8"] = gm_diff(GaussianMixture(K, devices=8, **gkw).fit(X))
+    out["gm"]["points_1"] = gm_diff(GaussianMixture(K, **gkw).fit(X))
+
 from solvers.lightsb import LightSB
 X0 = rng.standard_normal((120, 2))
 X1 = 0.5 * rng.standard_normal((90, 2)) + [2.0, -1.0]
@@ -135,6 +156,14 @@ def test_chunked_em_on_devices(results):
 
 def test_online_em_on_devices(results):
     assert results["online"] < 1e-10
+
+
+def test_gaussian_mixture_on_devices(results):
+    """GaussianMixture(devices=8): in memory (feature and large-data paths) and streamed,
+    the one-device fit to 1e-10."""
+    assert set(results["gm"]) == {"in_memory_8", "streamed_8", "points_8", "points_1"}
+    for name, diff in results["gm"].items():
+        assert diff < 1e-10, name
 
 
 def test_lightsb_on_devices(results):

@@ -41,6 +41,16 @@ res = streaming.fit_em_chunked(X[start:stop], params0, covariance_type="full",
                                reg_covar=1e-6, tol=0.0, max_iter=8, chunk_size=128,
                                devices="all")
 np.savez(f"{folder}/out{pid}.npz", *jax.tree_util.tree_leaves(res))
+# the estimator, streaming this process's block of a memmap, from given parameters
+import warnings
+from mixtures import GaussianMixture
+mm = np.load(f"{folder}/X.npy", mmap_mode="r")
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    gm = GaussianMixture(2, devices="all", chunk_size=128, tol=0.0, max_iter=8,
+                         weights_init=inp["w0"], means_init=inp["m0"],
+                         precisions_init=inp["P0"]).fit(mm[start:stop])
+np.savez(f"{folder}/gm{pid}.npz", gm.weights_, gm.means_, gm.covariances_, gm.lower_bound_)
 jax.distributed.shutdown()
 """
 
@@ -66,13 +76,16 @@ def test_two_process_fit_equals_one_process_fit(tmp_path):
         params0 = jax.tree_util.tree_map(
             np.asarray, jax.vmap(lambda r: em.gaussian_params_from_resp(r, data, "full"))(resp)
         )
+    start = dict(w0=np.array([0.4, 0.6]), m0=X[[0, 1]], P0=np.stack([np.eye(D)] * K))
     np.savez(
         tmp_path / "in.npz",
         X=X,
         center=center,
         scale=scale,
+        **start,
         **{f"p{i}": a for i, a in enumerate(params0)},
     )
+    np.save(tmp_path / "X.npy", X)
     one = streaming.fit_em_chunked(
         X,
         params0,
@@ -115,5 +128,25 @@ def test_two_process_fit_equals_one_process_fit(tmp_path):
     ref = jax.tree_util.tree_leaves(one)
     for pid in range(2):
         got = np.load(tmp_path / f"out{pid}.npz")
+        for i, a in enumerate(ref):
+            np.testing.assert_allclose(got[f"arr_{i}"], a, rtol=1e-10, atol=1e-10)
+
+    # GaussianMixture streamed over two processes == the in-memory estimator in one
+    from sklearn.exceptions import ConvergenceWarning
+
+    from mixtures import GaussianMixture
+
+    with pytest.warns(ConvergenceWarning):  # 8 iterations with tol=0 do not converge
+        gm = GaussianMixture(
+            K,
+            tol=0.0,
+            max_iter=8,
+            weights_init=start["w0"],
+            means_init=start["m0"],
+            precisions_init=start["P0"],
+        ).fit(X)
+    ref = (gm.weights_, gm.means_, gm.covariances_, gm.lower_bound_)
+    for pid in range(2):
+        got = np.load(tmp_path / f"gm{pid}.npz")
         for i, a in enumerate(ref):
             np.testing.assert_allclose(got[f"arr_{i}"], a, rtol=1e-10, atol=1e-10)
