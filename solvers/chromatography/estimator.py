@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 import numpy as np
 from scipy import ndimage, optimize, signal
 
@@ -25,13 +24,10 @@ from solvers.chromatography.model import (
     Injection,
     _check_times,
     _pad_analytes,
-    laplace_profiles,
 )
 
 __all__ = ["ChromatogramFit"]
 
-# Points of the grid on which each peak's width, tailing and plates are measured.
-_TABLE_GRID = 512
 # Smallest analyte bucket of the fit with run-level parameters.
 _MIN_FREE_ANALYTES = 8
 
@@ -140,7 +136,7 @@ class ChromatogramFit(MixturesEstimator):
     ----------
     analytes_ : list of Analyte
         Fitted analytes in elution order (names ``"peak 1"``, ...).
-    params_ : ndarray, shape (n_analytes_, 3)
+    params_ : ndarray, shape (n_analytes, 3)
         ``(k_a, k_d, area)`` per analyte (1/T, 1/T, signal x T).
     stderr_ : ndarray, shape (n_analytes, 3)
         Standard errors of ``params_`` from the Jacobian at the optimum
@@ -237,10 +233,12 @@ class ChromatogramFit(MixturesEstimator):
     def _peaks(self, t_pad, n_t, z, inj):
         """Unit-area peaks and their Jacobian in standardised time, on shape buckets.
 
-        ``t_pad`` is already padded; the analytes are padded here to a bucket with
+        ``t_pad`` is already padded: one time axis ``(n_t_pad,)`` shared by the peaks or one
+        row per peak ``(n_a, n_t_pad)``; the analytes are padded here to a bucket with
         copies of the first one. Each time point and analyte is computed independently, so
-        the padded entries are dropped (weight zero) and the result equals the unpadded one.
-        ``inj`` is the standardised injection (known column) or the run-level vector
+        the padded entries are dropped (weight zero) and the result equals the unpadded one;
+        with run-level parameters the padded analytes are not evaluated at all. ``inj`` is
+        the standardised injection (known column) or the run-level vector
         ``(log t_m, log w, log tau_x)`` (fitted run parameters).
         """
         n_a = z.shape[0]
@@ -252,28 +250,31 @@ class ChromatogramFit(MixturesEstimator):
             n_pad = _pad_analytes(n_a)
         z_pad = pad_axis(z, n_pad, axis=0)
         z_pad[n_a:] = z[0]
+        # One row of times per analyte, always: the fit (copies of one axis) and the peak
+        # table (a fine grid per peak) then run the same compiled program.
+        rows = np.empty((n_pad, t_pad.shape[-1]))
+        rows[:] = t_pad if t_pad.ndim == 1 else t_pad[0]
+        if t_pad.ndim == 2:
+            rows[:n_a] = t_pad
+        # NumPy arguments go in as they are: jnp.asarray would compile a transfer program.
         with x64():
             if self._free():
-                n_local = self._local_length(t_pad, n_t, z, inj)
+                n_local = self._local_length(rows[0], n_t, z, inj)
                 for size in (n_local, None) if n_local else (None,):
                     # A trial step that widens a peak past its slice is evaluated whole.
                     peaks, jac, covered = _core.unit_peaks_shared(
-                        jnp.asarray(t_pad),
-                        jnp.asarray(z_pad),
-                        jnp.asarray(inj),
-                        self.n_terms,
-                        size,
+                        rows, z_pad, np.asarray(inj, float), self.n_terms, size, np.int32(n_a)
                     )
                     if bool(covered):
                         break
             else:
                 # hold-up time is 1 in standardised time
                 peaks, jac = _core.unit_peaks(
-                    jnp.asarray(t_pad),
-                    jnp.asarray(z_pad),
+                    rows,
+                    z_pad,
                     1.0,
                     self._eps(),
-                    jnp.asarray(inj),
+                    np.asarray(inj, float),
                     self.injection.kind,
                     self.n_terms,
                     self._boundary(),
@@ -722,6 +723,29 @@ class ChromatogramFit(MixturesEstimator):
             self.baseline_ = np.zeros(2)
 
     # ------------------------------------------------------------------ prediction
+    def _unit_model(self):
+        """Time unit ``tau``, peaks ``z = (log m, log sd)`` (n_a, 2) and the injection or
+        run-level vector of the fitted model, in the standardised units of the fit."""
+        k_a, k_d, _ = self.params_.T
+        alpha = self.column.phase_ratio if self.column is not None else 1.0
+        if self._free():
+            tau = self.time_scale_
+            t_m, w, lag = self.run_params_
+            inj = np.log(np.array([t_m, w, lag]) / tau)
+        else:
+            tau = t_m = self.column.hold_up_time
+            inj = _scaled_injection(self.injection, tau)
+        A = alpha * k_a * t_m
+        z = np.log(np.column_stack([A / k_d, np.sqrt(2.0 * A) / k_d]) / tau)
+        return tau, z, inj
+
+    def _components_on(self, t, n_t):
+        """Components (n_a, n_t) on padded standardised times ``t``, (n_t_pad,) or one row
+        per analyte (n_a, n_t_pad), in signal units."""
+        tau, z, inj = self._unit_model()
+        peaks, _ = self._peaks(t / tau, n_t, z, inj)
+        return (self.params_[:, 2] / tau)[:, None] * peaks
+
     def predict_components(self, t):
         """Each analyte's contribution to the signal.
 
@@ -732,36 +756,13 @@ class ChromatogramFit(MixturesEstimator):
 
         Returns
         -------
-        ndarray, shape (n_analytes_, n_t)
+        ndarray, shape (n_analytes, n_t)
             Signal units.
         """
         self._check_fitted()
         t = _check_times(t)
-        k_a, k_d, area = self.params_.T
-        if self._free():
-            tau = self.time_scale_
-            t_m, w, lag = self.run_params_
-            A = k_a * t_m * (self.column.phase_ratio if self.column is not None else 1.0)
-            m, sd = A / k_d, np.sqrt(2.0 * A) / k_d
-            z = np.log(np.column_stack([m, sd]) / tau)
-            ts = t / tau
-            t_pad = pad_axis(ts, padded_length(ts.size), value=ts[-1])
-            run = np.log(np.array([t_m, w, lag]) / tau)
-            peaks, _ = self._peaks(t_pad, ts.size, z, run)
-            return (area / tau)[:, None] * peaks
-        A = self.column.phase_ratio * k_a * self.column.hold_up_time
-        peaks = laplace_profiles(
-            t,
-            self.column.hold_up_time,
-            A,
-            k_d,
-            self._eps(),
-            self.injection.params,
-            self.injection.kind,
-            self.n_terms,
-            self._boundary(),
-        )
-        return (area / self.injection.amount)[:, None] * peaks
+        # Padded to the fit's bucket: a prediction on the fitted times compiles nothing.
+        return self._components_on(pad_axis(t, padded_length(t.size), value=t[-1]), t.size)
 
     def predict_baseline(self, t):
         """Baseline (subtracted curve interpolated, plus the jointly fitted line).
@@ -825,21 +826,36 @@ class ChromatogramFit(MixturesEstimator):
         """Chromatographic figures of merit of each fitted peak, on a fine time grid."""
         import pandas as pd
 
-        # Each peak is measured on its own grid of fixed size around its apex, so that the
-        # table compiles once whatever the signal length.
+        # Each peak is measured on its own fine grid from below its 5 % height to above it.
+        # The grids are the rows of one array of the fitted times' bucket, so the table runs
+        # the fit's compiled program; with the sliced free-run core, each grid has as many
+        # points as a peak's slice (the rest repeats its end), so every peak stays inside it.
         coarse = self.predict_components(t)
         dt = float(np.median(np.diff(t)))
-        rows = []
+        n_bucket = padded_length(t.size)
+        n_grid = min(n_bucket, self._n_local) if self._free() and self._n_local else n_bucket
+        grids = np.empty((coarse.shape[0], n_bucket))
         for i, c0 in enumerate(coarse):
             k0 = int(np.argmax(c0))
-            half = max(float(np.sum(c0 >= 0.5 * c0[k0])) * dt, 2.0 * dt)
-            grid = np.linspace(
-                max(t[k0] - 8.0 * half, t[0]), min(t[k0] + 16.0 * half, t[-1]), _TABLE_GRID
+            fwhm = max(float(np.sum(c0 >= 0.5 * c0[k0])) * dt, 2.0 * dt)
+            below = np.nonzero(c0 < 0.05 * c0[k0])[0]
+            lo = below[below < k0].max(initial=0)
+            hi = below[below > k0].min(initial=t.size - 1)
+            grids[i, :n_grid] = np.linspace(
+                max(t[lo] - fwhm, t[0]), min(t[hi] + fwhm, t[-1]), n_grid
             )
-            c = self.predict_components(grid)[i]
-            k = int(np.argmax(c))
-            height = float(c[k])
-            t_r = float(grid[k])
+            grids[i, n_grid:] = grids[i, n_grid - 1]
+        fine = self._components_on(grids, n_grid)
+        rows = []
+        for i, c in enumerate(fine):
+            grid = grids[i, :n_grid]
+            k = int(np.clip(np.argmax(c), 1, n_grid - 2))
+            # apex: vertex of the parabola through the largest value and its neighbours
+            c_l, c_0, c_r = c[k - 1], c[k], c[k + 1]
+            curv = c_l - 2.0 * c_0 + c_r
+            shift = 0.5 * (c_l - c_r) / curv if curv < 0 else 0.0
+            height = float(c_0 - 0.25 * (c_l - c_r) * shift)
+            t_r = float(grid[k] + shift * (grid[1] - grid[0]))
 
             def crossing(frac, c=c, k=k, height=height, grid=grid):
                 level = frac * height

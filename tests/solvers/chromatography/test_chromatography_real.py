@@ -78,6 +78,46 @@ def test_new_run_length_compiles_nothing(gc):
     assert c.count == 0 and fit.n_analytes_ == 3
 
 
+def test_first_fit_compiles_once_and_a_new_length_nothing():
+    """The fit and its peak table run one compiled program; a new length in the bucket none.
+
+    ``n_terms=96`` is used by no other test, so the first fit here compiles from scratch.
+    """
+    gc_run = read_chromatogram(datasets.data_path("agilent_gc_fid.ch"))
+    a, b = gc_run.window(280.0, 320.0), gc_run.window(370.0, 400.0)  # 200 and 150 samples
+    with count_compilations() as first:
+        _fit(a.t, a.signal, baseline="linear", n_terms=96)
+    with count_compilations() as refit:
+        fit = _fit(b.t, b.signal, baseline="linear", n_terms=96)
+    assert (first.count, refit.count) == (1, 0)
+    assert fit.n_analytes_ == 1 and len(fit.peak_table_) == 1
+    # known column and injection: the other core, also once
+    data = datasets.btex("sharp", noise=0.01, random_state=0, sampling_rate=1.0)
+    with count_compilations() as known:
+        fit = _fit(
+            data.t,
+            data.signal,
+            n_analytes=4,
+            column=data.column,
+            injection=data.injection,
+            n_terms=96,
+        )
+    assert known.count == 1
+    # the table's apex, height and half-height width against the fitted model evaluated
+    # densely by the independent single-profile inversion (the shapes of the test below)
+    table = fit.peak_table_
+    for i, row in table.iterrows():
+        fine = np.linspace(row["retention_time"] - 10.0, row["retention_time"] + 10.0, 1000)
+        c = outlet_concentration(data.column, fit.analytes_, data.injection, fine)[i - 1]
+        c = c * fit.areas_[i - 1] / data.injection.amount
+        k = int(np.argmax(c))
+        assert abs(row["retention_time"] - fine[k]) <= fine[1] - fine[0]
+        assert row["height"] == pytest.approx(c[k], rel=1e-4)
+        above = np.nonzero(c >= 0.5 * c[k])[0]
+        width = (above[-1] - above[0]) * (fine[1] - fine[0])
+        assert row["width_half_height"] == pytest.approx(width, abs=2 * (fine[1] - fine[0]))
+
+
 def test_automatic_count_and_snip_baseline_on_synthetic_btex(gc):
     data = datasets.btex("sharp", noise=0.01, random_state=0, sampling_rate=1.0, drift=0.2)
     fit = _fit(data.t, data.signal, baseline="snip")
@@ -125,7 +165,15 @@ def test_local_slices_equal_the_whole_run_evaluation():
         whole = [np.asarray(a) for a in _core.unit_peaks_shared(*args)]
         local = [np.asarray(a) for a in _core.unit_peaks_shared(*args, 512)]
         short = _core.unit_peaks_shared(args[0], jnp.asarray(wide), args[2], 128, 512)
-    assert bool(whole[2]) and bool(local[2]) and not bool(short[2])
+        # as the estimator calls it: one row of times per analyte, only the first 6 computed
+        rows = np.tile(t, (8, 1))
+        first = [np.asarray(a) for a in _core.unit_peaks_shared(rows, z, shared, 128, 512, 6)]
+    assert bool(whole[2]) and bool(local[2]) and not bool(short[2]) and bool(first[2])
     scale = np.abs(whole[0]).max()
     np.testing.assert_allclose(local[0], whole[0], rtol=0, atol=1e-12 * scale)
     np.testing.assert_allclose(local[1], whole[1], rtol=0, atol=1e-12 * np.abs(whole[1]).max())
+    np.testing.assert_allclose(first[0][:6], whole[0][:6], rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(
+        first[1][:6], whole[1][:6], rtol=0, atol=1e-12 * np.abs(whole[1]).max()
+    )
+    assert not np.any(first[0][6:]) and not np.any(first[1][6:])
