@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 
@@ -111,9 +112,10 @@ def _aligned_zeros(shape, dtype=np.float64) -> np.ndarray:
 
 
 # Agglomerations of recent data sets, so that fits of several numbers of components or
-# covariance types on the same data (a model search) agglomerate once.
+# covariance types on the same data (a model search, or a 5-fold cross-validation's training
+# sets and its refit) agglomerate once.
 _HIERARCHIES: dict = {}
-_HIERARCHY_CACHE_SIZE = 4
+_HIERARCHY_CACHE_SIZE = 8
 # Above this many points the agglomeration runs on a random subset (as mclust's default).
 _HC_SUBSET = 2000
 # init_params="auto" agglomerates up to this many points (the cost grows as n^2)
@@ -200,6 +202,8 @@ def _fit_core(
     *,
     covariance_type,
     callback,
+    points=False,
+    n_labels=None,
 ):
     """Features, the initial M-step of every start (vmapped) and EM, in one program.
 
@@ -207,15 +211,24 @@ def _fit_core(
     ``n_components`` components are real (both traced), so every count inside a bucket
     shares the compiled program. Padding starts begin with NaN parameters, which
     :func:`mixtures.em.run_em` marks as failed and never updates.
+
+    With ``points=True`` (large data) the steps get the points, not their features, and form
+    the features block by block (:class:`mixtures.em.GaussianEMData`), so the memory held is
+    the data's, not the ``(n, 1 + d + m)`` feature matrix's; the iterates are the same to
+    rounding. Hard starts may then come as labels: ``resp0`` of shape ``(S, n)`` in
+    ``-1..n_labels-1`` with ``n_labels`` the padded number of components.
     """
-    K_pad = resp0.shape[-1]
+    K_pad = n_labels or resp0.shape[-1]
     mask = jnp.arange(K_pad) < n_components
-    data = em.GaussianEMData(em.gaussian_features(X, covariance_type), w, reg, mask)
+    F = X if points else em.gaussian_features(X, covariance_type)
+    data = em.GaussianEMData(F, w, reg, mask)
 
     given = (weights_init, means_init, precisions_init)
 
     def init_one(resp):
-        params = em.gaussian_params_from_resp(resp, data, covariance_type)
+        params = em.gaussian_params_from_resp(
+            resp, data, covariance_type, points=points, n_components=n_labels
+        )
         if all(v is None for v in given):  # (static) nothing to replace: a smaller program
             return params
         return em.gaussian_params_from_init(params, *given, covariance_type)
@@ -278,60 +291,20 @@ _SEARCH_JIT = (
 )
 
 
-def _fit_core_points(
-    resp0,
-    X,
-    w,
-    reg,
-    n_components,
-    n_starts,
-    weights_init,
-    means_init,
-    precisions_init,
-    tol,
-    max_iter,
-    *,
-    covariance_type,
-    callback,
-    n_labels=None,
-):
-    """:func:`_fit_core` for large data: the steps get the points, not their features, and
-    form the features block by block (:class:`mixtures.em.GaussianEMData`), so the memory
-    held is the data's, not the ``(n, 1 + d + m)`` feature matrix's. Same arguments and
-    iterates (to rounding: the sums run in another order), except that hard starts may
-    come as labels: ``resp0`` of shape ``(S, n)`` in ``-1..n_labels-1`` with ``n_labels``
-    the padded number of components."""
-    K_pad = n_labels or resp0.shape[-1]
-    mask = jnp.arange(K_pad) < n_components
-    data = em.GaussianEMData(X, w, reg, mask)
-
-    def init_one(resp):
-        params = em.gaussian_params_from_resp(
-            resp, data, covariance_type, points=True, n_components=n_labels
-        )
-        return em.gaussian_params_from_init(
-            params, weights_init, means_init, precisions_init, covariance_type
-        )
-
-    params0 = jax.vmap(init_one)(resp0)
-    real = jnp.arange(resp0.shape[0]) < n_starts
-    params0 = jax.tree_util.tree_map(
-        lambda a: jnp.where(real.reshape((-1,) + (1,) * (a.ndim - 1)), a, jnp.nan), params0
-    )
-    e_step, m_step = em.gaussian_steps(covariance_type)
-    return em.run_em(e_step, m_step, params0, data, tol, max_iter, callback)
-
-
 _POINTS_JIT = jax.jit(
-    _fit_core_points,
+    functools.partial(_fit_core, points=True),
     static_argnames=("covariance_type", "callback", "n_labels"),
     compiler_options=_FULL_COMPILE,
 )
-# From this many padded rows on, the fit works on the points (:func:`_fit_core_points`):
+# From this many padded rows on, the fit works on the points (``_fit_core(points=True)``):
 # there the feature matrix (6.6 times the data for full covariances in 10 dimensions) would
 # dominate the memory, and forming features block by block costs no more time than reading
 # them.
 _POINTS_ROWS = 1 << 16
+# Up to this many padded rows x starts, samples are padded to a power of two: compilation
+# dominates there, and one program then serves, say, a cross-validation's training folds and
+# its refit on all rows.
+_POW2_ROWS = 1 << 15
 
 
 def _soft(resp, K: int) -> np.ndarray:
@@ -921,6 +894,8 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
         n = std.X.shape[0]
         K = params["n_components"]
         n_pad, K_pad = padded_length(n), K_pad or _component_bucket(K)
+        if n_pad * n_starts <= _POW2_ROWS:  # compile-bound: coarser buckets share more programs
+            n_pad = 1 << (n_pad - 1).bit_length()
         n_slots = _start_bucket(n_starts) if n_pad * n_starts <= _SMALL else n_starts
         if resp0.ndim == 2:  # labels
             labels = np.full((n_slots, n_pad), -1, np.int32)
@@ -971,7 +946,7 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
     def _run_em(self, call, params):
         """Run the compiled EM (with a progress bar when verbose); NumPy results.
 
-        Large data run on the points (:func:`_fit_core_points`); with ``devices`` the rows
+        Large data run on the points (``_fit_core(points=True)``); with ``devices`` the rows
         (of the data, the weights and the initial responsibilities) are split over the
         devices and the rest replicated.
         """
