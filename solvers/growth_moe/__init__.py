@@ -3,7 +3,8 @@
 Public names: :class:`GrowthMixtureMoE` (wide arrays or ``fit_frame`` on a long-format
 DataFrame; staged random starts; parameter, fit and class tables), :func:`compare_models`
 (enumeration over classes and covariate placements with the (adjusted) Lo-Mendell-Rubin
-tests), :func:`blrt` (bootstrap likelihood-ratio test), :func:`lmr_test`,
+tests), :func:`blrt` and :func:`blrt_test` (bootstrap likelihood-ratio test, fitting the
+two models or from fitted ones), :func:`lmr_test`,
 :func:`screen_covariates`, the :mod:`solvers.growth_moe.datasets` module (the paper's
 simulation design and the ``egsingle`` mathematics-achievement data) and
 :mod:`solvers.growth_moe.plotting`.
@@ -22,6 +23,7 @@ __getattr__, __dir__, __all__ = attach(
         "compare_models": "selection",
         "screen_covariates": "selection",
         "blrt": "selection",
+        "blrt_test": "selection",
         "lmr_test": "selection",
     },
 )
@@ -29,4 +31,10 @@ __getattr__, __dir__, __all__ = attach(
 if TYPE_CHECKING:
     from solvers.growth_moe import datasets, plotting, selection
     from solvers.growth_moe.estimator import GrowthMixtureMoE
-    from solvers.growth_moe.selection import blrt, compare_models, lmr_test, screen_covariates
+    from solvers.growth_moe.selection import (
+        blrt,
+        blrt_test,
+        compare_models,
+        lmr_test,
+        screen_covariates,
+    )

@@ -12,8 +12,9 @@ Model (person ``i``, class ``k``, observed occasions ``j`` at individual times `
 growth factors and nonlinear only in the class-level curve parameter ``g_k`` (the knot of the
 bilinear spline, the rate of the negative exponential, the Jenss-Bayley acceleration), so the
 marginal likelihood is an exact Gaussian mixture: no linearisation is needed. Missing occasions
-are handled exactly (full information) by zeroing their rows of ``Lambda`` and giving them unit
-variance, then removing the ``N(0 | 0, 1)`` factor they contribute. The persons axis may carry
+are handled exactly (full information): their rows of ``Lambda`` and of the residual are zeroed,
+and the density of the observed occasions is evaluated through Woodbury's identity in the growth
+factors (no LAPACK call: see :func:`chol`). The persons axis may carry
 padding rows (``weight`` 0, every occasion missing) so that one compiled program serves every
 number of persons in a shape bucket.
 
@@ -35,7 +36,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mixtures import gating, gaussian
+from mixtures import gating
 
 CURVES = ("bilinear_spline", "linear", "quadratic", "negative_exponential", "jenss_bayley")
 N_FACTORS = {
@@ -53,6 +54,13 @@ N_CURVE_PARAMS = {
     "jenss_bayley": 1,
 }
 _LOG_2PI = 1.8378770664093453
+# XLA:CPU's fusion emitters compile several times slower than the classic elemental emitters
+# and bring nothing to these small kernels; parallel code generation costs more than it saves
+# on a few cores (as in mixtures.estimators)
+_COMPILE = {"xla_cpu_use_fusion_emitters": False, "xla_cpu_parallel_codegen_split_count": 1}
+# programs run once or twice per fit (parameter maps, posteriors, per-person scores): the
+# backend's optimisations cost more compile time than they could save
+_COMPILE_ONCE = {"xla_backend_optimization_level": 0, **_COMPILE}
 
 
 class Params(NamedTuple):
@@ -147,23 +155,118 @@ def class_means(params: Params, times, Xe, curve):
     return jnp.einsum("nktq,nkq->nkt", lam, eta)
 
 
-def component_loglik(params: Params, data: Data, curve):
-    """``log p(y_i, [x_e,i] | c_i = k, x_i)`` for every person and class, shape (n, K)."""
+# --------------------------------------------------------------------------------------------
+# Small dense linear algebra without LAPACK
+# --------------------------------------------------------------------------------------------
+# The matrices here are tiny (growth factors, covariates) and batched over persons, classes,
+# starts and tangent directions. XLA:CPU runs independent LAPACK custom calls concurrently on
+# its intra-op thread pool, and each batched call parallelises over its batch on that same
+# pool and blocks until its parts finish: on a machine with few cores, two such calls can hold
+# every pool thread and wait for each other forever. Unrolled elementwise code has no such
+# calls (and fuses, which suits these sizes better than one LAPACK call per matrix).
+
+
+def chol(A):
+    """Lower Cholesky factor of symmetric positive (semi-)definite matrices ``A`` (..., d, d)
+    by an unrolled column loop (``d`` static and small). A zero pivot gives a zero column, so
+    a positive semi-definite ``A`` still satisfies ``L L^T = A``."""
+    d = A.shape[-1]
+    if d == 0:
+        return A
+    below = jnp.arange(d)
+    cols = []
+    for j in range(d):
+        s = A[..., :, j]
+        for k in range(j):
+            s = s - cols[k] * cols[k][..., j : j + 1]
+        piv = s[..., j : j + 1]
+        ok = piv > 0
+        root = jnp.sqrt(jnp.where(ok, piv, 1.0))
+        cols.append(jnp.where(ok & (below >= j), s / root, 0.0))
+    return jnp.stack(cols, axis=-1)
+
+
+def solve_lower(L, b):
+    """``L^{-1} b`` for lower-triangular ``L`` (..., d, d) and vectors ``b`` (..., d) (forward
+    substitution, unrolled)."""
+    d = L.shape[-1]
+    if d == 0:
+        return b
+    z = []
+    for j in range(d):
+        acc = b[..., j]
+        for k in range(j):
+            acc = acc - L[..., j, k] * z[k]
+        z.append(acc / L[..., j, j])
+    return jnp.stack(z, axis=-1)
+
+
+def solve_lower_transpose(L, z):
+    """``L^{-T} z`` for lower-triangular ``L`` (..., d, d) and vectors ``z`` (..., d) (back
+    substitution, unrolled)."""
+    d = L.shape[-1]
+    if d == 0:
+        return z
+    u = [None] * d
+    for j in reversed(range(d)):
+        acc = z[..., j]
+        for k in range(j + 1, d):
+            acc = acc - L[..., k, j] * u[k]
+        u[j] = acc / L[..., j, j]
+    return jnp.stack(u, axis=-1)
+
+
+def _mvn_logpdf(x, mean, cov):
+    """Normal log-density ``log N(x | mean, cov)`` for small ``cov`` (..., d, d), broadcast
+    over the leading axes of ``x`` (..., d) and ``mean``."""
+    L = chol(cov)
+    z = solve_lower(L, x - mean)
+    logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
+    return -0.5 * (x.shape[-1] * _LOG_2PI + logdet + jnp.sum(z * z, axis=-1))
+
+
+def _factor_terms(params: Params, data: Data, curve):
+    """Per person and class, the pieces of the marginal normal density of the observed
+    outcomes, ``Sigma = theta I + C C^T`` on the observed occasions with ``C = Lambda P`` and
+    ``Psi = P P^T``, through Woodbury's identity in the growth factors (q x q work instead of
+    T x T): with ``M = I + C^T C / theta = R R^T``, ``log det Sigma = n_obs log theta +
+    2 sum log diag R``, and the Mahalanobis term is the minimum of the ridge problem
+    ``r^T Sigma^{-1} r = min_x |r - C x|^2 / theta + |x|^2``, attained at
+    ``x = M^{-1} C^T r / theta``. Evaluating that sum of squares (rather than the difference
+    ``r^T r / theta - |R^{-1} C^T r|^2 / theta^2``) loses no precision when ``theta`` is small
+    against ``Psi``.
+
+    Returns the means ``eta`` (n, K, q), ``P`` (K, q, q), ``x`` (n, K, q),
+    ``log det Sigma`` (n, K) and ``r^T Sigma^{-1} r`` (n, K)."""
     mask = data.mask
     lam = basis(data.times0[:, None, :], params.curve[None, :, :], curve) * mask[:, None, :, None]
     eta = params.alpha[None] + jnp.einsum("kqp,np->nkq", params.beta, data.Xe)
-    mu = jnp.einsum("nktq,nkq->nkt", lam, eta)
-    noise = jnp.where(mask[:, None, :] > 0, params.theta[None, :, None], 1.0)  # (n, K, T)
-    cov = jnp.einsum("nktq,kqr,nksr->nkts", lam, params.psi, lam)
-    cov = cov + jax.vmap(jax.vmap(jnp.diag))(noise)
-    per_person = jax.vmap(jax.vmap(gaussian.mvn_logpdf, in_axes=(None, 0, 0)))
-    ll = per_person(data.Y0, mu, cov)
-    ll = ll + 0.5 * _LOG_2PI * jnp.sum(1.0 - mask, axis=1)[:, None]
+    resid = (data.Y0[:, None, :] - jnp.einsum("nktq,nkq->nkt", lam, eta)) * mask[:, None, :]
+    P = chol(params.psi)
+    C = jnp.einsum("nktq,kqr->nktr", lam, P)
+    inv_theta = (1.0 / params.theta)[None, :]
+    q = P.shape[-1]
+    M = jnp.eye(q) + jnp.einsum("nktq,nktr->nkqr", C, C) * inv_theta[..., None, None]
+    R = chol(M)
+    b = jnp.einsum("nktq,nkt->nkq", C, resid) * inv_theta[..., None]
+    x = solve_lower_transpose(R, solve_lower(R, b))
+    e = resid - jnp.einsum("nktq,nkq->nkt", C, x)  # zero at missing occasions
+    maha = jnp.sum(e * e, axis=-1) * inv_theta + jnp.sum(x * x, axis=-1)
+    n_obs = jnp.sum(mask, axis=1)[:, None]
+    logdet = n_obs * jnp.log(params.theta)[None, :] + 2.0 * jnp.sum(
+        jnp.log(jnp.diagonal(R, axis1=-2, axis2=-1)), axis=-1
+    )
+    return eta, P, x, logdet, maha
+
+
+def component_loglik(params: Params, data: Data, curve):
+    """``log p(y_i, [x_e,i] | c_i = k, x_i)`` for every person and class, shape (n, K): the
+    exact normal density of the observed occasions only (full information)."""
+    _, _, _, logdet, maha = _factor_terms(params, data, curve)
+    n_obs = jnp.sum(data.mask, axis=1)[:, None]
+    ll = -0.5 * (n_obs * _LOG_2PI + logdet + maha)
     if params.mux.shape[1] > 0:
-        llx = jax.vmap(gaussian.mvn_logpdf, in_axes=(None, 0, 0), out_axes=1)(
-            data.Xj, params.mux, params.phi
-        )
-        ll = ll + llx
+        ll = ll + _mvn_logpdf(data.Xj[:, None, :], params.mux[None], params.phi[None])
     return ll
 
 
@@ -245,7 +348,7 @@ def _matrix_to_tril(m, log_chol):
     d = m.shape[-1]
     i, j = jnp.tril_indices(d)
     if log_chol:
-        L = jnp.linalg.cholesky(m)
+        L = chol(m)
         eye = jnp.eye(d, dtype=m.dtype)
         m = jnp.tril(L, -1) + eye * jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1))[..., None, :]
     return m[..., i, j]
@@ -314,7 +417,7 @@ def params_from_unconstrained(w, lo, hi, dims, curve) -> Params:
     )
 
 
-@partial(jax.jit, static_argnames=("curve",))
+@partial(jax.jit, static_argnames=("curve",), compiler_options=_COMPILE_ONCE)
 def unconstrained_from_params(p: Params, lo, hi, curve):
     """:class:`Params` -> unconstrained flat vector (inverse of
     :func:`params_from_unconstrained`)."""
@@ -332,7 +435,7 @@ def unconstrained_from_params(p: Params, lo, hi, curve):
     return jnp.concatenate([jnp.ravel(a) for a in parts])
 
 
-@partial(jax.jit, static_argnames=("dims", "curve"))
+@partial(jax.jit, static_argnames=("dims", "curve"), compiler_options=_COMPILE)
 def nll_and_grad(w, data: Data, dims, curve):
     """Mean negative log-likelihood per person and its gradient in the unconstrained
     parameters ``w``."""
@@ -395,10 +498,12 @@ def to_original(p: Params, s: Scaling, curve) -> Params:
     beta2, psi2 = s.ys * beta1, s.ys**2 * p.psi
     # time axis
     M = time_map(g, s, curve)
-    solve = jax.vmap(lambda m, b: jax.scipy.linalg.solve_triangular(m, b, lower=False))
-    alpha = solve(M, alpha2[..., None])[..., 0]
-    beta = solve(M, beta2)
-    Minv = solve(M, jnp.broadcast_to(jnp.eye(M.shape[-1]), M.shape))
+    # M is upper triangular, so M = L^T with L = M^T lower triangular: back substitution
+    eye = jnp.broadcast_to(jnp.eye(M.shape[-1]), M.shape)
+    inverse = jax.vmap(solve_lower_transpose, in_axes=(None, -1), out_axes=-1)
+    Minv = inverse(jnp.swapaxes(M, -1, -2), eye)
+    alpha = jnp.einsum("kqr,kr->kq", Minv, alpha2)
+    beta = jnp.einsum("kqr,krp->kqp", Minv, beta2)
     psi = Minv @ psi2 @ jnp.swapaxes(Minv, -1, -2)
     gate_coef = p.gate_coef / s.gs[None, :]
     gate_intercept = p.gate_intercept - gate_coef @ s.gc
@@ -407,7 +512,7 @@ def to_original(p: Params, s: Scaling, curve) -> Params:
     return Params(gate_intercept, gate_coef, alpha, beta, psi, s.ys**2 * p.theta, g, mux, phi)
 
 
-@partial(jax.jit, static_argnames=("dims", "curve"))
+@partial(jax.jit, static_argnames=("dims", "curve"), compiler_options=_COMPILE_ONCE)
 def natural_params(w, lo, hi, s: Scaling, dims, curve):
     """Unconstrained standardised vector ``w`` -> standardised and original-unit
     :class:`Params`, and the Jacobian ``dv/dw`` (m, m) of the original-unit natural vector
@@ -421,7 +526,7 @@ def natural_params(w, lo, hi, s: Scaling, dims, curve):
     return p, to_original(p, s, curve), jax.jacfwd(f)(w)
 
 
-@partial(jax.jit, static_argnames=("curve",))
+@partial(jax.jit, static_argnames=("curve",), compiler_options=_COMPILE_ONCE)
 def posterior(params: Params, data: Data, curve):
     """Log posterior class probabilities (n, K), per-person log-likelihoods (n,) and the class
     proportions (K,): the gate's probabilities averaged over the persons of weight 1."""
@@ -432,24 +537,19 @@ def posterior(params: Params, data: Data, curve):
     return lj - lpp[:, None], lpp, weights
 
 
-@partial(jax.jit, static_argnames=("curve",))
+@partial(jax.jit, static_argnames=("curve",), compiler_options=_COMPILE_ONCE)
 def mean_trajectories(params: Params, times, Xe, curve):
     """Class mean trajectories (n, K, T) at ``times`` (n, T) for expert covariates ``Xe``."""
     return class_means(params, times, Xe, curve)
 
 
-@partial(jax.jit, static_argnames=("curve",))
+@partial(jax.jit, static_argnames=("curve",), compiler_options=_COMPILE_ONCE)
 def growth_factor_posterior_means(params: Params, data: Data, curve):
-    """Empirical-Bayes growth factors ``E[eta_i | y_i, c_i = k, x_i]``, shape (n, K, q)."""
-    mask = data.mask
-    lam = basis(data.times0[:, None, :], params.curve[None, :, :], curve) * mask[:, None, :, None]
-    eta = params.alpha[None] + jnp.einsum("kqp,np->nkq", params.beta, data.Xe)
-    resid = data.Y0[:, None, :] - jnp.einsum("nktq,nkq->nkt", lam, eta)
-    noise = jnp.where(mask[:, None, :] > 0, params.theta[None, :, None], 1.0)
-    cov = jnp.einsum("nktq,kqr,nksr->nkts", lam, params.psi, lam)
-    cov = cov + jax.vmap(jax.vmap(jnp.diag))(noise)
-    w = jnp.linalg.solve(cov, (resid * mask[:, None, :])[..., None])[..., 0]
-    return eta + jnp.einsum("kqr,nktr,nkt->nkq", params.psi, lam, w)
+    """Empirical-Bayes growth factors ``E[eta_i | y_i, c_i = k, x_i]``, shape (n, K, q):
+    ``eta + Psi Lambda^T Sigma^{-1} r = eta + P x`` in the notation of :func:`_factor_terms`
+    (``C^T Sigma^{-1} = M^{-1} C^T / theta``)."""
+    eta, P, x, _, _ = _factor_terms(params, data, curve)
+    return eta + jnp.einsum("kqr,nkr->nkq", P, x)
 
 
 _MEMORY = 8  # L-BFGS memory of the initial stage
@@ -479,8 +579,8 @@ def _lbfgs_run(w0, data: Data, n_steps, tol, dims, curve):
     """At most ``n_steps`` L-BFGS iterations (backtracking Armijo line search) from ``w0``
     (m,): the last iterate and its mean negative log-likelihood per person (``inf`` where not
     finite). Pure, so it vmaps over starts and data sets; a start stops moving when its
-    largest gradient entry falls below ``tol`` or its line search fails, so converged starts
-    cost nothing while the others go on."""
+    largest gradient entry falls below ``tol`` or its line search fails, and the loop ends
+    when every start (of every vmapped data set) has stopped."""
     inf = jnp.asarray(jnp.inf, w0.dtype)
 
     def f(w):
@@ -531,11 +631,14 @@ def _lbfgs_run(w0, data: Data, n_steps, tol, dims, curve):
         alive = ok & (jnp.max(jnp.abs(g_new)) > tol)
         return w_new, jnp.where(ok, vt, v), g_new, S, Yd, rho, k, alive
 
-    out = jax.lax.fori_loop(0, n_steps + 1, step, init)
+    # stop when the start is done: under vmap the loop runs until every start is done
+    out = jax.lax.while_loop(
+        lambda c: (c[0] <= n_steps) & c[1][-1], lambda c: (c[0] + 1, step(c[0], c[1])), (0, init)
+    )[1]
     return out[0], out[1]
 
 
-@partial(jax.jit, static_argnames=("dims", "curve"))
+@partial(jax.jit, static_argnames=("dims", "curve"), compiler_options=_COMPILE)
 def initial_stage(W0, data: Data, n_steps, tol, dims, curve):
     """Initial stage of the staged starts: ``n_steps`` L-BFGS iterations from every row of
     ``W0`` (S, m) at once (stopping early at gradient ``tol``). Returns the iterates (S, m)
@@ -545,7 +648,7 @@ def initial_stage(W0, data: Data, n_steps, tol, dims, curve):
     return jax.vmap(run, in_axes=(0, None, None, None))(W0, data, n_steps, tol)
 
 
-@partial(jax.jit, static_argnames=("dims", "curve"))
+@partial(jax.jit, static_argnames=("dims", "curve"), compiler_options=_COMPILE)
 def batch_stage(W0, data: Data, n_steps, tol, dims, curve):
     """:func:`initial_stage` for B data sets at once: ``W0`` (B, S, m) and ``data`` with a
     leading axis B on every field (simulation studies, the bootstrap likelihood-ratio
@@ -554,7 +657,7 @@ def batch_stage(W0, data: Data, n_steps, tol, dims, curve):
     return jax.vmap(run, in_axes=(0, 0, None, None))(W0, data, n_steps, tol)
 
 
-@partial(jax.jit, static_argnames=("dims", "curve"))
+@partial(jax.jit, static_argnames=("dims", "curve"), compiler_options=_COMPILE_ONCE)
 def person_scores(w, data: Data, dims, curve):
     """Per-person gradients of the log-likelihood in the unconstrained parameters, shape
     (n, m) (zero rows for padding)."""

@@ -183,7 +183,7 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
         Columns of ``X`` used by the gate, by the experts, and given a class-specific density.
     n_features_in_ : int
         Number of columns of ``X`` seen in ``fit`` (0 when ``X`` was None).
-    feature_names_in_ : ndarray of str, shape (n_features_in_,)
+    feature_names_in_ : ndarray of str, shape (n_features_in,)
         Column names of ``X`` when it was a DataFrame with string column names (also used in
         ``param_names_``).
     time_range_ : ndarray, shape (2,)
@@ -435,9 +435,14 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
             w_best = np.asarray(
                 _core.unconstrained_from_params(_to_jax(p_std), data.lo, data.hi, curve)
             )
-            _, p_orig, J = _core.natural_params(_dev(w_best), data.lo, data.hi, jsc, dims, curve)
-            params = _to_numpy(p_orig)
             H = _fitting._hessian(w_best, data, dims, curve, n)
+            if final[best].ok:  # refine a converged start; report any other as it stopped
+                w_best, H, f_best, gnorm = _fitting._newton_polish(w_best, H, data, dims, curve, n)
+                lls[best], final[best].gnorm = -n * f_best, gnorm
+            p_std, p_orig, J = _core.natural_params(
+                _dev(w_best), data.lo, data.hi, jsc, dims, curve
+            )
+            p_std, params = _to_numpy(p_std), _to_numpy(p_orig)
             vcov = _fitting._delta_vcov(H, np.asarray(J))
             lp, _, weights = _core.posterior(_to_jax(p_std), data, curve)
             post, weights = np.exp(np.asarray(lp))[:n], np.asarray(weights)

@@ -11,7 +11,7 @@ from solvers.growth_moe._data import check_longitudinal
 from solvers.growth_moe._fitting import _make_data, _to_jax
 from solvers.growth_moe.estimator import GrowthMixtureMoE
 
-__all__ = ["compare_models", "screen_covariates", "lmr_test", "blrt"]
+__all__ = ["compare_models", "screen_covariates", "lmr_test", "blrt", "blrt_test"]
 
 _WITHOUT_GATE = {"none": "none", "gating": "none", "expert": "expert", "full": "expert"}
 PLACEMENTS = {
@@ -295,45 +295,33 @@ def blrt(
     **params,
 ):
     """Bootstrap likelihood-ratio test (McLachlan 1987; Nylund et al. 2007) of K0 against K1
-    classes.
+    classes, fitting both models first (see :func:`blrt_test` for models already fitted).
 
-    Both models are fitted to the data (K1 with the split K0 solution among its starts); then
-    ``n_boot`` data sets are drawn from the fitted K0-class model at the persons' own times
-    and covariates, and both models are refitted to each, all bootstrap fits at once
-    (vectorised L-BFGS of at most ``boot_iter`` iterations: from the generating K0
-    parameters for K0; from ``boot_starts`` starts for K1, the splits of the generating
-    solution and random perturbations of them). The p value is
-    ``(1 + #{LR_b >= LR}) / (n_boot + 1)``.
+    Both models are fitted to the data (K1 with the split K0 solution among its starts when
+    K1 = K0 + 1), then :func:`blrt_test` runs the bootstrap.
 
     Parameters
     ----------
     Y, times, X
         As for :meth:`GrowthMixtureMoE.fit`.
     n_classes : tuple (K0, K1)
-    n_boot : int
-        Bootstrap data sets.
-    boot_starts : int
-        Starts per bootstrap fit of the K1-class model.
-    boot_iter : int
-        L-BFGS iterations per bootstrap fit.
+    n_boot, boot_starts, boot_iter
+        As for :func:`blrt_test`.
     random_state : None, int or numpy.random.Generator
+        One generator drives both fits and the bootstrap.
     return_models : bool
         Also return the two fitted models.
     **params
         Hyper-parameters of :class:`GrowthMixtureMoE` shared by both models (``curve``,
-        covariate placement, ``n_init`` ...). Covariates are conditioned on: the bootstrap
-        keeps the observed ``X`` and times.
+        covariate placement, ``n_init`` ...). ``covariate_density`` defaults to
+        "conditional" (the bootstrap keeps the observed ``X`` and times).
 
     Returns
     -------
     dict
-        ``lr`` (observed), ``p_value``, ``lr_boot`` (n_boot,); with ``return_models`` also
-        ``models`` (the K0 and K1 fits).
+        As for :func:`blrt_test`; with ``return_models`` also ``models`` (the K0 and K1
+        fits).
     """
-    import warnings
-
-    import jax
-
     K0, K1 = (check_scalar(k, "n_classes", kind="int", low=1) for k in n_classes)
     if K1 <= K0:
         raise ValueError(f"n_classes must be (K0, K1) with K1 > K0, got {n_classes!r}.")
@@ -343,6 +331,76 @@ def blrt(
     m0 = GrowthMixtureMoE(K0, random_state=rng, **params).fit(Y, times, X)
     m1 = GrowthMixtureMoE(K1, random_state=rng, **params)
     m1.fit(Y, times, X, init_from=m0 if K1 == K0 + 1 else None)
+    out = blrt_test(
+        m0, m1, n_boot=n_boot, boot_starts=boot_starts, boot_iter=boot_iter, random_state=rng
+    )
+    if return_models:
+        out["models"] = (m0, m1)
+    return out
+
+
+def blrt_test(model0, model1, n_boot=50, boot_starts=8, boot_iter=300, random_state=None):
+    """Bootstrap likelihood-ratio test (McLachlan 1987; Nylund et al. 2007) of a fitted
+    K0-class model against a fitted K1-class model, K1 > K0.
+
+    ``n_boot`` data sets are drawn from the K0-class model at the persons' own times and
+    covariates, and both models are refitted to each, all bootstrap fits at once (vectorised
+    L-BFGS of at most ``boot_iter`` iterations: from the generating K0 parameters for K0;
+    from ``boot_starts`` starts for K1, the splits of the generating solution and random
+    perturbations of them, or k-means starts when K1 > K0 + 1). The p value is
+    ``(1 + #{LR_b >= LR}) / (n_boot + 1)``, so it is never below ``1 / (n_boot + 1)``.
+
+    Parameters
+    ----------
+    model0, model1 : GrowthMixtureMoE
+        Fitted to the same data (with :meth:`~GrowthMixtureMoE.fit` or
+        :meth:`~GrowthMixtureMoE.fit_frame`), the same curve and covariate placement, with
+        K0 < K1 classes and no class-specific covariate density (covariates are conditioned
+        on: the bootstrap keeps them).
+    n_boot : int
+        Bootstrap data sets.
+    boot_starts : int
+        Starts per bootstrap fit of the K1-class model.
+    boot_iter : int
+        L-BFGS iterations per bootstrap fit.
+    random_state : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    dict
+        ``lr`` (observed), ``p_value``, ``lr_boot`` (n_boot,).
+    """
+    import warnings
+
+    import jax
+
+    m0, m1 = model0, model1
+    for name, m in (("model0", m0), ("model1", m1)):
+        if not isinstance(m, GrowthMixtureMoE) or not hasattr(m, "_fit_state"):
+            raise TypeError(f"{name} must be a fitted GrowthMixtureMoE.")
+        if m.density_columns_.size:
+            raise ValueError(
+                f"{name} models a class-specific covariate density; the bootstrap conditions "
+                "on the covariates: fit with covariate_density='conditional'."
+            )
+    Y0, _, _ = m0._fit_state["data"]
+    Y1, _, _ = m1._fit_state["data"]
+    if (
+        m1.n_classes <= m0.n_classes
+        or Y0.shape != Y1.shape
+        or not np.array_equal(Y0, Y1, equal_nan=True)
+        or m0.curve != m1.curve
+        or not np.array_equal(m0.expert_columns_, m1.expert_columns_)
+    ):
+        raise ValueError(
+            "model1 must have more classes than model0, fitted to the same data with the same "
+            "curve and expert covariates."
+        )
+    n_boot = check_scalar(n_boot, "n_boot", kind="int", low=1)
+    boot_starts = check_scalar(boot_starts, "boot_starts", kind="int", low=1)
+    boot_iter = check_scalar(boot_iter, "boot_iter", kind="int", low=1)
+    rng = check_random_state(random_state)
+    K0, K1 = m0.n_classes, m1.n_classes
     lr = 2.0 * (m1.loglik_ - m0.loglik_)
     Yv, tv, Xv = m0._fit_state["data"]
     n, mask = len(Yv), ~np.isnan(Yv)
@@ -366,10 +424,7 @@ def blrt(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         p = float((1 + np.sum(lr_boot >= lr)) / (n_boot + 1))
-    out = {"lr": lr, "p_value": p, "lr_boot": lr_boot}
-    if return_models:
-        out["models"] = (m0, m1)
-    return out
+    return {"lr": lr, "p_value": p, "lr_boot": lr_boot}
 
 
 def _boot_starts(m0, m, K, Yb, times, X, data, n_starts, rng):
