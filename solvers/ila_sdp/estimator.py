@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from sklearn.base import ClusterMixin
 
-from mixtures import GaussianMixture, as_generator, em, gaussian, hierarchical, x64
+from mixtures import GaussianMixture, as_generator, em, gaussian, hierarchical, parsimonious, x64
 from mixtures.base import (
     Bool,
     ConvergenceWarning,
@@ -30,16 +30,28 @@ SOLVERS = ("auto", "admm", "cvxpy")
 # "auto": the ADMM on all points up to this many samples, above it sketch-and-lift with a
 # subsample of this size (the ADMM costs O(K n^3) per iteration).
 AUTO_SKETCH_SIZE = 200
-# ADMM settings (module level so that tests can shrink them). A relative residual of 1e-4 is
-# ample for rounding the solution to labels.
+# ADMM settings (module level so that tests can shrink them): SDPKMeans solves to ADMM_TOL;
+# the iLA solves, and the SDP K-means start, only have to be rounded to labels, for which a
+# relative residual of ADMM_TOL_LABELS suffices (the iLA convergence test repeats the labels).
 ADMM_MAX_ITER = 5000
 ADMM_TOL = 1e-4
-# iLA iterations solve to this looser tolerance until their rounded labels repeat, then to
-# ADMM_TOL: the early solves only have to move the labels.
-ADMM_TOL_EARLY = 1e-3
+ADMM_TOL_LABELS = 1e-3
+# An iLA run also stops after this many iterations without a partition of larger
+# classification likelihood (the alternation need not be monotone); it returns its best one.
+ILA_PATIENCE = 3
+# Starts screened by the classification likelihood of their CEM-refined partitions; the iLA
+# iterations run from this many of the best distinct ones (each costs several SDP solves).
+SOLVED_STARTS = 1
+# Hard-assignment (classification EM) sweeps of the screening; a partition stops changing in
+# a handful.
+CEM_MAX_ITER = 100
+COVARIANCE_TYPES = ("auto",) + parsimonious.MODELS + tuple(parsimonious.ALIASES)
+# one compiled M-step per covariance model (static first argument)
+_COVARIANCES = jax.jit(parsimonious.covariances_from_scatter, static_argnums=0)
+
 # Eigenvectors carried between ADMM iterations beyond the trace (K for SDP K-means, 1 per
 # block for the LA-SDP): the PSD projections then cost O(n^2) while few eigenvalues are kept.
-ADMM_EXTRA_RANK = 5
+ADMM_EXTRA_RANK = 15
 
 # Shape buckets of the SDP's sample axis: a quarter-octave ladder (ceil(2^(k/4)) rounded up
 # to a multiple of 8). An ADMM iteration costs O(n^3) (eigen-decompositions), so the power-of-
@@ -95,12 +107,12 @@ def _at_most(a, b):
 
 
 def _local_covariances(X, n_clusters, rng):
-    """Starting covariances from local neighbourhoods, for the random starts.
+    """Starting clusters from local neighbourhoods, for the random starts.
 
     Draws ``n_clusters`` spread-out seed points (k-means++ seeding,
-    :func:`mixtures.em.kmeans_plusplus`) and returns, for each seed, the covariance of its
-    ``max(p + 1, n // n_clusters)`` nearest points, shape (n_clusters, p, p). No centroid
-    enters the LA-SDP, so a start is only a set of cluster shapes.
+    :func:`mixtures.em.kmeans_plusplus`) and returns the seeds (n_clusters, p) and, for each
+    seed, the covariance of its ``max(p + 1, n // n_clusters)`` nearest points, shape
+    (n_clusters, p, p).
     """
     n, p = X.shape
     u = rng.random((n_clusters, 2 + int(np.log(n_clusters))))
@@ -109,7 +121,20 @@ def _local_covariances(X, n_clusters, rng):
     size = min(n, max(p + 1, n // n_clusters))
     d2 = ((X[np.asarray(seeds)][:, None, :] - X[None, :, :]) ** 2).sum(axis=-1)  # (K, n)
     near = np.argsort(d2, axis=1)[:, :size]
-    return np.stack([np.cov(X[idx].T, bias=True).reshape(p, p) for idx in near])
+    covs = np.stack([np.cov(X[idx].T, bias=True).reshape(p, p) for idx in near])
+    return X[np.asarray(seeds)], covs
+
+
+def _log_joint_numpy(X, weights, means, full):
+    """``log pi_k + log N(x_i | mu_k, Sigma_k)`` for X (n, p) and full covariances (K, p, p),
+    shape (n, K)."""
+    L = np.linalg.cholesky(full)  # (K, p, p)
+    diff = X[None, :, :] - means[:, None, :]  # (K, n, p)
+    sol = np.linalg.solve(L, np.swapaxes(diff, 1, 2))  # (K, p, n)
+    logdet = 2.0 * np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)), axis=1)
+    p = X.shape[1]
+    out = -0.5 * (np.sum(sol**2, axis=1) + (logdet + p * np.log(2 * np.pi))[:, None])
+    return (out + np.log(weights)[:, None]).T
 
 
 def _spectral_round(Z, n_clusters, random_state):
@@ -369,9 +394,10 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
 
     with :math:`C_k[i,j] = \\frac12 (x_i-x_j)^T\\Sigma_k^{-1}(x_i-x_j) + \\log\\det\\Sigma_k
     - 2\\log\\pi_k`, and (2) the re-estimation of :math:`\\Sigma_k, \\pi_k` from the
-    :math:`Z_k` (weighted within-cluster scatter), from ``n_init`` starts (SDP K-means,
-    mclust's hierarchical partition, EM from it, random cluster shapes; see ``n_init``); the
-    start whose rounded partition has the largest classification likelihood is kept.
+    :math:`Z_k` (weighted within-cluster scatter, under the covariance model), from the best
+    of ``n_init`` starts (SDP K-means, mclust's hierarchical partition, EM from it, random
+    cluster shapes; see ``n_init``), screened by the classification likelihood of their
+    partitions after classification EM, so that only one start pays for SDP solves.
     Labels: the cluster with the largest row mass :math:`(Z_k \\mathbf 1)_i`.
 
     X is centred and divided by the common scale :math:`s = \\sqrt{\\operatorname{mean}_j
@@ -382,20 +408,27 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
     ----------
     n_clusters : int
         Number of clusters :math:`K` (no default: the SDP has no way to choose it).
-    covariance_type : {"full", "diag", "spherical"}, default="full"
-        Structure of the cluster covariances :math:`\\Sigma_k`. Default ``"full"``: the
-        method exists for clusters of different shapes and orientations; use ``"diag"`` or
-        ``"spherical"`` for clusters of few points in many dimensions.
+    covariance_type : str, default="auto"
+        Model of the cluster covariances :math:`\\Sigma_k`: one of the fourteen
+        Celeux-Govaert models of :mod:`mixtures.parsimonious` (``"EII"`` ... ``"VVV"``), or
+        the aliases ``"full"`` (VVV), ``"diag"`` (VVI), ``"spherical"`` (VII), ``"tied"``
+        (EEE). The covariance update maximises the classification likelihood under the
+        model. ``"auto"`` (default): the model of lowest BIC at ``n_clusters`` components
+        (:func:`mixtures.select_gaussian_mixture` on the standardised data, EM from the
+        hierarchical partition: mclust's choice), so that thin, equal-shaped or
+        high-dimensional clusters get a model with few parameters. The model used is
+        ``covariance_type_``. With a model whose covariances are equal across clusters the
+        LA-SDP blocks differ only by their weights and the labels come from the spectral
+        rounding of :math:`\\sum_k Z_k`.
     max_iter : int, default=30
         Maximum number of iLA iterations (LA-SDP solves after the initial SDP K-means) per
-        start, counting both the loose solves and the final full-accuracy solves of the
-        selected start; ``n_iter_ <= max_iter``. Well-separated clusters take 3-7
-        iterations, overlapping ones (iris) about 15; 30 leaves room for harder problems at
-        a bounded cost (each iteration is a full SDP solve).
+        start; ``n_iter_ <= max_iter``. From the screened start, separated clusters take one
+        or two iterations; the bound caps the cost of harder problems (each iteration is an
+        SDP solve).
     tol : float, default=1e-3
         Convergence when the rounded labels repeat and the classification log-likelihood per
         SDP point (nats; ``objective_ / (-2 m)`` up to a constant) changes by at most
-        ``tol`` between two full-accuracy solves: the same quantity, and the same default,
+        ``tol`` between two successive solves: the same quantity, and the same default,
         as ``GaussianMixture``'s ``tol``, and unchanged by the units of X.
     solver : {"auto", "admm", "cvxpy"}, default="auto"
         As in :class:`SDPKMeans`; with sketch-and-lift the remaining points are assigned by
@@ -416,18 +449,18 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
         near-degenerate groups.
     sketch_size : int or None, default=None
         As in :class:`SDPKMeans`.
-    n_init : int, default=4
-        Number of starts of the iLA iterations; the fit with the largest classification
-        likelihood of its rounded partition is kept. The starts, in this order: the SDP
-        K-means partition; mclust's model-based hierarchical partition (VVV agglomeration of
-        the SVD-transformed data, :func:`mixtures.hierarchical.hierarchical_labels`); the
-        partition of EM started from it (:class:`mixtures.GaussianMixture`, mclust's
-        pipeline); then sets of cluster shapes, the covariances of the neighbourhoods of
-        ``n_clusters`` spread-out random points (k-means++ seeding). The alternation
+    n_init : int, default=10
+        Number of starts. The starts, in this order: the SDP K-means partition; mclust's
+        model-based hierarchical partition (VVV agglomeration of the SVD-transformed data,
+        :func:`mixtures.hierarchical.hierarchical_labels`); the partition of EM started from
+        it (:class:`mixtures.GaussianMixture`, mclust's pipeline); then the partitions by
+        likelihood of ``n_clusters`` spread-out random points (k-means++ seeding) with the
+        covariances of their neighbourhoods. Each is refined by classification EM (hard
+        assignments, no SDP) and the iLA iterations run from the one of
+        largest classification likelihood (``SOLVED_STARTS`` of them). The alternation
         between the convex LA-SDP and the covariance update is not convex: on the
         ``adversarial`` and ``scales`` designs the SDP K-means start cuts a broad cluster and
-        the iLA iterations from it alone keep the cut. A start stops as soon as it reaches
-        the partition of an earlier one.
+        the iLA iterations from it alone keep the cut.
 
     Attributes
     ----------
@@ -437,9 +470,12 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
     means_ : ndarray of shape (n_clusters, n_features)
         Cluster means of that partition (units of X).
     covariances_ : ndarray
-        Cluster covariances of that partition, plus ``reg_covar`` times the mean feature
-        variance: (K, p, p) for ``"full"``, (K, p) for ``"diag"``, (K,) for
-        ``"spherical"`` (squared units of X).
+        Cluster covariances of that partition under the model, from its scatter plus
+        ``reg_covar`` times the mean feature variance, in the model's storage layout
+        (:func:`mixtures.parsimonious.storage_type`): (K, p, p) for full models, (p, p) for
+        EEE, (K, p) for diagonal ones, (K,) for spherical ones (squared units of X).
+    covariance_type_ : str
+        The covariance model used (mclust name; the BIC choice with ``"auto"``).
     membership_ : ndarray of shape (n_clusters, m, m)
         The last LA-SDP solution :math:`Z_k` (m = n_samples or the sketch size).
     sample_indices_ : ndarray of shape (m,)
@@ -451,15 +487,18 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
         zero (to solver accuracy) certifies that the rounded partition is the global optimum
         for the last covariances.
     init_objectives_ : ndarray of shape (n_init,)
-        For each start, ``-2 log L - m p log 2 pi`` of its rounded partition with the
-        weights and covariances refitted to that partition (the selection criterion; the
-        first entry is the SDP K-means start); ``inf`` for a partition with a cluster of
-        fewer than ``n_features + 1`` points, which is never selected over a finite one.
+        For each start, ``-2 log L - m p log 2 pi`` of a partition with the weights and
+        covariances refitted to it (the selection criterion; the first entry is the SDP
+        K-means start): the partition its iLA iterations reached for the start(s) solved,
+        its classification-EM partition (the screening) for the others; ``inf`` for a
+        partition with a cluster of fewer than ``n_features + 1`` points, which is never
+        selected over a finite one.
     n_iter_ : int
-        iLA iterations of the selected start (loose ADMM solves until its labels repeat,
-        then full-accuracy solves), at most ``max_iter``.
+        iLA iterations (LA-SDP solves) of the selected start, at most ``max_iter``.
     converged_ : bool
-        Whether the selected start met the ``tol`` criterion with full-accuracy solves.
+        Whether the selected start met the ``tol`` criterion; a start that stops improving
+        its classification likelihood for a few iterations returns its best partition
+        unconverged.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when X had string column names.
@@ -467,7 +506,7 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
 
     _parameter_constraints = {
         "n_clusters": Integer(low=1),
-        "covariance_type": Options(("full", "diag", "spherical")),
+        "covariance_type": Options(COVARIANCE_TYPES),
         "max_iter": Integer(low=1),
         "tol": Real(low=0),
         "solver": Options(SOLVERS),
@@ -481,7 +520,7 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
     def __init__(
         self,
         n_clusters,
-        covariance_type="full",
+        covariance_type="auto",
         max_iter=30,
         tol=1e-3,
         solver="auto",
@@ -489,7 +528,7 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
         verbose=False,
         reg_covar=1e-3,
         sketch_size=None,
-        n_init=4,
+        n_init=10,
     ):
         self.n_clusters = n_clusters
         self.covariance_type = covariance_type
@@ -509,24 +548,47 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
                 np.asarray(a)
                 for a in _core.scatter_from_membership(jnp.asarray(Xs), jnp.asarray(Z))
             )
-        weights = np.maximum(sizes, 1e-12) / np.sum(np.maximum(sizes, 1e-12))
-        return (weights, means) + self._structure(covs, reg)
+        sizes = np.maximum(sizes, 1e-12)
+        return (sizes / np.sum(sizes), means) + self._structure(covs, reg, sizes)
 
-    def _structure(self, covs, reg):
-        """Impose ``covariance_type`` on (K, p, p) scatter matrices and add the ridge ``reg``.
+    def _partition_params(self, Xs, labels, reg):
+        """:meth:`_params_from_membership` for a hard partition of the (unpadded) ``Xs``."""
+        K, p = self.n_clusters, Xs.shape[1]
+        onehot = (labels[None, :] == np.arange(K)[:, None]).astype(np.float64)  # (K, m)
+        sizes = np.maximum(onehot.sum(axis=1), 1e-12)
+        means = onehot @ Xs / sizes[:, None]
+        diff = Xs[None, :, :] - means[:, None, :]
+        covs = np.einsum("ki,kip,kiq->kpq", onehot, diff, diff) / sizes[:, None, None]
+        return (sizes / np.sum(sizes), means) + self._structure(covs.reshape(K, p, p), reg, sizes)
 
-        Returns the structured covariances and their full (K, p, p) form.
+    def _structure(self, covs, reg, sizes):
+        """Impose the covariance model on the (K, p, p) covariances of clusters of ``sizes``
+        (K,) points, after adding the ridge ``reg``.
+
+        The model's M-step (:func:`mixtures.parsimonious.covariances_from_scatter`) maximises
+        the classification likelihood over the structured covariances given the ridged
+        scatter matrices. Returns the structured covariances (the model's storage layout) and
+        their full (K, p, p) form.
         """
         K, p, _ = covs.shape
         eye = np.eye(p)
-        if self.covariance_type == "diag":
-            structured = np.diagonal(covs, axis1=1, axis2=2) + reg
-            full = structured[:, :, None] * eye
-        elif self.covariance_type == "spherical":
-            structured = np.trace(covs, axis1=1, axis2=2) / p + reg
-            full = structured[:, None, None] * eye
+        S = 0.5 * (covs + np.swapaxes(covs, 1, 2)) + reg * eye
+        storage = parsimonious.storage_type(self.covariance_type_)
+        if storage in ("diag", "spherical"):
+            W = sizes[:, None] * np.diagonal(S, axis1=1, axis2=2)
         else:
-            structured = 0.5 * (covs + np.swapaxes(covs, 1, 2)) + reg * eye
+            W = sizes[:, None, None] * S
+        with x64():
+            structured = np.asarray(
+                _COVARIANCES(self.covariance_type_, jnp.asarray(sizes), jnp.asarray(W))
+            )
+        if storage == "spherical":
+            full = structured[:, None, None] * eye
+        elif storage == "diag":
+            full = structured[:, :, None] * eye
+        elif storage == "tied":
+            full = np.broadcast_to(structured, (K, p, p)).copy()
+        else:
             full = structured
         return structured, full
 
@@ -558,22 +620,24 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
         weights, _, _, full = self._params_from_membership(Xs, Zr, reg)
         return float(np.sum(self._cost(Xs, full, weights) * Zr))
 
-    def _run(self, Xs, m, K, state, max_iter, tol, reg, seed, bar, admm_tol=None, seen=()):
-        """iLA iterations from ``state`` (a dict with weights, full, warm, labels, n_iter).
+    def _run(self, Xs, m, state, seed, bar, seen=()):
+        """iLA iterations from ``state`` (a dict with weights, full, warm, labels, objective).
 
         ``Xs`` (L, p) holds the ``m`` standardised SDP points followed by zero padding. Stops
-        when the rounded labels repeat and, if ``tol`` is not None, the objective changed by
-        at most ``2 m tol`` with a converged ADMM solve; or after ``max_iter`` iterations in
-        all; or when the partition equals one in ``seen`` (canonical form), from where the run
-        would retrace an earlier start. Returns the new state.
+        (converged) when the rounded labels repeat, the ADMM solve converged and the objective
+        changed by at most ``2 m tol``; or when the partition equals one in ``seen``
+        (canonical form), from where the run would retrace an earlier start; or after
+        ``ILA_PATIENCE`` iterations without a more likely partition, or ``max_iter`` in all.
+        Returns the last state if converged, else the state of the most likely partition.
         """
+        K, reg = self.n_clusters, self.reg_covar
         weights, full, warm, labels = (state[k] for k in ("weights", "full", "warm", "labels"))
         objective = state.get("objective", np.inf)
-        n_iter, converged, C = state.get("n_iter", 0), False, None
-        while n_iter < max_iter:
+        n_iter, best, stall = 0, None, 0
+        while n_iter < self.max_iter:
             n_iter += 1
             C = self._cost(Xs, full, weights)
-            Z, warm, info = self._solve(C, 1.0, m, warm, admm_tol)
+            Z, warm, info = self._solve(C, 1.0, m, warm, ADMM_TOL_LABELS)
             new_obj = float(np.sum(C * Z))
             if not np.isfinite(new_obj):
                 raise DivergenceError(
@@ -583,32 +647,31 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
             converged = (
                 labels is not None
                 and np.array_equal(new_labels, labels)
-                and (
-                    tol is None or (info["converged"] and abs(new_obj - objective) <= 2.0 * m * tol)
-                )
+                and info["converged"]
+                and abs(new_obj - objective) <= 2.0 * m * self.tol
             )
             labels, objective = new_labels, new_obj
             weights, _, _, full = self._params_from_membership(Xs, Z, reg)
+            rounded = float(np.sum(C * _membership(labels, K, Xs.shape[0])))
+            current = dict(
+                labels=labels,
+                Z=Z,
+                objective=objective,
+                n_iter=n_iter,
+                converged=converged,
+                admm=info,
+                gap=max(rounded - objective, 0.0) / max(abs(rounded), 1e-300),
+                profile=self._profile_objective(Xs, labels, K, reg),
+            )
             bar.update(1)
             bar.set_postfix(objective=f"{objective:.4g}")
-            if converged or _canonical(labels) in seen:
+            if best is None or not _at_most(best["profile"], current["profile"]):
+                best, stall = current, 0
+            else:
+                stall += 1
+            if converged or _canonical(labels) in seen or stall >= ILA_PATIENCE:
                 break
-        if C is None:  # no iteration left
-            return dict(state, converged=False)
-        rounded = float(np.sum(C * _membership(labels, K, Xs.shape[0])))
-        return dict(
-            labels=labels,
-            Z=Z,
-            objective=objective,
-            n_iter=n_iter,
-            warm=warm,
-            converged=converged,
-            weights=weights,
-            full=full,
-            admm=info,
-            gap=max(rounded - objective, 0.0) / max(abs(rounded), 1e-300),
-            profile=self._profile_objective(Xs, labels, K, reg),
-        )
+        return current if current["converged"] else dict(best, n_iter=n_iter, converged=False)
 
     def fit(self, X, y=None):
         """Cluster ``X`` of shape (n_samples, n_features); return ``self``."""
@@ -623,11 +686,15 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
             )
         rng = as_generator(self.random_state)
         pts = self._sdp_points(X, rng)
-        bar = _progress(params["max_iter"] * (params["n_init"] + 1), "iLA-SDP", params["verbose"])
-        runs = self._run_starts(pts, self._initial_states(pts, rng), bar)
-        best, hint = self._select_and_polish(pts, runs, bar)
+        self.covariance_type_, pts["em_labels"] = self._select_model(X, pts, rng)
+        starts, screen = self._initial_states(pts, rng)
+        bar = _progress(params["max_iter"] * len(starts), "iLA-SDP", params["verbose"])
+        runs = self._run_starts(pts, [state for _, state in starts], bar)
+        best, hint = self._select(runs)
         bar.close()
-        self._store(X, pts, runs, best)
+        for (i, _), run in zip(starts, runs):
+            screen[i] = run["profile"]
+        self._store(X, pts, best, screen)
         self._set_convergence(best["converged"], best["n_iter"], params["max_iter"], hint=hint)
         return self
 
@@ -659,99 +726,131 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
         """iLA start from a partition: its weights and covariances, warm-started at it."""
         Z = _membership(labels, pts["K"], pts["Xp"].shape[0])
         weights, _, _, full = self._params_from_membership(pts["Xp"], Z, pts["reg"])
-        return dict(weights=weights, full=full, warm=(Z, np.zeros_like(Z), 1.0), labels=labels)
+        # the cost of the partition itself: a tight SDP solve reproduces it and converges
+        objective = float(np.sum(self._cost(pts["Xp"], full, weights) * Z))
+        return dict(
+            weights=weights,
+            full=full,
+            warm=(Z, np.zeros_like(Z), 1.0),
+            labels=labels,
+            objective=objective,
+        )
 
     def _initial_states(self, pts, rng):
-        """The ``n_init`` starts, in this order: SDP K-means, mclust's hierarchical partition,
-        EM from it (mclust's pipeline), random cluster shapes."""
+        """Screen the ``n_init`` starts and return the iLA states of the best ones.
+
+        The starts, in this order: SDP K-means, mclust's hierarchical partition, EM from it
+        (mclust's pipeline), random cluster shapes. Each partition is refined by
+        classification EM (:meth:`_cem`, no SDP) and scored by its classification
+        likelihood; the iLA iterations then run from the ``SOLVED_STARTS`` best distinct
+        ones. Returns the states and the screening objective of every start.
+        """
         K, m, Xp, Xs = pts["K"], pts["m"], pts["Xp"], pts["Xs"]
-        with x64():
-            C0 = np.asarray(_core.kmeans_cost(jnp.asarray(Xp)))
-        Z0, _, _ = self._solve(C0, float(K), m)
-        partitions = [lambda: _spectral_round(Z0[0, :m, :m], K, pts["seed"])]
+        partitions = [lambda: self._sdp_kmeans_labels(pts)]
         # model-based agglomeration (VVV) of the SVD-transformed data, as mclust starts EM
         partitions.append(lambda: hierarchical.hierarchical_labels(Xs, K, subset=None))
-        partitions.append(lambda: self._em_labels(Xs, rng))
-        states = [
-            self._partition_state(pts, np.asarray(f(), dtype=np.int64))
-            for f in partitions[: self.n_init]
-        ]
-        for _ in range(self.n_init - len(states)):
-            _, full = self._structure(_local_covariances(Xs, K, rng), pts["reg"])
-            states.append(dict(weights=np.full(K, 1.0 / K), full=full, warm=None, labels=None))
-        return states
+        partitions.append(lambda: pts["em_labels"])
+        labels = [np.asarray(f(), dtype=np.int64) for f in partitions[: self.n_init]]
+        for _ in range(self.n_init - len(labels)):
+            seeds, covs = _local_covariances(Xs, K, rng)
+            _, full = self._structure(covs, pts["reg"], np.full(K, m / K))
+            lj = _log_joint_numpy(Xs, np.full(K, 1.0 / K), seeds, full)
+            labels.append(np.argmax(lj, axis=1).astype(np.int64))
+        labels = [self._cem(Xs, lab, pts["reg"]) for lab in labels]
+        screen = np.array([self._profile_objective(Xp, lab, K, pts["reg"]) for lab in labels])
+        chosen, seen = [], set()
+        while len(chosen) < SOLVED_STARTS:
+            left = [i for i in range(len(labels)) if _canonical(labels[i]) not in seen]
+            if not left or (chosen and not np.isfinite(min(screen[left]))):
+                break
+            # ties (to rounding) go to the earlier start, so that the units of X, which move
+            # the objectives by rounding only, cannot change the start nor its label order
+            pmin = min(screen[left])
+            i = next(i for i in left if not np.isfinite(pmin) or _at_most(screen[i], pmin))
+            chosen.append(i)
+            seen.add(_canonical(labels[i]))
+        return [(i, self._partition_state(pts, labels[i])) for i in chosen], screen
 
-    def _em_labels(self, Xs, rng):
-        """Labels of EM (:class:`mixtures.GaussianMixture`) started from the hierarchical
-        partition, with this estimator's covariance structure and ridge."""
-        gm = GaussianMixture(
-            self.n_clusters,
-            covariance_type=self.covariance_type,
-            reg_covar=self.reg_covar,
-            init_params="hierarchical",
-            random_state=int(rng.integers(0, 2**31 - 1)),
-        )
+    def _sdp_kmeans_labels(self, pts):
+        """Spectral rounding of the Peng-Wei SDP (solved loosely: only its labels are used)."""
+        K, m = pts["K"], pts["m"]
+        with x64():
+            C0 = np.asarray(_core.kmeans_cost(jnp.asarray(pts["Xp"])))
+        Z0, _, _ = self._solve(C0, float(K), m, tol=ADMM_TOL_LABELS)
+        return _spectral_round(Z0[0, :m, :m], K, pts["seed"])
+
+    def _cem(self, Xs, labels, reg):
+        """Classification EM from ``labels``: reassign every point to the cluster of largest
+        ``log pi_k + log N(x | mu_k, Sigma_k)`` under the parameters of the partition, until
+        the partition repeats. A step that would leave a cluster with fewer than ``p + 1``
+        points (a degenerate likelihood) is not taken."""
+        K, p = self.n_clusters, Xs.shape[1]
+        if np.min(np.bincount(labels, minlength=K)) < p + 1:
+            return labels
+        for _ in range(CEM_MAX_ITER):
+            weights, means, _, full = self._partition_params(Xs, labels, reg)
+            new = np.argmax(_log_joint_numpy(Xs, weights, means, full), axis=1)
+            if np.array_equal(new, labels) or np.min(np.bincount(new, minlength=K)) < p + 1:
+                break
+            labels = new.astype(np.int64)
+        return labels
+
+    def _select_model(self, X, pts, rng):
+        """The covariance model (mclust name) and the labels of EM under it, started from the
+        hierarchical partition.
+
+        ``covariance_type="auto"``: the model of lowest BIC among the fourteen of
+        :mod:`mixtures.parsimonious` at ``n_clusters`` components
+        (:func:`mixtures.select_gaussian_mixture` on all of X, also when the SDP is solved
+        on a sketch: mclust's choice); otherwise the given one. The labels are those of the
+        SDP points.
+        """
+        seed = int(rng.integers(0, 2**31 - 1))
+        Xs = pts["Xs"]
         with warnings.catch_warnings():
             # a start, not the answer: its convergence is not this fit's
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return gm.fit(Xs).predict(Xs)
+            if self.covariance_type == "auto":
+                from mixtures import select_gaussian_mixture
+
+                # mclust's choice: the selection's own (EM-sized) ridge, not the SDP's
+                Xa = (X - pts["center"]) / pts["scale"]
+                sel = select_gaussian_mixture(Xa, [self.n_clusters], random_state=seed)
+                return parsimonious.canonical(sel.best.covariance_type), sel.best.predict(Xs)
+            if self.n_init < 3:  # the EM start is not used
+                return parsimonious.canonical(self.covariance_type), None
+            gm = GaussianMixture(
+                self.n_clusters,
+                covariance_type=self.covariance_type,
+                reg_covar=self.reg_covar,
+                init_params="hierarchical",
+                random_state=seed,
+            )
+            return parsimonious.canonical(self.covariance_type), gm.fit(Xs).predict(Xs)
 
     def _run_starts(self, pts, states, bar):
-        """Loose iLA iterations from each start; a start stops at an earlier one's partition."""
+        """iLA iterations from each start; a start stops at an earlier one's partition."""
         runs = []
         for state in states:
             seen = {_canonical(r["labels"]) for r in runs}
-            runs.append(
-                self._run(
-                    pts["Xp"],
-                    pts["m"],
-                    pts["K"],
-                    state,
-                    self.max_iter,
-                    None,
-                    pts["reg"],
-                    pts["seed"],
-                    bar,
-                    ADMM_TOL_EARLY,
-                    seen,
-                )
-            )
+            runs.append(self._run(pts["Xp"], pts["m"], state, pts["seed"], bar, seen))
         return runs
 
-    def _select_and_polish(self, pts, runs, bar):
-        """The start of largest classification likelihood, iterated with accurate solves.
-
-        Returns the selected run and the hint of the convergence warning.
-        """
+    @staticmethod
+    def _select(runs):
+        """The run of largest classification likelihood (the first to reach it), and the hint
+        of the convergence warning."""
         pmin = min(r["profile"] for r in runs)
-        # the first start that reached the best partition (later ones stopped there)
         best = (
             runs[0]
             if not np.isfinite(pmin)
             else next(r for r in runs if _at_most(r["profile"], pmin))
         )
-        # the full-accuracy solves share the start's budget of max_iter iterations
-        polished = self._run(
-            pts["Xp"],
-            pts["m"],
-            pts["K"],
-            best,
-            self.max_iter,
-            self.tol,
-            pts["reg"],
-            pts["seed"],
-            bar,
-        )
-        if not _at_most(polished["profile"], best["profile"]):
-            return dict(best, converged=False), (
-                "the full-accuracy solves moved the selected start to a partition of lower "
-                "likelihood; the partition of its loose solves is kept"
-            )
-        if polished["converged"] is False and not polished["admm"]["converged"]:
-            return polished, "increase max_iter; " + _admm_hint(polished["admm"])
-        return polished, "increase max_iter"
+        if not best["converged"] and not best["admm"]["converged"]:
+            return best, "increase max_iter; " + _admm_hint(best["admm"])
+        return best, "increase max_iter"
 
-    def _store(self, X, pts, runs, best):
+    def _store(self, X, pts, best, init_objectives):
         """Fitted attributes in the units of X."""
         m, p, scale = pts["m"], X.shape[1], pts["scale"]
         self.sample_indices_ = pts["idx"]
@@ -759,7 +858,7 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
         # Mahalanobis terms are unit-free, log det Sigma grows by p log s^2 per point
         shift = m * p * np.log(scale**2)
         self.objective_ = best["objective"] + shift
-        self.init_objectives_ = np.array([r["profile"] for r in runs]) + shift
+        self.init_objectives_ = init_objectives + shift
         self.relaxation_gap_ = best["gap"]
         # the parameters of the rounded partition (what the selection scored), not of the
         # relaxed Z_k: predict() then agrees with labels_ on the SDP points
@@ -781,7 +880,7 @@ class ILASDP(_SDPSolverMixin, ClusterMixin, MixturesEstimator):
                 jnp.log(jnp.asarray(self.weights_)),
                 jnp.asarray(self.means_),
                 jnp.asarray(self.covariances_),
-                self.covariance_type,
+                parsimonious.storage_type(self.covariance_type_),
             )
             out = np.asarray(_log_joint(gmm, jnp.asarray(Xp)))
         return out[:n]

@@ -94,7 +94,7 @@ def test_constant_feature_rejected():
     with pytest.raises(ValueError, match=r"constant feature\(s\) at column\(s\) \[1\]"):
         ILASDP(2).fit(X)
     with pytest.raises(ValueError, match="covariance_type must be one of"):
-        ILASDP(2, covariance_type="tied").fit(X)
+        ILASDP(2, covariance_type="bogus").fit(X)
 
 
 def test_admm_stall_warns_with_status(monkeypatch):
@@ -128,8 +128,8 @@ def test_adversarial_design_escapes_the_sdp_kmeans_start():
     X, y = datasets.make_adversarial(n_samples=60, separation=2.0, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        one = ILASDP(3, n_init=1, random_state=0).fit(X)
-        four = ILASDP(3, n_init=4, random_state=0).fit(X)
+        one = ILASDP(3, covariance_type="full", n_init=1, random_state=0).fit(X)
+        four = ILASDP(3, covariance_type="full", n_init=4, random_state=0).fit(X)
     assert misclustering(y, one.labels_) > 0.2
     assert misclustering(y, four.labels_) == 0.0
     assert four.init_objectives_.shape == (4,)
@@ -182,7 +182,7 @@ def test_reg_covar_is_a_fraction_of_the_mean_feature_variance():
     X = X * np.array([1.0, 3.0])
     for c in (1.0, 1e3):
         Xc = X * c
-        model = ILASDP(3, reg_covar=0.05, n_init=1, random_state=0).fit(Xc)
+        model = ILASDP(3, "full", reg_covar=0.05, n_init=1, random_state=0).fit(Xc)
         ridge = 0.05 * np.mean(np.var(Xc, axis=0))
         for k in range(3):
             ref = np.cov(Xc[model.labels_ == k].T, bias=True) + ridge * np.eye(2)
@@ -245,7 +245,7 @@ def test_hierarchical_start_escapes_the_scales_trap():
     X, y = datasets.make_scales(n_samples=60, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = ILASDP(3, n_init=2, random_state=0).fit(X)
+        model = ILASDP(3, "full", n_init=2, random_state=0).fit(X)
     assert model.init_objectives_[1] < model.init_objectives_[0]
     nll = _classification_nll(X, model.labels_, 3, model.reg_covar)
     assert nll <= model.init_objectives_.min() + 1e-8 * abs(nll)
@@ -268,3 +268,32 @@ def test_new_designs_have_the_stated_proportions_and_spreads(name, proportions, 
     # largest variance of each cluster (the needles' long axis), Monte Carlo within 10 %
     top = [np.linalg.eigvalsh(np.cov(X[y == k].T))[-1] for k in range(3)]
     np.testing.assert_allclose(top, variances, rtol=0.1)
+
+
+# the covariances are checked on whatever partition the fit returns, converged or not
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("model", ["EEI", "VII"])
+def test_parsimonious_covariances_are_the_models_estimates_on_the_partition(model):
+    # EEI: one diagonal matrix pooled over the clusters; VII: each cluster's mean variance;
+    # both from the ridged scatter of the final partition, recomputed here with NumPy
+    X, _ = datasets.make_needles(n_samples=60, random_state=0)
+    fit = ILASDP(3, covariance_type=model, n_init=2, random_state=0).fit(X)
+    assert fit.covariance_type_ == model
+    ridge = fit.reg_covar * np.mean(np.var(X, axis=0))
+    S = [np.cov(X[fit.labels_ == k].T, bias=True) + ridge * np.eye(2) for k in range(3)]
+    n_k = np.bincount(fit.labels_, minlength=3)
+    if model == "EEI":
+        pooled = sum(n * np.diag(s) for n, s in zip(n_k, S)) / len(X)
+        ref = np.tile(pooled, (3, 1))
+    else:
+        ref = np.array([np.trace(s) / 2 for s in S])
+    np.testing.assert_allclose(fit.covariances_, ref, rtol=1e-9)
+
+
+def test_auto_model_separates_thin_needles():
+    # thin parallel needles (EM with full covariances from k-means starts cuts across them):
+    # BIC picks a model with fewer parameters than VVV, and the needles are recovered
+    X, y = datasets.make_needles(n_samples=60, random_state=1)
+    auto = ILASDP(3, random_state=0).fit(X)
+    assert auto.covariance_type_ != "VVV"
+    assert misclustering(y, auto.labels_) <= 0.05
