@@ -91,9 +91,10 @@ fig.tight_layout()
 # Which start won
 # ---------------
 # ``init_objectives_`` holds :math:`-2 \log L` of the classification likelihood of each
-# start's final partition (lower is better; here relative to the best), in the order of the
-# starts: SDP K-means, mclust's hierarchical partition, EM from it, random cluster shapes.
-# The fit keeps the lowest; a start that reaches an earlier start's partition stops there.
+# start (lower is better; here relative to the best), in the order of the starts: SDP
+# K-means, mclust's hierarchical partition, EM from it, random cluster shapes. Every start is
+# screened by classification EM (no SDP); the iLA-SDP iterations run from the most likely
+# screened start only, so the other bars show their screening partition.
 starts = ["SDP K-means", "hierarchical", "EM from hierarchical"][: len(ila.init_objectives_)]
 starts += [f"random shapes {i + 1}" for i in range(len(ila.init_objectives_) - len(starts))]
 fig, ax = plt.subplots(figsize=(6, 3))
