@@ -578,8 +578,8 @@ def component_log_prob_precision(means, precisions, log_det_cov, X):
 
     A fast path for callers that already hold the precisions ``P_k`` and log-determinants of
     the covariances (e.g. from their own parametrisation): no triangular solves, which are
-    slow when batched on CPU. Added for the LightSB solver. Only types and shapes are
-    checked (the caller's parametrisation guarantees definiteness).
+    slow when batched on CPU. Only types and shapes are checked (the caller's
+    parametrisation guarantees definiteness).
 
     Parameters
     ----------

@@ -355,18 +355,11 @@ def _storage(covariance_type: str) -> str:
     Any type that :func:`mixtures.em.gaussian_m_step` accepts works here: the chunked
     statistics do not depend on the covariance model, only on its storage layout.
     """
-    if covariance_type in ("full", "tied", "diag", "spherical"):
-        return covariance_type
-    try:
-        from mixtures import parsimonious
-    except ImportError:  # pragma: no cover - the four types only
-        parsimonious = None
-    if parsimonious is not None and isinstance(covariance_type, str):
-        return parsimonious.storage_type(covariance_type)  # ValueError for unknown names
-    raise ValueError(
-        "covariance_type must be one of 'full', 'tied', 'diag', 'spherical'; got "
-        f"{covariance_type!r}."
-    )
+    from mixtures import parsimonious
+
+    if not isinstance(covariance_type, str):
+        raise TypeError(f"covariance_type must be a str, got {type(covariance_type).__name__}.")
+    return parsimonious.storage_type(covariance_type)  # ValueError for unknown names
 
 
 def _n_features(d: int, covariance_type: str) -> int:

@@ -25,7 +25,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.scipy.special import logsumexp
 
 from mixtures import gaussian
 from solvers.kinematic import _core, _tracks
@@ -175,7 +174,7 @@ def forecast(params, feats, m0, P0, phys, cfg: Config):
         mean, cov = jax.vmap(lambda r, m, P: _kinematic_head(r, m, P, phys, cfg))(raw, m0, P0)
     else:
         mean, cov = jax.vmap(lambda r: _free_head(r, phys, cfg))(raw)
-    logw = logits - logsumexp(logits, axis=-1, keepdims=True)
+    logw = jax.nn.log_softmax(logits, axis=-1)
     T = cfg.horizon
     return gaussian.GMM(
         jnp.broadcast_to(logw[:, None, :], (logw.shape[0], T, K)),
