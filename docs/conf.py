@@ -50,6 +50,19 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build"]
 
 sphinx_gallery_conf = {
+    # the primitives first, then the solvers in the order of the landing page
+    "subsection_order": [
+        f"../examples/{name}"
+        for name in (
+            "mixtures",
+            "gp_pde",
+            "kinematic",
+            "ila_sdp",
+            "lightsb",
+            "chromatography",
+            "growth_moe",
+        )
+    ],
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
