@@ -222,6 +222,11 @@ def _n_quadratic(d: int, covariance_type: str) -> int:
     ]
 
 
+def _n_features(d: int, covariance_type: str) -> int:
+    """Columns ``1 + d + m`` of the features ``[1, x, q(x)]`` (:func:`gaussian_features`)."""
+    return 1 + d + _n_quadratic(d, covariance_type)
+
+
 def _vech_matrix(d: int):
     """Constant (m, d*d) 0/1 matrix E with ``vech @ E = vec(S)`` for the symmetric ``S`` whose
     row-major upper triangle is ``vech``; ``vec(P) @ E.T`` is ``P_ii`` on the diagonal and
@@ -383,7 +388,7 @@ def gaussian_e_step(params: GaussianParams, data: GaussianEMData, covariance_typ
         return acc[0] + total, acc[1] + stats
 
     K, d = params.means.shape
-    p = 1 + d + _n_quadratic(d, covariance_type)
+    p = _n_features(d, covariance_type)
     zero = (jnp.zeros((), X3.dtype), jnp.zeros((K, p), X3.dtype))
     total, stats = lax.fori_loop(0, nb, body, zero)
     return total / jnp.sum(w), stats
@@ -432,7 +437,7 @@ def gaussian_m_step(stats, data: GaussianEMData, covariance_type: str) -> Gaussi
         structure).
     """
     p = stats.shape[1]
-    d = next(k for k in range(1, p) if 1 + k + _n_quadratic(k, covariance_type) == p)
+    d = next(k for k in range(1, p) if _n_features(k, covariance_type) == p)
     eps = 10.0 * jnp.finfo(stats.dtype).eps
     nk = stats[:, 0] + eps
     means = stats[:, 1 : 1 + d] / nk[:, None]
@@ -544,7 +549,7 @@ def gaussian_params_from_resp(
         return acc + weighted(_block(r3, j), _block(w3, j)).T @ F
 
     d = data.F.shape[1]
-    p = 1 + d + _n_quadratic(d, covariance_type)
+    p = _n_features(d, covariance_type)
     K = n_components if labels else resp.shape[1]
     stats = lax.fori_loop(0, nb, body, jnp.zeros((K, p), X3.dtype))
     return gaussian_m_step(stats, data, covariance_type)

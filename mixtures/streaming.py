@@ -363,8 +363,7 @@ def _storage(covariance_type: str) -> str:
 
 
 def _n_features(d: int, covariance_type: str) -> int:
-    m = {"full": d * (d + 1) // 2, "tied": d * (d + 1) // 2, "diag": d, "spherical": 1}
-    return 1 + d + m[_storage(covariance_type)]
+    return em._n_features(d, _storage(covariance_type))
 
 
 def _check_type(covariance_type):
