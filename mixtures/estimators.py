@@ -989,9 +989,8 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
         best = int(np.flatnonzero(lower >= top - 1e-10 * max(1.0, abs(top)))[0])
         p = jax.tree_util.tree_map(lambda a: a[best], res.params)
         # the real components of the best start, in the fit's units (for partial_fit)
-        p = em.GaussianParams(
-            *(a if st == "tied" and i in (2, 3) else a[:K] for i, a in enumerate(p))
-        )
+        shared = ("covariances", "precisions") if st == "tied" else ()
+        p = em.GaussianParams(**{f: a if f in shared else a[:K] for f, a in p._asdict().items()})
         self._set_parameters(p, std.center, std.scale, params)
         self.n_updates_ = 0
         self.lower_bound_ = float(res.lower_bound[best]) - d * math.log(std.scale)
