@@ -84,6 +84,15 @@ def test_small_matrix_algebra_matches_numpy(x64_context):
     np.testing.assert_allclose(Lp @ Lp.T, psd, atol=1e-12)
 
 
+def _dense_class(p, k, t, x):
+    """Bilinear-spline basis, growth-factor mean and outcome covariance of class ``k`` at the
+    observed times ``t`` of a person with expert covariates ``x`` (dense NumPy)."""
+    g = p["curve"][k, 0]
+    lam = np.column_stack([np.ones_like(t), np.minimum(t, g), np.maximum(t - g, 0)])
+    eta = p["alpha"][k] + p["beta"][k] @ x
+    return lam, eta, lam @ p["psi"][k] @ lam.T + p["theta"][k] * np.eye(len(t))
+
+
 def test_growth_factor_posterior_means_match_dense_formula(problem):
     data, w, dims, curve, (Y, times, mask, X) = problem
     with x64():
@@ -94,10 +103,7 @@ def test_growth_factor_posterior_means_match_dense_formula(problem):
         o = mask[i]
         t = times[i, o]
         for k in range(dims[0]):
-            g = p["curve"][k, 0]
-            lam = np.column_stack([np.ones_like(t), np.minimum(t, g), np.maximum(t - g, 0)])
-            eta = p["alpha"][k] + p["beta"][k] @ X[i]
-            cov = lam @ p["psi"][k] @ lam.T + p["theta"][k] * np.eye(o.sum())
+            lam, eta, cov = _dense_class(p, k, t, X[i])
             ref = eta + p["psi"][k] @ lam.T @ np.linalg.solve(cov, Y[i, o] - lam @ eta)
             np.testing.assert_allclose(ours[i, k], ref, rtol=1e-9, atol=1e-9)
 
@@ -118,10 +124,8 @@ def test_density_is_accurate_when_the_residual_variance_is_tiny(problem):
         o = mask[i]
         t = times[i, o]
         for k in range(dims[0]):
-            g = p["curve"][k, 0]
-            lam = np.column_stack([np.ones_like(t), np.minimum(t, g), np.maximum(t - g, 0)])
-            cov = lam @ p["psi"][k] @ lam.T + p["theta"][k] * np.eye(o.sum())
-            ref = stats.multivariate_normal(lam @ (p["alpha"][k] + p["beta"][k] @ X[i]), cov)
+            lam, eta, cov = _dense_class(p, k, t, X[i])
+            ref = stats.multivariate_normal(lam @ eta, cov)
             ref = ref.logpdf(Y[i, o]) + stats.multivariate_normal(p["mux"][k], p["phi"][k]).logpdf(
                 X[i, 1:]
             )
