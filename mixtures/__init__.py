@@ -11,6 +11,7 @@ Where is what (each piece of mixture math lives once, here; the solvers call it)
 =====================  ==========================================================================
 ``gaussian``           Gaussian mixtures: log-densities, responsibilities, sampling, moments,
                        marginals/conditionals, precision Cholesky factors, NumPyro conversion
+``linalg``             LAPACK-free Cholesky and triangular solves for small batched matrices
 ``student_t``          Student-t densities and mixtures (also the Matern spectra of ``spectral``)
 ``gating``             softmax gates ``log pi_k(x)`` and their weighted NLL (mixtures of experts)
 ``em``                 EM loop (multi-start, masks, convergence) and Gaussian E/M-steps
@@ -42,6 +43,7 @@ __getattr__, __dir__, __all__ = attach(
         "gaussian",
         "hierarchical",
         "kronecker",
+        "linalg",
         "parsimonious",
         "plotting",
         "selection",
@@ -74,6 +76,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
         gaussian,
         hierarchical,
         kronecker,
+        linalg,
         parsimonious,
         plotting,
         selection,

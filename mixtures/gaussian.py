@@ -43,7 +43,7 @@ import numpy as np
 from jax.scipy.linalg import cho_solve, solve_triangular
 from jax.scipy.special import logsumexp
 
-from mixtures import _checks
+from mixtures import _checks, linalg
 
 __all__ = [
     "COVARIANCE_TYPES",
@@ -66,7 +66,7 @@ __all__ = [
 ]
 
 COVARIANCE_TYPES = ("full", "diag", "spherical", "tied")
-_LOG_2PI = math.log(2.0 * math.pi)
+_LOG_2PI = linalg.LOG_2PI
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,23 +245,41 @@ def _check_points(X, name: str, d: int, *, ndim=2):
 def mvn_logpdf(X, mean, cov):
     """Log-density of ``N(mean, cov)`` at the points ``X``.
 
+    The leading axes of ``X``, ``mean`` and ``cov`` broadcast against each other, so one call
+    evaluates many normals (for example ``X[:, None]`` against ``K`` means and covariances
+    gives an ``(n, K)`` table). Matrices up to :data:`mixtures.linalg.UNROLL_MAX` features are
+    factorised without LAPACK (see :mod:`mixtures.linalg`), so the function is safe to batch
+    inside ``jax.vmap``, ``jax.grad`` and ``jax.jacfwd`` on any number of CPU threads.
+
     Parameters
     ----------
     X : array, shape (..., d)
-    mean : array, shape (d,)
-    cov : array, shape (d, d)
+    mean : array, shape (..., d)
+    cov : array, shape (..., d, d)
         Symmetric positive definite.
 
     Returns
     -------
     array, shape (...)
+        The broadcast of the leading axes of ``X``, ``mean`` and ``cov``.
     """
-    mean = _checks.array(mean, "mean", ndim=1)
-    d = mean.shape[0]
-    cov = _checks.array(cov, "cov", ndim=2)
-    if cov.shape != (d, d):
-        raise ValueError(f"cov must have shape ({d}, {d}) to match mean, got {cov.shape}.")
+    mean = _checks.array(mean, "mean")
+    if mean.ndim < 1:
+        raise ValueError(f"mean must have at least 1 dimension (..., d), got shape {mean.shape}.")
+    d = mean.shape[-1]
+    cov = _checks.array(cov, "cov")
+    if cov.ndim < 2 or cov.shape[-2:] != (d, d):
+        raise ValueError(
+            f"cov must have shape (..., {d}, {d}) to match mean, got {tuple(cov.shape)}."
+        )
     X = _check_points(X, "X", d, ndim=None)
+    try:
+        np.broadcast_shapes(X.shape[:-1], mean.shape[:-1], cov.shape[:-2])
+    except ValueError:
+        raise ValueError(
+            f"The leading axes of X {tuple(X.shape)}, mean {tuple(mean.shape)} and cov "
+            f"{tuple(cov.shape)} do not broadcast."
+        ) from None
     _checks.finite(mean, "mean")
     _checks.spd(cov, "cov")
     return _mvn_logpdf(X, mean, cov)
@@ -270,17 +288,33 @@ def mvn_logpdf(X, mean, cov):
 def _mahalanobis(X, mean, cov):
     """Squared Mahalanobis distances of the points ``X`` (..., d) from ``mean`` under the
     symmetric positive-definite ``cov``, flattened to shape (m,), and ``log det cov``."""
-    chol = jnp.linalg.cholesky(cov)
     d = X.shape[-1]
     diff = (X - mean).reshape(-1, d)
+    if d <= linalg.UNROLL_MAX:
+        L = linalg.cholesky(cov)
+        z = linalg.solve_lower(L, diff)
+        return jnp.sum(z * z, axis=-1), linalg.logdet_from_cholesky(L)
+    chol = jnp.linalg.cholesky(cov)
     z = solve_triangular(chol, diff.T, lower=True)
     return jnp.sum(z * z, axis=0), 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))
 
 
 def _mvn_logpdf(X, mean, cov):
-    maha, logdet = _mahalanobis(X, mean, cov)
     d = X.shape[-1]
-    return (-0.5 * (maha + logdet + d * _LOG_2PI)).reshape(X.shape[:-1])
+    if mean.ndim == 1 and cov.ndim == 2:
+        maha, logdet = _mahalanobis(X, mean, cov)
+        return (-0.5 * (maha + logdet + d * _LOG_2PI)).reshape(X.shape[:-1])
+    diff = X - mean
+    if d <= linalg.UNROLL_MAX:
+        L = linalg.cholesky(cov)
+        z = linalg.solve_lower(L, diff)
+    else:
+        batch = jnp.broadcast_shapes(diff.shape[:-1], cov.shape[:-2])
+        L = jnp.linalg.cholesky(cov)
+        Lb = jnp.broadcast_to(L, (*batch, d, d))
+        z = solve_triangular(Lb, jnp.broadcast_to(diff, (*batch, d))[..., None], lower=True)
+        z = z[..., 0]
+    return -0.5 * (jnp.sum(z * z, axis=-1) + linalg.logdet_from_cholesky(L) + d * _LOG_2PI)
 
 
 def component_log_prob(gmm: GMM, X):

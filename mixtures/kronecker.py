@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from mixtures import _checks
+from mixtures import _checks, linalg
 
 __all__ = [
     "mode_product",
@@ -38,8 +38,10 @@ __all__ = [
 def _factors(factors, name: str = "factors", *, square: bool = False) -> list:
     """Check a non-empty sequence of 2-D arrays (square ones where ``square``)."""
     if isinstance(factors, jnp.ndarray | np.ndarray) or not isinstance(factors, Sequence):
-        raise TypeError(f"{name} must be a sequence (list or tuple) of 2-D arrays, got "
-                        f"{type(factors).__name__}.")
+        raise TypeError(
+            f"{name} must be a sequence (list or tuple) of 2-D arrays, got "
+            f"{type(factors).__name__}."
+        )
     if len(factors) == 0:
         raise ValueError(f"{name} must hold at least one factor.")
     out = [_checks.array(A, f"{name}[{j}]", ndim=2) for j, A in enumerate(factors)]
@@ -74,9 +76,9 @@ def _eig(factors, eig):
     except (TypeError, ValueError):
         raise TypeError("eig must be the pair (eigvals list, eigvecs list) of kron_eigh.") from None
     sizes = [A.shape[0] for A in factors]
-    if [np.shape(v) for v in vals] != [(m,) for m in sizes] or [
-        np.shape(V) for V in vecs
-    ] != [(m, m) for m in sizes]:
+    if [np.shape(v) for v in vals] != [(m,) for m in sizes] or [np.shape(V) for V in vecs] != [
+        (m, m) for m in sizes
+    ]:
         raise ValueError("eig does not match factors' sizes; pass kron_eigh(factors).")
     return vals, vecs
 
@@ -238,14 +240,15 @@ def kron_mvn_logpdf(y, factors: Sequence, noise=0.0):
     M = math.prod(A.shape[0] for A in factors)
     y = _checks.array(y, "y", ndim=1)
     if y.shape[0] != M:
-        raise ValueError(f"y must have shape ({M},) (the product of the factors' sizes), got "
-                         f"{tuple(y.shape)}.")
+        raise ValueError(
+            f"y must have shape ({M},) (the product of the factors' sizes), got {tuple(y.shape)}."
+        )
     noise = _noise(noise)
     vals, vecs = kron_eigh(factors)
     lam = _kron_diag(vals) + noise
     _check_definite(lam, "kron_j factors[j] + noise I")
     alpha = _kron_solve(vecs, lam, y)
-    return -0.5 * (y @ alpha + jnp.sum(jnp.log(lam)) + M * jnp.log(2.0 * jnp.pi))
+    return -0.5 * (y @ alpha + jnp.sum(jnp.log(lam)) + M * linalg.LOG_2PI)
 
 
 def grid(axes: Sequence):

@@ -76,4 +76,57 @@ for (kind, sm), ls in zip(sms.items(), ["-", "--"]):
 ax.set(xlabel="x", ylabel="u(x)", title="GP samples (same random numbers)")
 ax.legend()
 fig.tight_layout()
+
+# %%
+# Data on a grid: Kronecker algebra instead of a dense solve
+# ----------------------------------------------------------
+# On a tensor grid a product kernel has a Kronecker Gram matrix ``K_x (x) K_y``, so the GP's
+# log marginal likelihood and posterior mean cost a few small eigendecompositions instead of
+# one factorisation of the full ``n x n`` matrix (:mod:`mixtures.kronecker`; GP-HM uses the
+# same structure). We draw a field with frequency 1.5 along x, add noise, and scan the
+# frequency of the x-kernel by the exact log marginal likelihood: it peaks at the truth. The
+# posterior mean is one Kronecker solve.
+from mixtures import kronecker
+
+gx, gy = np.linspace(0, 3, 40), np.linspace(0, 2, 30)
+
+
+def sm_1d(freq, scale):
+    return spectral.SpectralMixture(jnp.zeros(1), jnp.array([freq]), jnp.log(jnp.array([scale])))
+
+
+def factors(freq):
+    return [
+        spectral.gram(gx, gx, sm_1d(freq, 0.15)),
+        spectral.gram(gy, gy, sm_1d(0.0, 0.4)),
+    ]
+
+
+noise = 0.05
+field = np.asarray(
+    kronecker.kron_matvec(
+        [np.linalg.cholesky(np.asarray(F) + 1e-8 * np.eye(len(F))) for F in factors(1.5)],
+        rng.normal(size=gx.size * gy.size),
+    )
+)
+y = field + np.sqrt(noise) * rng.normal(size=field.size)
+freqs_scan = np.linspace(0.5, 3.0, 26)
+lml = [float(kronecker.kron_mvn_logpdf(y, factors(f), noise)) for f in freqs_scan]
+best = freqs_scan[int(np.argmax(lml))]
+post_mean = np.asarray(
+    kronecker.kron_matvec(factors(best), kronecker.kron_solve(factors(best), y, noise))
+)
+print(f"frequency with the highest marginal likelihood: {best:.2f} (truth 1.5)")
+print(f"RMS error of the posterior mean against the noise-free field: "
+      f"{np.sqrt(np.mean((post_mean - field) ** 2)):.3f} (noise sd {np.sqrt(noise):.3f})")
+
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+axes[0].plot(freqs_scan, lml)
+axes[0].axvline(1.5, color="k", ls=":", label="truth")
+axes[0].set(xlabel="frequency along x", ylabel="log marginal likelihood")
+axes[0].legend()
+for ax, img, title in zip(axes[1:], [y, post_mean], ["noisy data", "posterior mean"]):
+    ax.imshow(img.reshape(gx.size, gy.size).T, origin="lower", extent=(0, 3, 0, 2), aspect="auto")
+    ax.set(xlabel="x", ylabel="y", title=title)
+fig.tight_layout()
 plt.show()
