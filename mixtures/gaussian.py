@@ -242,7 +242,7 @@ def _check_points(X, name: str, d: int, *, ndim=2):
 
 
 # ------------------------------------------------------------------------ densities
-def mvn_logpdf(X, mean, cov):
+def mvn_logpdf(X, mean, cov, *, unroll=None):
     """Log-density of ``N(mean, cov)`` at the points ``X``.
 
     The leading axes of ``X``, ``mean`` and ``cov`` broadcast against each other, so one call
@@ -257,6 +257,10 @@ def mvn_logpdf(X, mean, cov):
     mean : array, shape (..., d)
     cov : array, shape (..., d, d)
         Symmetric positive definite.
+    unroll : bool, optional
+        Factorise ``cov`` with the unrolled code of :mod:`mixtures.linalg` (True) or with
+        LAPACK (False); by default unrolled up to :data:`mixtures.linalg.UNROLL_MAX` features.
+        Code that must never call LAPACK (batched programs on few CPU threads) passes True.
 
     Returns
     -------
@@ -280,9 +284,11 @@ def mvn_logpdf(X, mean, cov):
             f"The leading axes of X {tuple(X.shape)}, mean {tuple(mean.shape)} and cov "
             f"{tuple(cov.shape)} do not broadcast."
         ) from None
+    if unroll is not None and not isinstance(unroll, bool):
+        raise TypeError(f"unroll must be None, True or False, got {unroll!r}.")
     _checks.finite(mean, "mean")
     _checks.spd(cov, "cov")
-    return _mvn_logpdf(X, mean, cov)
+    return _mvn_logpdf(X, mean, cov, unroll)
 
 
 def _mahalanobis(X, mean, cov):
@@ -299,13 +305,14 @@ def _mahalanobis(X, mean, cov):
     return jnp.sum(z * z, axis=0), 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))
 
 
-def _mvn_logpdf(X, mean, cov):
+def _mvn_logpdf(X, mean, cov, unroll=None):
     d = X.shape[-1]
-    if mean.ndim == 1 and cov.ndim == 2:
+    unroll = d <= linalg.UNROLL_MAX if unroll is None else unroll
+    if mean.ndim == 1 and cov.ndim == 2 and unroll == (d <= linalg.UNROLL_MAX):
         maha, logdet = _mahalanobis(X, mean, cov)
         return (-0.5 * (maha + logdet + d * _LOG_2PI)).reshape(X.shape[:-1])
     diff = X - mean
-    if d <= linalg.UNROLL_MAX:
+    if unroll:
         L = linalg.cholesky(cov)
         z = linalg.solve_lower(L, diff)
     else:

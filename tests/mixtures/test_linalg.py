@@ -54,6 +54,9 @@ def test_batched_mvn_logpdf_matches_scipy(d):
     np.testing.assert_allclose(got, want, rtol=1e-10)
     one = np.asarray(gaussian.mvn_logpdf(X, means[1], covs[1]))
     np.testing.assert_allclose(one, want[:, 1], rtol=1e-10)
+    for unroll in (True, False):
+        forced = np.asarray(gaussian.mvn_logpdf(X[:, None, :], means, covs, unroll=unroll))
+        np.testing.assert_allclose(forced, want, rtol=1e-10)
 
 
 def test_mvn_logpdf_rejects_shapes_that_do_not_broadcast():
@@ -61,6 +64,8 @@ def test_mvn_logpdf_rejects_shapes_that_do_not_broadcast():
         gaussian.mvn_logpdf(np.zeros((4, 2)), np.zeros((3, 2)), np.tile(np.eye(2), (3, 1, 1)))
     with pytest.raises(ValueError, match="cov"):
         gaussian.mvn_logpdf(np.zeros((4, 2)), np.zeros(2), np.eye(3))
+    with pytest.raises(TypeError, match="unroll"):
+        gaussian.mvn_logpdf(np.zeros((4, 2)), np.zeros(2), np.eye(2), unroll="yes")
 
 
 def test_small_normal_density_compiles_without_lapack_under_jacfwd_and_vmap():
