@@ -50,6 +50,7 @@ __all__ = [
     "GMM",
     "check_gmm",
     "mvn_logpdf",
+    "mvn_logpdf_numpy",
     "component_log_prob",
     "log_prob",
     "log_responsibilities",
@@ -322,6 +323,35 @@ def _mvn_logpdf(X, mean, cov, unroll=None):
         z = solve_triangular(Lb, jnp.broadcast_to(diff, (*batch, d))[..., None], lower=True)
         z = z[..., 0]
     return -0.5 * (jnp.sum(z * z, axis=-1) + linalg.logdet_from_cholesky(L) + d * _LOG_2PI)
+
+
+def mvn_logpdf_numpy(X, mean, cov):
+    """:func:`mvn_logpdf` evaluated on the host in NumPy float64, without compiling anything.
+
+    For callers that score small problems of ever-changing sizes outside compiled code (a
+    new shape would otherwise compile new programs). Same broadcasting as :func:`mvn_logpdf`;
+    the arguments are not checked (``cov`` must be symmetric positive definite).
+
+    Parameters
+    ----------
+    X : array, shape (..., d)
+    mean : array, shape (..., d)
+    cov : array, shape (..., d, d)
+
+    Returns
+    -------
+    numpy.ndarray, shape (...)
+    """
+    X, mean, cov = (np.asarray(a, dtype=np.float64) for a in (X, mean, cov))
+    d = X.shape[-1]
+    diff = X - mean
+    batch = np.broadcast_shapes(diff.shape[:-1], cov.shape[:-2])
+    L = np.linalg.cholesky(cov)
+    z = np.linalg.solve(
+        np.broadcast_to(L, (*batch, d, d)), np.broadcast_to(diff, batch + (d,))[..., None]
+    )
+    logdet = 2.0 * np.sum(np.log(np.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
+    return -0.5 * (np.sum(z[..., 0] ** 2, axis=-1) + logdet + d * _LOG_2PI)
 
 
 def component_log_prob(gmm: GMM, X):

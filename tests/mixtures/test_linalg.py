@@ -54,6 +54,9 @@ def test_batched_mvn_logpdf_matches_scipy(d):
     np.testing.assert_allclose(got, want, rtol=1e-10)
     one = np.asarray(gaussian.mvn_logpdf(X, means[1], covs[1]))
     np.testing.assert_allclose(one, want[:, 1], rtol=1e-10)
+    host = gaussian.mvn_logpdf_numpy(X[:, None, :], means, covs)
+    assert isinstance(host, np.ndarray) and host.shape == (n, K)
+    np.testing.assert_allclose(host, want, rtol=1e-10)
     for unroll in (True, False):
         forced = np.asarray(gaussian.mvn_logpdf(X[:, None, :], means, covs, unroll=unroll))
         np.testing.assert_allclose(forced, want, rtol=1e-10)
