@@ -13,11 +13,11 @@ the position uncertainty follows from the bicycle model step by step; with ``pri
 outputs position means and covariances directly. Both are trained on the same 150 tracks (a small
 data set, where the prior matters most), with early stopping on 15 held-out tracks
 (``early_stopping=True``, which keeps the parameters of the best validation NLL; with the kinematic
-prior the network must also beat the best fitted physics baseline on those tracks, or that
-baseline is the model). The L2 weight penalty ``alpha`` is
-left at its default 0 to keep the example short; to tune it, fit a small grid with
-``early_stopping=True`` and keep the fit with the highest ``best_validation_score_``, never the
-best test NLL. Real tracks: see
+prior the best fitted physics baseline on those tracks also stays in the forecast as a defensive
+mixture component, weighted by how well it predicts them against the network). The L2 weight
+penalty ``alpha`` is left at its default 0 to keep the example short; to tune it, fit a small
+grid with ``early_stopping=True`` and keep the fit with the highest ``best_validation_score_``,
+never the best test NLL. Real tracks: see
 :ref:`sphx_glr_auto_examples_kinematic_plot_kinematic_pedestrians.py`.
 """
 
@@ -71,13 +71,14 @@ for row, (prior, est) in enumerate(models.items()):
         ax.plot(*test.future[agent].T, "k--", lw=1.5)
         w = np.exp(gmm.log_weights[col, 0])
         steps = [3, 7, 11]
-        for k in range(est.n_modes):
+        for k in range(len(w)):  # the kinematic prior adds its baseline as a last mode
+            name = "baseline" if k == est.n_modes else f"mode {k}"
             ax.plot(
                 *gmm.means[col, :, k].T,
                 color=f"C{k}",
                 lw=1,
                 alpha=0.3 + 0.7 * w[k],
-                label=f"mode {k}, weight {w[k]:.2f}",
+                label=f"{name}, weight {w[k]:.2f}",
             )
             plot_covariance_ellipses(
                 ax,

@@ -13,9 +13,11 @@ constant velocity with a per-step residual covariance, a constant-velocity Kalma
 and the stochastic bicycle model propagated from the filtered state
 (:class:`~solvers.kinematic.KinematicPropagation`). The
 :class:`~solvers.kinematic.KinematicForecaster` learns corrections to that bicycle model's
-actions. It holds out 20 % of its training pedestrians and keeps the network only if it
-beats the physics model on them significantly (a t-test over held-out pedestrians);
-otherwise, as with a handful of pedestrians, it is the fitted physics model.
+actions. It holds out 20 % of its training pedestrians, and the physics baseline that
+predicts them best stays in the forecast as a defensive mixture component: its weight is
+the posterior mean given the held-out pedestrians, at least 1 / (g + 2) for g of them, so
+an overconfident network can never lose more than log(g + 2) nats on a window against
+that baseline, and the network takes over only as far as the held-out pedestrians support.
 """
 
 # %%
@@ -80,7 +82,8 @@ for name, est in models.items():
 # %%
 # Three test pedestrians: the observed past (black dots), the true future (dashed), and the
 # 2-sd ellipses after 0.8, 1.6 and 2.4 s of the Kalman filter (grey) and of the
-# forecaster's modes (colours, opacity by weight).
+# forecaster's modes (colours, opacity by weight; the last mode is its defensive
+# baseline component).
 pick = np.flatnonzero(test)[[5, 60, 200]]
 kf, fc = (
     models["CV Kalman filter"].predict(win.past[pick]),
@@ -102,12 +105,13 @@ for col, ax in enumerate(axes):
     )
     ax.plot(*kf.means[col, :, 0].T, color="0.5", label="Kalman filter")
     w = np.exp(fc.log_weights[col, 0])
-    for k in range(3):
+    for k in range(len(w)):
+        name = "baseline component" if k == len(w) - 1 else f"forecaster mode {k}"
         ax.plot(
             *fc.means[col, :, k].T,
             color=f"C{k}",
             alpha=0.3 + 0.7 * w[k],
-            label=f"forecaster mode {k} ({w[k]:.2f})",
+            label=f"{name} ({w[k]:.2f})",
         )
         plot_covariance_ellipses(
             ax,
@@ -127,9 +131,10 @@ fig.tight_layout()
 # %%
 # The held-out NLL during training: step 0 is the best of the three physics baselines on
 # the held-out pedestrians (the network starts from the fitted bicycle model, its
-# corrections zero), the cross the kept model. The forecaster keeps the network only when
-# its gain over step 0 is significant across the held-out pedestrians.
+# corrections zero), the cross the kept network. The weight the held-out pedestrians leave
+# to the baseline component is printed below.
 est = models["forecaster"]
+print(f"defensive component {type(est.defensive_).__name__}, weight {est.defensive_weight_:.3f}")
 checks = 50 * np.arange(len(est.validation_scores_) + 1)
 fig, ax = plt.subplots(figsize=(6, 4))
 ax.plot(checks, -np.r_[est.baseline_validation_score_, est.validation_scores_], "o-", ms=3)

@@ -20,6 +20,7 @@ __all__ = [
     "MANOEUVRES",
     "PEDESTRIAN_SETS",
     "load_pedestrians",
+    "load_vehicles",
     "make_windows",
     "read_ngsim",
     "read_highd",
@@ -62,6 +63,33 @@ def load_pedestrians(name="corridor"):
         xy=table[:, 2:4].copy(),
         dt=0.2,
         description=description,
+    )
+
+
+def load_vehicles():
+    """Real vehicle trajectories at an urban intersection (Songdo, South Korea).
+
+    144 road users (130 cars, 10 trucks, 3 buses, 1 motorcycle) over 5 s, tracked from
+    drone video by Geo-trax (the sample of its repository, taken from the Songdo Traffic
+    data set; MIT, see ``data/NOTICE``): vehicles crossing the intersection at up to about
+    20 m/s and others waiting at the stop line.
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        ``track`` (n_samples,) int ids; ``t`` (n_samples,) time (s); ``xy`` (n_samples, 2)
+        positions (m, local planar coordinates); ``cls`` (n_samples,) class (0 car, 1 bus,
+        2 truck, 3 motorcycle); ``dt`` the sampling interval (about 0.1 s: every third
+        frame at 29.97 fps); ``description``.
+    """
+    table = np.loadtxt(_DATA / "songdo_intersection.csv", delimiter=",", skiprows=1)
+    return Bunch(
+        track=table[:, 0].astype(np.int64),
+        t=table[:, 1] / 29.97,
+        xy=table[:, 2:4].copy(),
+        cls=table[:, 4].astype(np.int64),
+        dt=3 / 29.97,
+        description="urban intersection, Songdo (drone video, Geo-trax sample)",
     )
 
 

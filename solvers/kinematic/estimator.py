@@ -135,22 +135,30 @@ def _feature_scales(feats, groups):
     return scales
 
 
-def _significant(gain, groups):
-    """Whether the per-window log-likelihood ``gain`` over the baseline is significantly
-    positive: a one-sided 97.5 % t-test on the track means (windows of one track are not
-    independent), so that a few held-out tracks cannot switch the baseline off by chance."""
+def _defensive_weight(ll_base, ll_net, groups, n_grid=4000):
+    """Weight of the physics baseline in ``w * baseline + (1 - w) * network``, from held-out
+    windows: the posterior mean of ``w`` under a uniform prior.
+
+    Each held-out track counts as one observation (its windows are not independent): its
+    log-likelihood is the mean over its windows of ``log(w p_base + (1 - w) p_net)``, from
+    the per-window log-likelihoods ``ll_base`` and ``ll_net`` (n_windows,). The likelihood
+    of ``g`` tracks is ``(1 - w)^g`` times a function increasing in ``w`` (and ``w^g`` times
+    one decreasing), so the posterior mean lies in ``[1 / (g + 2), (g + 1) / (g + 2)]``
+    (Laplace's rule of succession at the extremes): the mixture's log-likelihood of any
+    window is at most ``log(g + 2)`` below the baseline's, however overconfident the network.
+    Midpoint rule on ``n_grid`` points of (0, 1).
+    """
     _, inv = np.unique(groups, return_inverse=True)
-    per_track = np.bincount(inv, weights=gain) / np.bincount(inv)
-    g = len(per_track)
-    if g < 2 or not np.all(np.isfinite(per_track)):
-        return False
-    from scipy.stats import t
+    per_window = 1.0 / np.bincount(inv)[inv]  # the windows of a track share one unit of weight
+    ll_net = np.where(np.isnan(ll_net), -np.inf, ll_net)
+    w = (np.arange(n_grid) + 0.5) / n_grid
+    ll = np.logaddexp(np.log(w)[:, None] + ll_base, np.log1p(-w)[:, None] + ll_net)
+    log_post = ll @ per_window
+    post = np.exp(log_post - log_post.max())
+    return float(np.sum(w * post) / np.sum(post))
 
-    se = np.std(per_track, ddof=1) / np.sqrt(g)
-    return bool(np.mean(per_track) - t.ppf(0.975, g - 1) * se > 0)
 
-
-#: the physics baselines the forecaster may fall back to (built from its parameters)
+#: the physics baselines the defensive component is chosen from (built from its parameters)
 _BASELINES = {
     "ConstantVelocity": lambda p: ConstantVelocity(dt=p["dt"]),
     "ConstantVelocityKalman": lambda p: ConstantVelocityKalman(dt=p["dt"]),
@@ -179,13 +187,17 @@ def _shard_training_data(data, mesh):
     return tuple(sharding.shard_rows(a, mesh) for a in out)
 
 
-def _repeat_modes(gmm, n_modes):
-    """A one-mode forecast as ``n_modes`` equal modes of equal weight (the same density)."""
-    n, T = gmm.means.shape[:2]
-    logw = np.full((n, T, n_modes), -np.log(n_modes))
-    means = np.repeat(gmm.means, n_modes, axis=2)
-    covs = np.repeat(gmm.covariances, n_modes, axis=2)
-    return GMM(logw, means, covs, "full")
+def _with_defensive(gmm, base, weight):
+    """The network's mixture ``gmm`` (K modes) and the baseline's Gaussian ``base`` as one
+    mixture of K + 1 modes, the baseline weighted ``weight`` (the last mode)."""
+    return GMM(
+        np.concatenate(
+            [np.log1p(-weight) + gmm.log_weights, np.log(weight) + base.log_weights], axis=-1
+        ),
+        np.concatenate([gmm.means, base.means], axis=2),
+        np.concatenate([gmm.covariances, base.covariances], axis=2),
+        "full",
+    )
 
 
 def _zero_head(params):
@@ -212,11 +224,16 @@ class KinematicForecaster(MixturesEstimator):
     the baseline exactly (``acceleration_steering``), and the L2 penalty ``alpha`` shrinks the
     network towards them. With ``early_stopping`` the three physics baselines
     (:class:`ConstantVelocity`, :class:`ConstantVelocityKalman`, :class:`KinematicPropagation`)
-    fitted on the training rows are scored on the held-out tracks: the trained network is the
-    model only if its log-likelihood gain over the best of them is significant (a one-sided
-    t-test over held-out tracks); otherwise that baseline, refitted on all training tracks, is
-    the model (``fell_back_``, ``fallback_``). Little data therefore gives the better physics
-    model, more data what the network learns. With ``prior="none"`` the head predicts
+    fitted on the training rows are scored on the held-out tracks, and the best of them,
+    refitted on all training tracks, stays in the model as a defensive mixture component
+    (``defensive_``): the forecast is ``w * baseline + (1 - w) * network`` (``n_modes + 1``
+    modes, the baseline last), ``w`` (``defensive_weight_``) the posterior mean of the
+    mixture weight given the held-out tracks under a uniform prior, each track counting as
+    one observation. With ``g`` held-out tracks ``w`` lies in ``[1 / (g + 2), (g + 1) / (g +
+    2)]``, so no window scores more than ``log(g + 2)`` nats below that baseline, however
+    overconfident the network; it approaches 0 as the held-out tracks favour the network.
+    Little data therefore gives mostly the better physics model, more data what the network
+    learns. With ``prior="none"`` the head predicts
     the position means and (free) covariances directly. Training minimises the trajectory-level
     mixture NLL with minibatch Adam (optax).
 
@@ -288,9 +305,9 @@ class KinematicForecaster(MixturesEstimator):
         ``n_iter_no_change`` consecutive checks, and keep the parameters of the best check
         (as scikit-learn's ``MLPRegressor(early_stopping=True)``). The split is drawn from
         ``random_state`` (whole tracks when ``groups`` is given). With the kinematic prior the
-        best physics baseline on the held-out tracks stays the model unless the network's
-        gain over it is significant, which is what makes learning safe with few tracks:
-        recommended.
+        best physics baseline on the held-out tracks joins the forecast as a defensive
+        component weighted by those tracks (``defensive_``, ``defensive_weight_``), which
+        is what makes learning safe with few tracks: recommended.
     validation_fraction : float
         Fraction of the tracks held out when ``early_stopping`` (in (0, 1); ``ceil(
         validation_fraction * n_tracks)`` tracks, counted by ``groups``, at least one, and at
@@ -331,23 +348,27 @@ class KinematicForecaster(MixturesEstimator):
         Mean log-likelihood per validation track (nats, higher is better; as :meth:`score`)
         after every 50 Adam steps; None without early stopping.
     best_validation_score_ : float or None
-        Mean held-out log-likelihood (nats) of the model kept: the highest entry of
-        ``validation_scores_``, or the chosen baseline's when ``fell_back_``.
+        Mean held-out log-likelihood (nats) of the network kept (without the defensive
+        component): the highest entry of ``validation_scores_`` (with the kinematic prior,
+        the zero head's when the held-out likelihood was never finite).
     best_iter_ : int or None
         The Adam step after which the kept parameters were taken (early stopping only; 0
-        when ``fell_back_``).
+        for the zero head).
     baseline_validation_scores_ : dict or None
         Mean log-likelihood per held-out window (nats) of each physics baseline
         (``"ConstantVelocity"``, ``"ConstantVelocityKalman"``, ``"KinematicPropagation"``)
         fitted on the training rows; kinematic prior with early stopping only.
     baseline_validation_score_ : float or None
-        The best of them: the reference the network must beat.
-    fell_back_ : bool
-        True when the model is the best baseline refitted on every training track (the
-        network's held-out gain over it was not significant).
-    fallback_ : ConstantVelocity, ConstantVelocityKalman, KinematicPropagation or None
-        That refitted baseline, which then makes every prediction (its single Gaussian
-        repeated over the ``n_modes`` modes, equal weights); None otherwise.
+        The best of them: the baseline kept as the defensive component.
+    defensive_ : ConstantVelocity, ConstantVelocityKalman, KinematicPropagation or None
+        That baseline refitted on every training track, the last mode of every forecast;
+        None without it (``prior="none"`` or no early stopping: the network alone, ``n_modes``
+        modes).
+    defensive_weight_ : float
+        Its weight ``w`` in (0, 1) (0.0 without it): the posterior mean of the weight of
+        ``w * baseline + (1 - w) * network`` under a uniform prior, given the held-out
+        tracks' log-likelihoods (each track's mean over its windows, one observation per
+        track).
     baseline_ : KinematicPropagation
         The fitted physics baseline the network corrects.
     max_steer_ : float
@@ -533,7 +554,7 @@ class KinematicForecaster(MixturesEstimator):
         converged)``; the validation scores are mean log-likelihoods per held-out track in
         normalised units, ``best_ll`` the kept parameters' log-likelihood of each held-out
         window (None without early stopping, or when the validation loss was never finite:
-        the caller then falls back to a baseline with the kinematic prior).
+        with the kinematic prior the caller then keeps the zero head, the baseline).
         """
         max_iter, lr, tol, alpha = p["max_iter"], p["learning_rate"], p["tol"], p["alpha"]
         patience = p["n_iter_no_change"]
@@ -718,28 +739,25 @@ class KinematicForecaster(MixturesEstimator):
             )
         shift = self._log_jacobian(cfg.horizon)
         early = val_idx is not None
-        self.fell_back_, self.fallback_ = False, None
+        self.defensive_, self.defensive_weight_ = None, 0.0
         self.baseline_validation_scores_ = self.baseline_validation_score_ = None
         if early and cfg.prior == "kinematic":
-            # the network must beat the best physics baseline on the held-out tracks
-            # significantly; otherwise that baseline, refitted on every training track (the
-            # held-out ones only served to decide), is the model
+            # the best physics baseline on the held-out tracks stays in the model as a
+            # defensive component, its weight the posterior mean given those tracks: the
+            # loss on any window is bounded by the baseline's plus log(n_tracks + 2), and the
+            # network only takes over as far as the held-out tracks support it
             name, scores = self._choose_baseline(past, future, train_idx, val_idx, p)
             self.baseline_validation_scores_ = {k: float(np.mean(v)) for k, v in scores.items()}
             self.baseline_validation_score_ = self.baseline_validation_scores_[name]
-            ref = scores[name]
-            if best_ll is None or not (
-                best_val - shift > np.mean(ref)
-                and _significant(best_ll - shift - ref, groups[val_idx])
-            ):
-                self._fit_physics(past, future, p)
-                if name == "KinematicPropagation":
-                    self.fallback_ = self.baseline_
-                else:
-                    self.fallback_ = _BASELINES[name](p).fit(past, future)
-                self.fell_back_ = True
+            if best_ll is None:  # never a finite held-out likelihood: the zero head
                 params = _zero_head(params)
-                best_val, best_iter = float(np.mean(ref)) + shift, 0
+                net = self.baseline_.score_samples(past[val_idx], future[val_idx])
+                best_val, best_iter = float(np.mean(net)) + shift, 0
+            else:
+                net = best_ll - shift
+            self.defensive_weight_ = _defensive_weight(scores[name], net, groups[val_idx])
+            # refitted on every training track (the held-out ones only served to decide)
+            self.defensive_ = _BASELINES[name](p).fit(past, future)
         self.params_ = jax.tree_util.tree_map(np.asarray, params)
         self.loss_curve_ = losses + shift
         self.validation_indices_ = val_idx
@@ -762,14 +780,13 @@ class KinematicForecaster(MixturesEstimator):
         mixtures.gaussian.GMM
             Holding NumPy float64 arrays: ``log_weights`` (n_agents, horizon, K), ``means``
             (n_agents, horizon, K, 2) (unit of the positions), ``covariances`` (n_agents,
-            horizon, K, 2, 2) (squared unit).
+            horizon, K, 2, 2) (squared unit); ``K = n_modes``, or ``n_modes + 1`` with the
+            defensive baseline component (the last mode, weight ``defensive_weight_``).
         """
         self._check_fitted()
         past = self._check_past(past)
         cfg = self._config()
         n = len(past)
-        if self.fallback_ is not None:
-            return _repeat_modes(self.fallback_.predict(past), cfg.n_modes)
         with x64():
             origin, R, feats, m0, P0 = self._inputs(past)
             (feats, m0, P0), _ = _padded([feats, m0, P0], n)
@@ -786,7 +803,10 @@ class KinematicForecaster(MixturesEstimator):
             logw, mu, cov = (
                 np.asarray(a)[:n] for a in (gmm.log_weights, gmm.means, gmm.covariances)
             )
-        return _tracks.to_world(logw, mu, cov, origin, R, self.length_scale_)
+        gmm = _tracks.to_world(logw, mu, cov, origin, R, self.length_scale_)
+        if self.defensive_ is not None:
+            gmm = _with_defensive(gmm, self.defensive_.predict(past), self.defensive_weight_)
+        return gmm
 
     def score_samples(self, past, future):
         """Trajectory-level log-likelihood of each observed future (nats).
@@ -807,8 +827,6 @@ class KinematicForecaster(MixturesEstimator):
         cfg = self._config()
         future = _tracks.check_future(future, past, cfg.horizon)
         n = len(past)
-        if self.fallback_ is not None:
-            return self.fallback_.score_samples(past, future)
         with x64():
             origin, R, feats, m0, P0 = self._inputs(past)
             local = _tracks.to_agent(future, origin, R, self.length_scale_)
@@ -822,7 +840,12 @@ class KinematicForecaster(MixturesEstimator):
                 cfg,
             )
             nll = np.asarray(nll)[:n]
-        return -(nll + self._log_jacobian(cfg.horizon))
+        ll = -(nll + self._log_jacobian(cfg.horizon))
+        if self.defensive_ is not None:
+            w = self.defensive_weight_
+            base = self.defensive_.score_samples(past, future)
+            ll = np.logaddexp(np.log1p(-w) + ll, np.log(w) + base)
+        return ll
 
     def score(self, past, future):
         """Mean trajectory-level log-likelihood of ``future`` per trajectory (nats; higher is
@@ -863,7 +886,8 @@ class KinematicForecaster(MixturesEstimator):
         past : array, shape (n_agents, n_past, 2) or (n_agents, n_past, 4)
         future : array, shape (n_agents, horizon, 2)
         k : int, optional
-            Number of most probable modes considered (default: all ``n_modes``).
+            Number of most probable modes considered (default: all, ``n_modes`` or
+            ``n_modes + 1`` with the defensive component).
 
         Returns
         -------

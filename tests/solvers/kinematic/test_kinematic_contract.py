@@ -1,6 +1,7 @@
 """KinematicForecaster against the estimator contract: score sign, model selection, units,
 input checks, shape buckets and divergence (issue 20 and 21 regressions)."""
 
+import copy
 import warnings
 
 import numpy as np
@@ -246,11 +247,15 @@ def test_converged_only_when_the_criterion_holds(data):
     assert est.converged_ and est.n_iter_ == 100  # two windows of 50 steps
 
 
-def test_grouped_split_and_fallback_to_the_best_baseline(data):
-    """Early stopping holds out whole tracks; with a single held-out track no gain can be
-    significant, so the model is the physics baseline that scores best on the held-out
-    track (each fitted here independently on the training rows), refitted on every
-    training window."""
+def test_grouped_split_and_defensive_baseline_component(data):
+    """Early stopping holds out whole tracks; the physics baseline that scores best on the
+    held-out track (each fitted here independently on the training rows), refitted on every
+    training window, is the last mode of the forecast, with the posterior-mean weight of the
+    two-component mixture given that track (computed here by quadrature); the forecast's
+    log-likelihood is that of the predicted mixture and never more than log(g + 2) below the
+    baseline's, g = 1 held-out track."""
+    from scipy.integrate import quad
+
     from solvers.kinematic import (
         ConstantVelocity,
         ConstantVelocityKalman,
@@ -274,29 +279,44 @@ def test_grouped_split_and_fallback_to_the_best_baseline(data):
     val = est.validation_indices_
     held = groups[val]
     assert len(np.unique(held)) == 1 and np.sum(groups == held[0]) == len(held)
-    assert est.fell_back_ and est.best_iter_ == 0
     train = np.setdiff1d(np.arange(len(groups)), val)
     classes = (ConstantVelocity, ConstantVelocityKalman, KinematicPropagation)
-    scores = {
-        cls.__name__: cls(dt=est.dt)
-        .fit(data.past[train], data.future[train])
-        .score(data.past[val], data.future[val])
-        for cls in classes
+    fits = {
+        cls.__name__: cls(dt=est.dt).fit(data.past[train], data.future[train]) for cls in classes
     }
+    scores = {k: f.score(data.past[val], data.future[val]) for k, f in fits.items()}
     np.testing.assert_allclose(
         [est.baseline_validation_scores_[k] for k in scores], list(scores.values()), rtol=1e-8
     )
     best = max(scores, key=scores.get)
-    assert type(est.fallback_).__name__ == best
-    assert est.best_validation_score_ == pytest.approx(scores[best], rel=1e-8)
+    assert type(est.defensive_).__name__ == best
+    # the weight: posterior mean under a uniform prior, the track's mean log-likelihood
+    network = copy.copy(est)
+    network.defensive_ = None
+    ll_net = network.score_samples(data.past[val], data.future[val])
+    ll_base = fits[best].score_samples(data.past[val], data.future[val])
+    top = max(ll_net.max(), ll_base.max())
+
+    def lik(w):
+        return np.exp(np.mean(np.log(w * np.exp(ll_base - top) + (1 - w) * np.exp(ll_net - top))))
+
+    w_ref = quad(lambda w: w * lik(w), 0, 1)[0] / quad(lik, 0, 1)[0]
+    w = est.defensive_weight_
+    assert w == pytest.approx(w_ref, rel=1e-5)
+    assert 1 / 3 <= w <= 2 / 3
+    # the forecast: network modes weighted 1 - w, then the refitted baseline weighted w
     ref = dict(zip(scores, classes))[best](dt=est.dt).fit(data.past, data.future)
-    gmm, rgmm = est.predict(data.past), ref.predict(data.past)
-    for k in range(KW["n_modes"]):  # every mode is the baseline's Gaussian
-        np.testing.assert_allclose(gmm.means[:, :, k], rgmm.means[:, :, 0], rtol=1e-9)
-        np.testing.assert_allclose(gmm.covariances[:, :, k], rgmm.covariances[:, :, 0], rtol=1e-8)
-    np.testing.assert_allclose(np.exp(gmm.log_weights), 1.0 / KW["n_modes"])
-    np.testing.assert_allclose(
-        est.score_samples(data.past, data.future),
-        ref.score_samples(data.past, data.future),
-        rtol=1e-9,
+    gmm, rgmm, ngmm = est.predict(data.past), ref.predict(data.past), network.predict(data.past)
+    K = KW["n_modes"]
+    assert gmm.means.shape[2] == K + 1
+    np.testing.assert_allclose(gmm.means[:, :, K], rgmm.means[:, :, 0], rtol=1e-9)
+    np.testing.assert_allclose(gmm.covariances[:, :, K], rgmm.covariances[:, :, 0], rtol=1e-8)
+    np.testing.assert_allclose(gmm.means[:, :, :K], ngmm.means, rtol=1e-12)
+    np.testing.assert_allclose(gmm.log_weights[..., K], np.log(w), rtol=1e-12)
+    np.testing.assert_allclose(gmm.log_weights[..., :K], np.log1p(-w) + ngmm.log_weights)
+    ll = est.score_samples(data.past, data.future)
+    np.testing.assert_allclose(ll, _reference_loglik(gmm, data.future), rtol=1e-9)
+    assert np.all(ll >= ref.score_samples(data.past, data.future) + np.log(w) - 1e-9)
+    assert est.min_ade_fde(data.past, data.future, k=K + 1)[0] <= min(
+        ref.min_ade_fde(data.past, data.future)[0], network.min_ade_fde(data.past, data.future)[0]
     )
