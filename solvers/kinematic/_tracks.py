@@ -143,11 +143,7 @@ def to_world(logw, mu, cov, origin, R, ell):
 
 def gmm_loglik(gmm, future):
     """Trajectory-level log-likelihood ``log sum_k w_k prod_t N(y_t | mu_tk, S_tk)`` (n,)."""
-    d = future[:, :, None, :] - gmm.means
-    L = np.linalg.cholesky(gmm.covariances)
-    z = np.linalg.solve(L, d[..., None])[..., 0]
-    logdet = 2.0 * np.sum(np.log(np.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
-    comp = -0.5 * (np.sum(z**2, axis=-1) + logdet + 2.0 * np.log(2.0 * np.pi))
+    comp = gaussian.mvn_logpdf_numpy(future[:, :, None, :], gmm.means, gmm.covariances)
     logw = gmm.log_weights[:, 0, :] - logsumexp(gmm.log_weights[:, 0, :], axis=-1, keepdims=True)
     return logsumexp(comp.sum(axis=1) + logw, axis=-1)
 

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 
-from mixtures import x64
+from mixtures import gaussian, x64
 from mixtures.base import Integer, MixturesEstimator, Real, pad_axis, padded_length
 from mixtures.gaussian import GMM
 from solvers.kinematic import _tracks
@@ -385,14 +385,7 @@ def drift_growth(horizon):
 
 def gaussian_nll_jax(mu, cov, y):
     """``-sum_t log N(y_t | mu_t, cov_t)`` per agent (2-D positions, pure JAX)."""
-    d = y - mu
-    det = cov[..., 0, 0] * cov[..., 1, 1] - cov[..., 0, 1] * cov[..., 1, 0]
-    quad = (
-        cov[..., 1, 1] * d[..., 0] ** 2
-        - 2 * cov[..., 0, 1] * d[..., 0] * d[..., 1]
-        + cov[..., 0, 0] * d[..., 1] ** 2
-    ) / det
-    return jnp.sum(0.5 * (quad + jnp.log(det)) + jnp.log(2 * jnp.pi), axis=-1)
+    return -jnp.sum(gaussian.mvn_logpdf(y, mu, cov, unroll=True), axis=-1)
 
 
 def _bicycle_objective(theta, m0, P0, future, weights):
