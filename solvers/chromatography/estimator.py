@@ -30,12 +30,33 @@ __all__ = ["ChromatogramFit"]
 
 # Smallest analyte bucket of the fit with run-level parameters.
 _MIN_FREE_ANALYTES = 8
+# Beyond |R| of about 10 the second-order (Haarhoff-van der Linde) peak is off the
+# equilibrium-dispersive PDE by a quarter of its height or more, and a large loading only
+# trades with the area (the peak scales as 1/R): "auto" does not keep such a loading.
+_MAX_LOADING = 10.0
 
 
 def _check_n_analytes(value, name):
     if isinstance(value, str) and value == "auto":
         return value
     return Integer(low=1).check(value, name)
+
+
+_SHAPES = ("kinetic", "overload", "auto")
+
+
+def _check_peak_shape(value, name):
+    if isinstance(value, str):
+        if value not in _SHAPES:
+            raise ValueError(f"{name} must be one of {_SHAPES} or a sequence of those per peak.")
+        return value
+    try:
+        items = list(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a string or a sequence of strings.") from None
+    if not items or any(v not in ("kinetic", "overload") for v in items):
+        raise ValueError(f"{name} as a sequence must hold 'kinetic' or 'overload' per peak.")
+    return value
 
 
 def _check_retention_times(value, name):
@@ -131,6 +152,18 @@ class ChromatogramFit(MixturesEstimator):
         Smallest prominence of a detected peak (and height of a shoulder) as a fraction of
         the tallest, besides 10 noise sd: the peak-reject threshold of data systems
         and of hplc-py; 0 keeps every peak above the noise threshold.
+    peak_shape : {"kinetic", "overload", "auto"} or sequence, default "kinetic"
+        ``"kinetic"``: the linear kinetic model for every peak. ``"overload"``: every peak
+        overloaded (nonlinear Langmuir or anti-Langmuir isotherm), the Haarhoff-van der
+        Linde peak with one more parameter, the loading ``R`` (< 0: steep front and tail,
+        > 0: fronting), fitted with the others. ``"auto"``: the peak count is chosen with
+        kinetic peaks; then every peak gets a loading, those whose loading the data
+        determine (Wald statistic ``(R / se)^2`` above the BIC penalty ``log n_t``, and
+        ``|R| <= 10``, where the shape holds) keep it, and that model and the all-kinetic
+        one are compared by BIC. A
+        sequence gives the shape of each peak in elution order (needs an integer
+        ``n_analytes``). Only with ``column`` or ``injection`` None (fitted run
+        parameters).
 
     Attributes
     ----------
@@ -162,12 +195,17 @@ class ChromatogramFit(MixturesEstimator):
         Only when ``column`` or ``injection`` is None: the time unit of the internal fit (T).
     baseline_curve_ : ndarray, shape (2, n_t)
         Times and the baseline subtracted before the fit (zeros for "none"/"linear").
+    peak_shapes_ : ndarray of str, shape (n_analytes,)
+        ``"kinetic"`` or ``"overload"`` per peak (elution order).
+    loadings_, loading_stderr_ : ndarray, shape (n_analytes,)
+        Fitted loading ``R`` of each overloaded peak and its standard error (0 and NaN for
+        kinetic peaks).
     peak_table_ : pandas.DataFrame
         One row per peak in elution order: ``retention_time`` (apex, T), ``area``,
         ``area_stderr``, ``height``, ``width_half_height`` (T), ``tailing_factor`` (USP, at
         5 % height), ``plates`` (``5.545 (t_R / w_half)^2``), ``resolution_next``
         (``1.18 dt_R / (w_1 + w_2)``, NaN for the last), ``k_a``, ``k_a_stderr``, ``k_d``,
-        ``k_d_stderr``, ``retention_factor``.
+        ``k_d_stderr``, ``retention_factor``, ``loading``.
     n_iter_ : int
         Function evaluations used (at most ``max_iter``).
     converged_ : bool
@@ -187,6 +225,7 @@ class ChromatogramFit(MixturesEstimator):
         "max_iter": Integer(low=1),
         "tol": Real(low=0.0, low_open=True),
         "n_terms": Integer(low=8),
+        "peak_shape": _check_peak_shape,
     }
 
     def __init__(
@@ -202,6 +241,7 @@ class ChromatogramFit(MixturesEstimator):
         n_terms=128,
         retention_times=None,
         prominence=0.01,
+        peak_shape="kinetic",
     ):
         self.n_analytes = n_analytes
         self.column = column
@@ -214,6 +254,7 @@ class ChromatogramFit(MixturesEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.n_terms = n_terms
+        self.peak_shape = peak_shape
 
     def _eps(self):
         return 0.0 if self.column.dispersion == 0.0 else 1.0 / self.column.peclet
@@ -225,6 +266,8 @@ class ChromatogramFit(MixturesEstimator):
     # Set during fit when the data do not determine the hold-up time (sharp peaks).
     _hold_t_m = False
     _n_local = None
+    # Overloaded analytes (bool mask over the rows of the parameter vector) during a fit.
+    _over = None
 
     def _free(self):
         """Whether run-level parameters (hold-up time, injection width, lag) are fitted."""
@@ -424,9 +467,16 @@ class ChromatogramFit(MixturesEstimator):
         n_sh = int(self._shared_free().sum()) if self._free() else 0
         run = self._shared_vector(x, n_a, inj) if self._free() else inj
         peaks, jac = self._peaks(t_pad, t.size, z[:, :2], run)
+        over = self._over if self._over is not None else np.zeros(n_a, bool)
+        n_ov = int(over.sum())
+        if n_ov:
+            rows = np.broadcast_to(t_pad, (n_ov, t_pad.shape[-1]))
+            p_ov, j_ov = self._overload_peaks(rows, t.size, z[over, :2], run, x[x.size - n_ov :])
+            peaks, jac = np.array(peaks), np.array(jac)
+            peaks[over], jac[over] = p_ov, j_ov[:, :, [0, 1, 3, 4, 5]]
         area = np.exp(z[:, 2])
         design = self._baseline_design(t)
-        resid = area @ peaks + design @ x[3 * n_a + n_sh :] - y
+        resid = area @ peaks + design @ x[3 * n_a + n_sh : x.size - n_ov] - y
         cols = np.concatenate(
             [area[:, None, None] * jac[:, :, :2], (area[:, None] * peaks)[:, :, None]], axis=2
         )  # (n_a, n_t, 3)
@@ -434,8 +484,26 @@ class ChromatogramFit(MixturesEstimator):
         if n_sh:
             shared = np.einsum("a,atk->tk", area, jac[:, :, 2:])
             blocks.append(shared[:, self._shared_free()])
-        J = np.concatenate(blocks + [design], axis=1)
+        blocks.append(design)
+        if n_ov:
+            blocks.append((area[over, None] * j_ov[:, :, 2]).T)
+        J = np.concatenate(blocks, axis=1)
         return resid, J
+
+    def _overload_peaks(self, rows, n_t, z, run, loading):
+        """Overloaded unit peaks (n, n_t) and their Jacobian (n, n_t, 6) on padded ``rows``
+        (n, n_t_pad) of standardised time; analytes padded to the fit's bucket of 8."""
+        n = z.shape[0]
+        n_pad = _MIN_FREE_ANALYTES * -(-n // _MIN_FREE_ANALYTES)
+        zz = np.empty((n_pad, 3))
+        zz[:] = np.append(z[0], loading[0])
+        zz[:n, :2], zz[:n, 2] = z, loading
+        rr = np.empty((n_pad, rows.shape[-1]))
+        rr[:] = rows[0]
+        rr[:n] = rows
+        with x64():
+            peaks, jac = _core.overload_peaks_shared(rr, zz, np.asarray(run, float))
+        return np.asarray(peaks)[:n, :n_t], np.asarray(jac)[:n, :n_t]
 
     def _pre_baseline(self, t, y, noise):
         """Curved baseline subtracted before the fit (pybaselines), zeros for none/linear."""
@@ -477,6 +545,14 @@ class ChromatogramFit(MixturesEstimator):
         self._validate_params()
         self._hold_t_m = False
         self._n_local = None
+        self._over = None
+        if self.peak_shape != "kinetic" and not self._free():
+            raise ValueError(
+                "peak_shape other than 'kinetic' needs fitted run parameters "
+                "(column=None or injection=None)."
+            )
+        if not isinstance(self.peak_shape, str) and self.n_analytes == "auto":
+            raise ValueError("a peak_shape per peak needs an integer n_analytes.")
         if self.column is None and self.injection is not None and self.injection.kind != "gaussian":
             raise ValueError("with column=None the injection must be Gaussian or None.")
         if self._free() and self.column is not None and self.column.dispersion > 0:
@@ -569,11 +645,74 @@ class ChromatogramFit(MixturesEstimator):
                 best, best_bic, self.n_analytes_ = res, bic, n
                 best_run = (self._hold_t_m, inj.copy())
         self._hold_t_m, inj = best_run
+        if self.peak_shape != "kinetic":
+            best = self._fit_shapes(best, best_bic, ts, t_pad, ys_fit, inj, self.n_analytes_)
         self._store(best, ts, tau, sig, inj, self.n_analytes_)
         self.baseline_curve_ = np.vstack([t, pre * sig])
         self._set_convergence(best.status > 0, best.nfev, self.max_iter, hint="increase max_iter")
         self._peak_table(t)
         return self
+
+    def _fit_shapes(self, best, best_bic, ts, t_pad, ys, inj, n):
+        """Give peaks a loading (overload shape) as ``peak_shape`` asks; BIC picks for "auto".
+
+        ``best`` is the kinetic fit of ``n`` peaks; loadings are appended to its parameter
+        vector and start at 0 (the Gaussian, where the loading's gradient is not zero).
+        Leaves ``self._over`` set for the returned solution.
+        """
+
+        def bic(res):
+            rss = max(2.0 * res.cost, 1e-300)
+            return ts.size * np.log(rss / ts.size) + res.x.size * np.log(ts.size)
+
+        if isinstance(self.peak_shape, str):
+            over = np.ones(n, bool)
+        else:
+            over = np.asarray(self.peak_shape) == "overload"
+            if over.size != n:
+                raise ValueError(f"peak_shape has {over.size} entries for {n} peaks.")
+            if not over.any():
+                return best
+        self._over = over
+        x0 = np.append(best.x, np.zeros(over.sum()))
+        # A lag the kinetic fit drove towards zero (log lag -> -inf, no gradient) stalls the
+        # trust region; a thousandth of a sampling step is the same model with a gradient.
+        lag = 3 * n + int(self._shared_free().sum()) - 1
+        x0[lag] = max(x0[lag], np.log(1e-3 * float(np.median(np.diff(ts)))))
+        if self.peak_shape != "auto":
+            return self._solve(x0, ts, t_pad, ys, inj, n)
+
+        def attempt(mask, x0):
+            # In "auto", a shape model whose fit breaks down is not chosen.
+            self._over = mask
+            try:
+                res = self._solve(x0, ts, t_pad, ys, inj, n)
+            except (ValueError, DivergenceError, np.linalg.LinAlgError):
+                return None
+            return res if np.isfinite(res.cost) else None
+
+        res = attempt(over, x0)
+        if res is None:
+            self._over = None
+            return best
+        # Per peak: keep the loading where the data determine it (Wald statistic above the
+        # BIC's penalty per parameter), then let BIC choose between that and all-kinetic.
+        dof = max(ts.size - res.x.size, 1)
+        cov = np.linalg.pinv(res.jac.T @ res.jac) * (2.0 * res.cost / dof)
+        loading = res.x[res.x.size - n :]
+        se = np.sqrt(np.maximum(np.diag(cov)[res.x.size - n :], 1e-300))
+        keep = ((loading / se) ** 2 > np.log(ts.size)) & (np.abs(loading) <= _MAX_LOADING)
+        options = [(best_bic, best, None)]
+        if keep.all():
+            options.append((bic(res), res, over))
+        elif keep.any():
+            # from the kinetic fit, with the kept loadings: the dropped ones may have moved
+            # their peaks while they traded with the areas
+            sub = attempt(keep, np.concatenate([x0[: x0.size - n], loading[keep]]))
+            if sub is not None:
+                options.append((bic(sub), sub, keep))
+        _, chosen, self._over = min(options, key=lambda o: o[0])
+        return chosen
 
     @staticmethod
     def _warm_start(x0, starts, prev_starts, prev_x):
@@ -626,7 +765,11 @@ class ChromatogramFit(MixturesEstimator):
             key = x.tobytes()
             if key not in cache:
                 cache.clear()
-                cache[key] = self._residual_and_jacobian(x, ts, t_pad, ys, inj, n_a)
+                r, J = self._residual_and_jacobian(x, ts, t_pad, ys, inj, n_a)
+                if not np.all(np.isfinite(J)):
+                    # a non-finite residual makes the trust-region solver reject the step
+                    r = np.full_like(r, np.nan)
+                cache[key] = (r, J)
             return cache[key]
 
         best = None
@@ -702,8 +845,11 @@ class ChromatogramFit(MixturesEstimator):
         perm = np.concatenate(
             [(3 * order[:, None] + np.arange(3)).ravel(), np.arange(3 * n_a, x.size)]
         )
-        # the baseline coefficients are in standardised signal units
-        unit = np.concatenate([np.ones(3 * n_a + n_sh), np.full(x.size - 3 * n_a - n_sh, sig)])
+        over = self._over if self._over is not None else np.zeros(n_a, bool)
+        n_ov = int(over.sum())
+        n_coef = x.size - 3 * n_a - n_sh - n_ov
+        # the baseline coefficients are in standardised signal units, the loadings unitless
+        unit = np.concatenate([np.ones(3 * n_a + n_sh), np.full(n_coef, sig), np.ones(n_ov)])
         self.covariance_ = (cov * np.outer(unit, unit))[np.ix_(perm, perm)]
         self.residual_std_ = std * sig
         self.params_ = np.column_stack([k_a, k_d, area])[order]
@@ -714,7 +860,12 @@ class ChromatogramFit(MixturesEstimator):
             Analyte(float(a), float(d), f"peak {i + 1}")
             for i, (a, d) in enumerate(self.params_[:, :2])
         ]
-        coef = x[3 * n_a + n_sh :] * sig
+        loadings, load_err = np.zeros(n_a), np.full(n_a, np.nan)
+        loadings[over] = x[x.size - n_ov :]
+        load_err[over] = np.sqrt(np.maximum(np.diag(cov)[x.size - n_ov :], 0.0))
+        self.loadings_, self.loading_stderr_ = loadings[order], load_err[order]
+        self.peak_shapes_ = np.where(over, "overload", "kinetic")[order]
+        coef = x[3 * n_a + n_sh : 3 * n_a + n_sh + n_coef] * sig
         if coef.size:
             center, half_span = float(ts.mean()) * tau, float(np.ptp(ts) / 2.0) * tau
             slope = coef[1] / half_span
@@ -744,6 +895,13 @@ class ChromatogramFit(MixturesEstimator):
         per analyte (n_a, n_t_pad), in signal units."""
         tau, z, inj = self._unit_model()
         peaks, _ = self._peaks(t / tau, n_t, z, inj)
+        over = self.peak_shapes_ == "overload"
+        if over.any():
+            rows = np.broadcast_to(t / tau, z.shape[:1] + t.shape[-1:]) if t.ndim == 1 else t / tau
+            peaks = np.array(peaks)
+            peaks[over] = self._overload_peaks(rows[over], n_t, z[over], inj, self.loadings_[over])[
+                0
+            ]
         return (self.params_[:, 2] / tau)[:, None] * peaks
 
     def predict_components(self, t):
@@ -891,6 +1049,7 @@ class ChromatogramFit(MixturesEstimator):
                     "k_d": self.params_[i, 1],
                     "k_d_stderr": self.stderr_[i, 1],
                     "retention_factor": self.retention_factors_[i],
+                    "loading": self.loadings_[i],
                 }
             )
         table = pd.DataFrame(rows)
