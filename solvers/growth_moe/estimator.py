@@ -20,7 +20,13 @@ from mixtures.base import (
     warn,
 )
 from solvers.growth_moe import _core, _fitting
-from solvers.growth_moe._data import check_longitudinal, covariate_columns, long_to_wide
+from solvers.growth_moe._data import (
+    check_longitudinal,
+    check_time_varying,
+    covariate_columns,
+    long_to_wide,
+    varying_columns,
+)
 from solvers.growth_moe._fitting import (
     _bucket,
     _canonical_order,
@@ -31,6 +37,7 @@ from solvers.growth_moe._fitting import (
     _scaling,
     _split_like,
     _standardise,
+    _standardise_z,
     _to_jax,
     _to_numpy,
     _tril,
@@ -65,9 +72,11 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
     latent class :math:`k` with probability :math:`\pi_k(x_i) = \mathrm{softmax}_k(\beta_{0k} +
     \beta_k^\top x_{g,i})` (class 0 the reference). Within class :math:`k` the growth factors
     are :math:`\eta_i = \alpha_k + B_k x_{e,i} + \zeta_i`, :math:`\zeta_i \sim N(0, \Psi_k)`,
-    and :math:`y_i = \Lambda_i(g_k)\eta_i + \varepsilon_i`, :math:`\varepsilon_i \sim N(0,
-    \theta_k I)`, where :math:`\Lambda_i(g_k)` is the growth curve's basis at the person's own
-    times and :math:`g_k` a class-level curve parameter (the knot of the bilinear spline). The
+    and :math:`y_i = \Lambda_i(g_k)\eta_i + Z_i \kappa_k + \varepsilon_i`,
+    :math:`\varepsilon_i \sim N(0, \theta_k I)` (``Z_i``: optional time-varying covariates,
+    one row per occasion, with class-specific effects :math:`\kappa_k`), where
+    :math:`\Lambda_i(g_k)` is the growth curve's basis at the person's own times and
+    :math:`g_k` a class-level curve parameter (the knot of the bilinear spline). The
     exact marginal likelihood (a Gaussian mixture over the observed occasions only: full
     information, no listwise deletion) is maximised directly with the exact JAX gradient from
     staged random starts (as Mplus' ``STARTS = n_initial n_init``): ``n_initial`` starts
@@ -95,6 +104,15 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
         ``eta0 + eta1 t``; quadratic ``eta0 + eta1 t + eta2 t^2``; negative exponential
         ``eta0 + eta1 (1 - exp(-g t))`` with rate ``g > 0`` (1/time units); Jenss-Bayley
         ``eta0 + eta1 t + eta2 (exp(g t) - 1)`` with ``g < 0``.
+    random_knot : bool, default=False
+        Bilinear spline only: each person has its own knot, the class knot plus a zero-mean
+        normal deviation that is the last random effect in ``class_covariances_`` (its
+        variance in time units squared, its covariances with the growth factors). The curve
+        is linearised in that deviation (first-order Taylor expansion at the class knot and
+        the conditional mean growth factors, with the value at the knot and the two slopes
+        held fixed, as in Liu & Perera's individual-measurement-occasion models), which is
+        accurate when the knot's spread is small against the time range and the slopes'
+        spread small against their mean difference.
     gating_covariates : bool or sequence of int, default=True
         Columns of ``X`` that predict class membership (True: all, False: none).
     expert_covariates : bool or sequence of int, default=True
@@ -145,18 +163,25 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
         Jenss-Bayley, 0 otherwise).
     expert_coef_ : ndarray, shape (K, q, p_e)
         Direct effects of the expert covariates on the growth factors.
-    class_covariances_ : ndarray, shape (K, q, q)
-        (Residual) covariance of the growth factors within each class.
+    class_covariances_ : ndarray, shape (K, q + r, q + r)
+        (Residual) covariance of the growth factors within each class (r = 1 with
+        ``random_knot``: the knot's deviation last).
     residual_variance_ : ndarray, shape (K,)
         Measurement-error variance per class (outcome units squared).
     covariate_means_, covariate_covariances_ : ndarray, shapes (K, p_j), (K, p_j, p_j)
         Class-specific distribution of the covariates in ``density_columns_`` (joint form;
         p_j = 0 otherwise).
+    time_varying_coef_ : ndarray, shape (K, p_z)
+        Class-specific effects of the time-varying covariates ``Z`` on the outcome (outcome
+        units per unit of each covariate; p_z = 0 without ``Z``).
+    time_varying_names_ : ndarray of str, shape (p_z,)
+        Names of the time-varying covariates (the DataFrame columns in :meth:`fit_frame`,
+        else ``z0``, ``z1`` ...).
     stderr_ : dict of str -> ndarray
         Standard errors from the inverse observed information, keyed like the attributes
         ("gating_intercept", "gating_coef", "class_means", "expert_coef",
         "class_covariances", "residual_variance", "covariate_means",
-        "covariate_covariances"), each of the matching shape.
+        "covariate_covariances", "time_varying_coef"), each of the matching shape.
     param_names_ : list of str
         Names of the free parameters, in the order of ``params_`` / ``vcov_``.
     params_ : ndarray, shape (m,)
@@ -194,6 +219,7 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
         self,
         n_classes=2,
         curve="bilinear_spline",
+        random_knot=False,
         gating_covariates=True,
         expert_covariates=True,
         covariate_density="joint",
@@ -207,6 +233,7 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
     ):
         self.n_classes = n_classes
         self.curve = curve
+        self.random_knot = random_knot
         self.gating_covariates = gating_covariates
         self.expert_covariates = expert_covariates
         self.covariate_density = covariate_density
@@ -221,6 +248,7 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
     _parameter_constraints = {
         "n_classes": Integer(low=1),
         "curve": Options(_core.CURVES),
+        "random_knot": Bool(),
         "gating_covariates": None,  # bool or column indices: resolved against X in fit
         "expert_covariates": None,
         "covariate_density": Options(("joint", "conditional")),
@@ -234,7 +262,7 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
     }
 
     # ----------------------------------------------------------------------------------------
-    def fit(self, Y, times, X=None, *, init_from=None):
+    def fit(self, Y, times, X=None, *, Z=None, init_from=None):
         """Fit the model by full-information maximum likelihood.
 
         The fit runs in standardised units (times, outcomes and covariates centred and scaled
@@ -252,6 +280,10 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
         X : array-like, shape (n, p), optional
             Baseline covariates (finite). None: a model without covariates. A DataFrame with
             string column names sets ``feature_names_in_``.
+        Z : array-like, shape (n, T, p_z) or (n, T), optional
+            Time-varying covariates, one value per person and occasion (finite wherever ``Y``
+            is observed), with class-specific direct effects on the outcome
+            (``time_varying_coef_``).
         init_from : GrowthMixtureMoE, optional
             A model with ``n_classes - 1`` classes fitted to the same data with the same
             curve and covariates: its classes, split one at a time, are added to the starts
@@ -261,10 +293,13 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
         -------
         self
         """
+        return self._fit(Y, times, X, Z, init_from)
+
+    def _fit(self, Y, times, X, Z, init_from, z_names=None):
         hp = self._validate_params()
         for stale in ("bootstrap_params_", "ids_", "_frame_spec"):  # from an earlier fit
             self.__dict__.pop(stale, None)
-        prob = self._setup(Y, times, X, hp)
+        prob = self._setup(Y, times, X, hp, Z, z_names)
         rng = check_random_state(self.random_state)
         bar = None
         if hp["verbose"]:
@@ -275,7 +310,7 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
             with x64():
                 data = _make_data(
                     prob.Ys, prob.Ts, prob.mask, prob.Xg, prob.Xe, prob.Xj,
-                    prob.lo_s, prob.hi_s, _bucket(prob.n),
+                    prob.lo_s, prob.hi_s, _bucket(prob.n), Z=prob.Zs,
                 )  # fmt: skip
                 W0, initial = self._initial_stage(prob, data, rng, init_from, hp)
                 final = self._final_stage(prob, data, W0, hp, bar)
@@ -287,7 +322,7 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
 
     # ----------------------------------------------------------------------------------------
     # the steps of fit
-    def _setup(self, Y, times, X, hp):
+    def _setup(self, Y, times, X, hp, Z=None, z_names=None):
         """Validate and standardise the data; resolve the covariate columns."""
         curve, K = hp["curve"], hp["n_classes"]
         if hp["n_initial"] is not None and 0 < hp["n_initial"] < hp["n_init"]:
@@ -298,6 +333,11 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
         if X is not None:
             X = self._check_table(X, "X", reset=True, min_cols=0)
         Y, times, mask, X = check_longitudinal(Y, times, X)
+        Z = check_time_varying(Z, mask)
+        pz = 0 if Z is None else Z.shape[2]
+        if z_names is None:
+            z_names = [f"z{j}" for j in range(pz)]
+        self.time_varying_names_ = np.array([str(v) for v in z_names], dtype=object)
         if X.shape[1] == 0:
             self.n_features_in_ = 0
             if hasattr(self, "feature_names_in_"):
@@ -315,6 +355,9 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
             else np.zeros(0, dtype=int)
         )
         q, c = _core.N_FACTORS[curve], _core.N_CURVE_PARAMS[curve]
+        r = int(hp["random_knot"])
+        if r and curve != "bilinear_spline":
+            raise ValueError(f"random_knot=True needs curve='bilinear_spline', got {curve!r}.")
         t_obs = times[mask]
         n_distinct = np.unique(t_obs).size
         if n_distinct < q + c:
@@ -323,14 +366,15 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
                 f"curve={curve!r} ({q} growth factor(s) and {c} curve parameter(s) to "
                 f"identify), got {n_distinct}."
             )
-        sc = _scaling(Y, times, mask, X, curve, gcols, ecols, jcols)
+        sc = _scaling(Y, times, mask, X, curve, gcols, ecols, jcols, Z)
         Ys, Ts, Xs = _standardise(Y, times, X, sc)
         return SimpleNamespace(
-            Y=Y, times=times, mask=mask, X=X, n=n, gcols=gcols, ecols=ecols, jcols=jcols,
+            Y=Y, times=times, mask=mask, X=X, Z=Z, Zs=_standardise_z(Z, sc),
+            n=n, gcols=gcols, ecols=ecols, jcols=jcols,
             t_obs=t_obs, lo=float(t_obs.min()), hi=float(t_obs.max()), sc=sc,
             Ys=Ys, Ts=Ts, Xg=Xs[:, gcols], Xe=Xs[:, ecols], Xj=Xs[:, jcols],
             lo_s=float(Ts[mask].min()), hi_s=float(Ts[mask].max()),
-            dims=(K, q, c, gcols.size, ecols.size, jcols.size), curve=curve,
+            dims=(K, q, c, gcols.size, ecols.size, jcols.size, pz, r), curve=curve,
         )  # fmt: skip
 
     def _initial_stage(self, prob, data, rng, init_from, hp):
@@ -344,8 +388,9 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
         if n_initial is None:
             n_initial = 4 * n_init
         gen = StartGenerator(
-            prob.Ys, prob.mask, prob.Ts, prob.Xg, prob.Xe, prob.Xj, hp["n_classes"], prob.curve
-        )
+            prob.Ys, prob.mask, prob.Ts, prob.Xg, prob.Xe, prob.Xj, hp["n_classes"], prob.curve,
+            Z=prob.Zs, random_knot=hp["random_knot"],
+        )  # fmt: skip
         prev = self._previous_solution(init_from, prob, hp)
         starts = gen.starts(max(n_initial, n_init), rng, prev)
         to_w = _core.unconstrained_from_params
@@ -377,11 +422,13 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
             and np.array_equal(init_from.gating_columns_, prob.gcols if K > 2 else [])
             and np.array_equal(init_from.expert_columns_, prob.ecols)
             and np.array_equal(init_from.density_columns_, prob.jcols)
+            and init_from._fit_state["dims"][6:] == prob.dims[6:]
         )
         if not ok:
             raise ValueError(
                 f"init_from must be a fitted GrowthMixtureMoE with n_classes = {K - 1} and "
-                "the same curve and covariate columns."
+                "the same curve, random_knot and covariate columns (baseline and "
+                "time-varying)."
             )
         theirs = init_from._fit_state["scaling"]
         if not all(np.allclose(theirs[k], prob.sc[k]) for k in _core.Scaling._fields):
@@ -463,6 +510,7 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
             "params": p_std,
             "scaling": sc,
             "data": (prob.Y, prob.times, prob.X),
+            "Z": prob.Z,
             "w": w_best,
             "hessian": H,
             "bounds": (prob.lo_s, prob.hi_s),
@@ -503,6 +551,7 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
         self.residual_variance_ = params["theta"]
         self.covariate_means_ = params["mux"]
         self.covariate_covariances_ = params["phi"]
+        self.time_varying_coef_ = params["kappa"]
         self.weights_ = weights
         self.params_ = np.concatenate(
             [
@@ -530,15 +579,16 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
         names += [f"gate.class{k}.{x}" for k in range(1, K) for x in xg]
         names += [f"class{k}.mean.{f}" for k in range(K) for f in fac]
         names += [f"class{k}.{f}~{x}" for k in range(K) for f in fac for x in xe]
-        q = len(fac)
-        ii, jj = np.tril_indices(q)
-        names += [f"class{k}.psi.{fac[j]}.{fac[i]}" for k in range(K) for i, j in zip(ii, jj)]
+        rf = fac + (("knot",) if self.random_knot else ())  # random effects
+        ii, jj = np.tril_indices(len(rf))
+        names += [f"class{k}.psi.{rf[j]}.{rf[i]}" for k in range(K) for i, j in zip(ii, jj)]
         names += [f"class{k}.residual_variance" for k in range(K)]
         names += [f"class{k}.{c}" for k in range(K) for c in cpn]
         xj = [col[j] for j in self.density_columns_]
         names += [f"class{k}.xmean.{x}" for k in range(K) for x in xj]
         ii, jj = np.tril_indices(len(xj))
         names += [f"class{k}.xcov.{xj[j]}.{xj[i]}" for k in range(K) for i, j in zip(ii, jj)]
+        names += [f"class{k}.y~{z}" for k in range(K) for z in self.time_varying_names_]
         return names
 
     # ----------------------------------------------------------------------------------------
@@ -562,9 +612,10 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
             curve=_dev(self.curve_params_),
             mux=_dev(self.covariate_means_),
             phi=_dev(self.covariate_covariances_),
+            kappa=_dev(self.time_varying_coef_),
         )
 
-    def _prepare(self, Y, times, X):
+    def _prepare(self, Y, times, X, Z=None):
         self._check_fitted()
         if X is not None:
             X = self._check_table(X, "X", reset=False, min_cols=0)
@@ -573,11 +624,24 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
             raise ValueError(
                 f"X must have {self.n_features_in_} columns as in fit, got {X.shape[1]}."
             )
-        return Y, times, mask, X
+        Z = self._check_z(Z, mask)
+        return Y, times, mask, X, Z
 
-    def _container(self, Y, times, X, length=None):
-        """Data (validated wide arrays, ``X`` with every column) in the fit's standardised
-        units as a padded :class:`_core.Data`, with the fit's time bounds."""
+    def _check_z(self, Z, mask):
+        """``Z`` validated against the number of time-varying covariates seen in fit."""
+        pz = self.time_varying_coef_.shape[1]
+        Z = check_time_varying(Z, mask)
+        if (0 if Z is None else Z.shape[2]) != pz:
+            raise ValueError(
+                f"Z must hold the {pz} time-varying covariate(s) of fit (shape (n, T, {pz}))"
+                + (", got None." if Z is None else f", got shape {Z.shape}.")
+            )
+        return Z
+
+    def _container(self, Y, times, X, length=None, Z=None):
+        """Data (validated wide arrays, ``X`` with every column, ``Z`` (n, T, pz) or None) in
+        the fit's standardised units as a padded :class:`_core.Data`, with the fit's time
+        bounds."""
         sc = self._fit_state["scaling"]
         mask = ~np.isnan(Y)
         Ys, Ts, Xs = _standardise(Y, times, X, sc)
@@ -590,33 +654,23 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
             Xs[:, self.density_columns_],
             *self._fit_state["bounds"],
             _bucket(len(Y)) if length is None else length,
+            Z=_standardise_z(Z, sc),
         )
 
     def _posterior_from_attrs(self, arrays):
         """Log posterior class probabilities ``(n, K)`` and log-likelihood per person ``(n,)``
         in the data's units (evaluated in the fit's standardised units)."""
-        Y, times, mask, X = arrays
+        Y, times, mask, X, Z = arrays
         n = Y.shape[0]
         sc = self._fit_state["scaling"]
-        Ys, Ts, Xs = _standardise(Y, times, X, sc)
         with x64():
-            data = _make_data(
-                Ys,
-                Ts,
-                mask,
-                Xs[:, self.gating_columns_],
-                Xs[:, self.expert_columns_],
-                Xs[:, self.density_columns_],
-                0.0,
-                1.0,
-                _bucket(n),
-            )
+            data = self._container(Y, times, X, Z=Z)
             lp, lpp, _ = _core.posterior(_to_jax(self._fit_state["params"]), data, self.curve)
             lp, lpp = np.asarray(lp)[:n], np.asarray(lpp)[:n]
         lpp = lpp - mask.sum(axis=1) * np.log(sc["ys"]) - np.sum(np.log(sc["js"]))
         return lp, lpp
 
-    def predict_proba(self, Y, times, X=None):
+    def predict_proba(self, Y, times, X=None, Z=None):
         """Posterior class probabilities.
 
         Parameters
@@ -626,22 +680,24 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
         times : array-like, shape (n, T) or (T,)
         X : array-like, shape (n, p), optional
             Covariates (required when the model was fitted with covariates).
+        Z : array-like, shape (n, T, p_z), optional
+            Time-varying covariates (required when the model was fitted with them).
 
         Returns
         -------
         ndarray, shape (n, K)
         """
-        return np.exp(self._posterior_from_attrs(self._prepare(Y, times, X))[0])
+        return np.exp(self._posterior_from_attrs(self._prepare(Y, times, X, Z))[0])
 
-    def predict(self, Y, times, X=None):
+    def predict(self, Y, times, X=None, Z=None):
         """Most probable class of each person, ndarray of int, shape (n,)."""
-        return np.argmax(self.predict_proba(Y, times, X), axis=1)
+        return np.argmax(self.predict_proba(Y, times, X, Z), axis=1)
 
-    def score(self, Y, times, X=None):
+    def score(self, Y, times, X=None, Z=None):
         """Mean log-likelihood per person (float, higher is better; in the units of ``Y``)."""
-        return float(np.mean(self._posterior_from_attrs(self._prepare(Y, times, X))[1]))
+        return float(np.mean(self._posterior_from_attrs(self._prepare(Y, times, X, Z))[1]))
 
-    def predict_trajectories(self, times, X=None):
+    def predict_trajectories(self, times, X=None, Z=None):
         """Class-specific expected trajectories.
 
         Parameters
@@ -651,6 +707,9 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
         X : array-like, shape (n, p), optional
             Covariates; the expert covariates shift each class's growth-factor means.
             Without ``X`` the covariates are set to 0.
+        Z : array-like, shape (n, T, p_z) or (T, p_z), optional
+            Time-varying covariates at those times (shift each class's mean by
+            ``Z kappa_k``); without ``Z`` they are set to 0.
 
         Returns
         -------
@@ -668,6 +727,14 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
             X = np.zeros((n, self.n_features_in_))
         elif X.shape[0] != n:
             raise ValueError(f"X must have {n} rows like times, got {X.shape[0]}.")
+        pz = self.time_varying_coef_.shape[1]
+        if Z is None:
+            Z = np.zeros(times.shape + (pz,))
+        else:
+            Z = check_array(Z, "Z", ndim=(2, 3))
+            Z = np.broadcast_to(Z, times.shape + (pz,)) if Z.shape[-1] == pz else None
+            if Z is None:
+                raise ValueError(f"Z must have {pz} columns (its last axis) as in fit.")
         sc = self._fit_state["scaling"]
         Ts = (times - sc["tc"]) / sc["ts"]
         Xe = (X[:, self.expert_columns_] - sc["ec"]) / sc["es"]
@@ -677,6 +744,7 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
                     _to_jax(self._fit_state["params"]),
                     _dev(Ts),
                     _dev(Xe),
+                    _dev(_standardise_z(Z, sc)),
                     self.curve,
                 )
             )
@@ -690,8 +758,11 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
 
         Unbalanced designs, individual measurement times and missing occasions need no
         preparation: rows with a missing outcome are dropped and each person keeps the
-        occasions it has. Covariates are baseline (constant within a person). The fitted
-        parameters are named after the columns (``param_names_``, :meth:`summary`).
+        occasions it has. An expert column that is constant within every person is a
+        baseline covariate (a direct effect on the growth factors); one that changes within a
+        person is a time-varying covariate with a class-specific direct effect on the outcome
+        at each occasion (``time_varying_coef_``). Gating columns must be baseline. The
+        fitted parameters are named after the columns (``param_names_``, :meth:`summary`).
 
         Parameters
         ----------
@@ -699,10 +770,11 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
         id, time, y : str
             Columns of the person identifier, the measurement time and the outcome.
         gating, experts : sequence of str, optional
-            Covariate columns that predict class membership / act on the growth factors.
-            ``gating_covariates`` and ``expert_covariates`` are set to the positions of
-            these columns in ``X`` (the union, gating columns first); when both are None the
-            model has no covariates.
+            Covariate columns that predict class membership / act on the growth factors (or,
+            when they vary within a person, on the outcome). ``gating_covariates`` and
+            ``expert_covariates`` are set to the positions of the baseline columns in ``X``
+            (the union, gating columns first); when both are None the model has no
+            covariates.
         init_from : GrowthMixtureMoE, optional
             As in :meth:`fit`.
 
@@ -711,22 +783,27 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
         self
             With ``ids_`` (n,), the person identifiers in the order of ``posterior_``.
         """
-        Y, times, X, ids = self._frame_arrays(df, id, time, y, gating, experts)
-        self.fit(Y, times, X, init_from=init_from)
+        Y, times, X, Z, ids, tv = self._frame_arrays(df, id, time, y, gating, experts)
+        self._fit(Y, times, X, Z if tv else None, init_from, z_names=tv)
         self.ids_ = ids
-        self._frame_spec = {"id": id, "time": time, "y": y}
+        self._frame_spec = {"id": id, "time": time, "y": y, "time_varying": tv}
         return self
 
     def _frame_arrays(self, df, id, time, y, gating=None, experts=None):
         gating, experts = list(gating or []), list(experts or [])
+        tv = []
+        known = getattr(df, "columns", ())
+        if all(c in known for c in [id, y] + experts):  # else long_to_wide names the problem
+            tv = [c for c in varying_columns(df, id, y, experts) if c not in gating]
+        experts = [c for c in experts if c not in tv]
         cols = list(dict.fromkeys(gating + experts))
-        ids, Y, times, X = long_to_wide(df, id, time, y, cols)
+        ids, Y, times, X, Z = long_to_wide(df, id, time, y, cols, tv)
         if cols:
             self.gating_covariates = [cols.index(c) for c in gating]
             self.expert_covariates = [cols.index(c) for c in experts]
         else:
             self.gating_covariates = self.expert_covariates = False
-        return Y, times, (X if cols else None), ids
+        return Y, times, (X if cols else None), Z, ids, tv
 
     def predict_proba_frame(self, df):
         """Posterior class probabilities from a long-format table with the columns used in
@@ -744,8 +821,9 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
         if spec is None:
             raise ValueError("predict_proba_frame needs a model fitted with fit_frame.")
         cols = [str(c) for c in getattr(self, "feature_names_in_", [])]
-        ids, Y, times, X = long_to_wide(df, spec["id"], spec["time"], spec["y"], cols)
-        proba = self.predict_proba(Y, times, X if cols else None)
+        tv = spec["time_varying"]
+        ids, Y, times, X, Z = long_to_wide(df, spec["id"], spec["time"], spec["y"], cols, tv)
+        proba = self.predict_proba(Y, times, X if cols else None, Z if tv else None)
         return pd.DataFrame(
             proba,
             index=pd.Index(ids, name=spec["id"]),

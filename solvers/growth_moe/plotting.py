@@ -50,7 +50,12 @@ def plot_trajectories(model, ax=None, n_spaghetti=200, random_state=0):
     lo, hi = model.time_range_
     grid = np.linspace(lo, hi, 200)
     Xbar = X.mean(axis=0, keepdims=True) if X.shape[1] else None
-    traj = model.predict_trajectories(grid, Xbar)
+    Z = model._fit_state["Z"]
+    # time-varying covariates at their observed means (the curves at z = 0 may lie off the data)
+    Zbar = (
+        None if Z is None else np.broadcast_to(np.nanmean(Z, axis=(0, 1)), grid.shape + Z.shape[2:])
+    )
+    traj = model.predict_trajectories(grid, Xbar, Zbar)
     traj = traj[0] if traj.ndim == 3 else traj
     for k in range(K):
         ax.plot(

@@ -252,7 +252,7 @@ def lmr_test(model0, model1, n_draws=200_000, random_state=0):
     for m in (model0, model1):
         Y, times, X = m._fit_state["data"]
         with x64():
-            data = m._container(Y, times, X)
+            data = m._container(Y, times, X, Z=m._fit_state["Z"])
             S = np.asarray(
                 _core.person_scores(
                     _fitting._dev(m._fit_state["w"]), data, m._fit_state["dims"], m.curve
@@ -286,6 +286,7 @@ def blrt(
     times,
     X=None,
     *,
+    Z=None,
     n_classes=(1, 2),
     n_boot=50,
     boot_starts=8,
@@ -302,7 +303,7 @@ def blrt(
 
     Parameters
     ----------
-    Y, times, X
+    Y, times, X, Z
         As for :meth:`GrowthMixtureMoE.fit`.
     n_classes : tuple (K0, K1)
     n_boot, boot_starts, boot_iter
@@ -328,9 +329,9 @@ def blrt(
     n_boot = check_scalar(n_boot, "n_boot", kind="int", low=1)
     rng = check_random_state(random_state)
     params = {"covariate_density": "conditional", **params}
-    m0 = GrowthMixtureMoE(K0, random_state=rng, **params).fit(Y, times, X)
+    m0 = GrowthMixtureMoE(K0, random_state=rng, **params).fit(Y, times, X, Z=Z)
     m1 = GrowthMixtureMoE(K1, random_state=rng, **params)
-    m1.fit(Y, times, X, init_from=m0 if K1 == K0 + 1 else None)
+    m1.fit(Y, times, X, Z=Z, init_from=m0 if K1 == K0 + 1 else None)
     out = blrt_test(
         m0, m1, n_boot=n_boot, boot_starts=boot_starts, boot_iter=boot_iter, random_state=rng
     )
@@ -391,10 +392,15 @@ def blrt_test(model0, model1, n_boot=50, boot_starts=8, boot_iter=300, random_st
         or not np.array_equal(Y0, Y1, equal_nan=True)
         or m0.curve != m1.curve
         or not np.array_equal(m0.expert_columns_, m1.expert_columns_)
+        or m0.time_varying_coef_.shape[1] != m1.time_varying_coef_.shape[1]
+        or (
+            m0._fit_state["Z"] is not None
+            and not np.array_equal(m0._fit_state["Z"], m1._fit_state["Z"], equal_nan=True)
+        )
     ):
         raise ValueError(
             "model1 must have more classes than model0, fitted to the same data with the same "
-            "curve and expert covariates."
+            "curve and expert (baseline and time-varying) covariates."
         )
     n_boot = check_scalar(n_boot, "n_boot", kind="int", low=1)
     boot_starts = check_scalar(boot_starts, "boot_starts", kind="int", low=1)
@@ -403,14 +409,15 @@ def blrt_test(model0, model1, n_boot=50, boot_starts=8, boot_iter=300, random_st
     K0, K1 = m0.n_classes, m1.n_classes
     lr = 2.0 * (m1.loglik_ - m0.loglik_)
     Yv, tv, Xv = m0._fit_state["data"]
+    Zv = m0._fit_state["Z"]
     n, mask = len(Yv), ~np.isnan(Yv)
     t_draw = np.where(mask, tv, np.nan)
-    boots = [m0.sample(t_draw, Xv, rng)[0] for _ in range(n_boot)]
+    boots = [m0.sample(t_draw, Xv, rng, Z=Zv)[0] for _ in range(n_boot)]
     best = []
     for m, K in ((m0, K0), (m1, K1)):
         dims, curve = m._fit_state["dims"], m.curve
         with x64():
-            datas = [m._container(Yb, tv, Xv) for Yb in boots]
+            datas = [m._container(Yb, tv, Xv, Z=Zv) for Yb in boots]
             stacked = jax.tree_util.tree_map(lambda *a: np.stack(a), *datas)
             W = []
             for Yb, data in zip(boots, datas):
@@ -442,6 +449,7 @@ def _boot_starts(m0, m, K, Yb, times, X, data, n_starts, rng):
         gen = StartGenerator(
             d(data.Y0)[: len(Yb)], ~np.isnan(Yb), d(data.times0)[: len(Yb)],
             d(data.Xg)[: len(Yb)], d(data.Xe)[: len(Yb)], d(data.Xj)[: len(Yb)], K, curve,
+            Z=d(data.Z)[: len(Yb)], random_knot=m.random_knot,
         )  # fmt: skip
         prev = dict(gen_params)
         if m0.n_classes == 1:

@@ -53,7 +53,7 @@ def test_time_map_reproduces_the_basis(curve):
     rng = np.random.default_rng(0)
     K, q = 3, _core.N_FACTORS[curve]
     tc, ts = 1.7, 2.5
-    s = _core.Scaling(tc, ts, 0.0, 1.0, *[np.zeros(0)] * 6)
+    s = _core.Scaling(tc, ts, 0.0, 1.0, *[np.zeros(0)] * 8)
     g = _curve_params(curve, rng, K) + (tc if curve == "bilinear_spline" else 0.0)
     t_std = np.linspace(-1.5, 1.5, 7)
     eta = rng.standard_normal((K, q))
@@ -71,15 +71,17 @@ def test_time_map_reproduces_the_basis(curve):
 @pytest.mark.parametrize("curve", CURVES)
 def test_to_original_is_the_same_model_in_the_data_units(curve):
     """The likelihood of the mapped parameters on the raw data equals the likelihood of the
-    standardised parameters on the standardised data, shifted by the log-Jacobian."""
+    standardised parameters on the standardised data, shifted by the log-Jacobian (time-varying
+    covariates ``Z`` included: their effects rescale and the intercept absorbs their centre)."""
     rng = np.random.default_rng(1)
     n, T, K, q, c = 9, 5, 2, _core.N_FACTORS[curve], _core.N_CURVE_PARAMS[curve]
-    dims = (K, q, c, 2, 2, 1)
+    dims = (K, q, c, 2, 2, 1, 2, int(curve == "bilinear_spline"))
     w = 0.3 * rng.standard_normal(_core.n_params(dims))
     Y = rng.standard_normal((n, T))
     Y[0, 3] = np.nan
     times = np.sort(rng.uniform(-1.0, 1.0, (n, T)), axis=1)
     X = rng.standard_normal((n, 3))
+    Z = rng.standard_normal((n, T, 2))
     mask = ~np.isnan(Y)
     tc = 0.0 if curve in est_mod._fitting._ORIGIN_CURVES else 4.0
     sc = {
@@ -93,13 +95,15 @@ def test_to_original_is_the_same_model_in_the_data_units(curve):
         "es": np.array([4.0, 2.0]),
         "jc": np.array([-1.0]),
         "js": np.array([5.0]),
+        "zc": np.array([2.0, -30.0]),
+        "zs": np.array([0.5, 10.0]),
     }
     raw = lambda a, k: sc[k[0] + "c"] + sc[k[0] + "s"] * a  # noqa: E731
     lo, hi = times[mask].min(), times[mask].max()
     with x64():
         s = _core.Scaling(**{k: jax.numpy.asarray(sc[k]) for k in _core.Scaling._fields})
         p_std, p_orig, _ = _core.natural_params(w, lo, hi, s, dims, curve)
-        std = est_mod._make_data(Y, times, mask, X[:, :2], X[:, 1:], X[:, 2:], lo, hi)
+        std = est_mod._make_data(Y, times, mask, X[:, :2], X[:, 1:], X[:, 2:], lo, hi, Z=Z)
         orig = est_mod._make_data(
             raw(Y, "y"),
             raw(times, "t"),
@@ -109,6 +113,7 @@ def test_to_original_is_the_same_model_in_the_data_units(curve):
             raw(X[:, 2:], "j"),
             lo,
             hi,
+            Z=raw(Z, "z"),
         )
         loglik = jax.jit(_core.loglik, static_argnames="curve")
         ll_std = float(loglik(p_std, std, curve))
@@ -166,7 +171,7 @@ def test_knots_follow_the_time_unit(small):
 def test_padding_rows_change_nothing(small):
     Y, times, X = small
     mask = ~np.isnan(Y)
-    dims = (2, 2, 0, 2, 2, 0)
+    dims = (2, 2, 0, 2, 2, 0, 0, 0)
     w = 0.2 * np.random.default_rng(2).standard_normal(_core.n_params(dims))
     with x64():
         args = (Y, times, mask, X, X, X[:, :0], 0.0, 5.0)

@@ -21,15 +21,16 @@ from solvers.growth_moe._fitting import _dev, _make_data
 def problem():
     rng = np.random.default_rng(0)
     n, T, curve = 12, 5, "bilinear_spline"
-    dims = (2, 3, 1, 1, 2, 1)  # K, q, c, pg, pe, pej: every block present
+    dims = (2, 3, 1, 1, 2, 1, 2, 1)  # K, q, c, pg, pe, pej, pz, r: every block present
     times = np.sort(rng.uniform(0.0, 4.0, (n, T)), axis=1)
     Y = rng.normal(size=(n, T))
     mask = rng.random((n, T)) > 0.2
     X = rng.normal(size=(n, 2))
+    Z = rng.normal(size=(n, T, 2))  # time-varying covariates
     with x64():
-        data = _make_data(Y, times, mask, X[:, :1], X, X[:, 1:], 0.0, 4.0, 16)
+        data = _make_data(Y, times, mask, X[:, :1], X, X[:, 1:], 0.0, 4.0, 16, Z=Z)
         w = _dev(0.1 * rng.normal(size=_core.n_params(dims)))
-    return data, w, dims, curve, (Y, times, mask, X)
+    return data, w, dims, curve, (Y, times, mask, X, Z)
 
 
 def _lapack_calls(lowered):
@@ -41,7 +42,8 @@ def test_compiled_programs_have_no_lapack_calls(problem):
     data, w, dims, curve, _ = problem
     with x64():
         sc = _core.Scaling(*(_dev(v) for v in (0.0, 1.0, 0.0, 1.0) + (np.zeros(1), np.ones(1))
-                             + (np.zeros(2), np.ones(2), np.zeros(1), np.ones(1))))  # fmt: skip
+                             + (np.zeros(2), np.ones(2), np.zeros(1), np.ones(1))
+                             + (np.zeros(2), np.ones(2))))  # fmt: skip
         p = _core.params_from_unconstrained(w, data.lo, data.hi, dims, curve)
         programs = {
             "person_scores": _core.person_scores.lower(w, data, dims, curve),
@@ -85,16 +87,20 @@ def test_small_matrix_algebra_matches_numpy(x64_context):
 
 
 def _dense_class(p, k, t, x):
-    """Bilinear-spline basis, growth-factor mean and outcome covariance of class ``k`` at the
-    observed times ``t`` of a person with expert covariates ``x`` (dense NumPy)."""
+    """Bilinear-spline basis with a random knot (its linearised loading, the derivative of
+    the curve in the knot with the value at the knot and both slopes fixed, at the mean
+    growth factors), random-effect mean and outcome covariance of class ``k`` at the observed
+    times ``t`` of a person with expert covariates ``x`` (dense NumPy)."""
     g = p["curve"][k, 0]
-    lam = np.column_stack([np.ones_like(t), np.minimum(t, g), np.maximum(t - g, 0)])
     eta = p["alpha"][k] + p["beta"][k] @ x
+    knot = np.where(t < g, -eta[1], np.where(t > g, -eta[2], 0.0))
+    lam = np.column_stack([np.ones_like(t), np.minimum(t, g), np.maximum(t - g, 0), knot])
+    eta = np.append(eta, 0.0)  # the knot's deviation has mean zero
     return lam, eta, lam @ p["psi"][k] @ lam.T + p["theta"][k] * np.eye(len(t))
 
 
 def test_growth_factor_posterior_means_match_dense_formula(problem):
-    data, w, dims, curve, (Y, times, mask, X) = problem
+    data, w, dims, curve, (Y, times, mask, X, Z) = problem
     with x64():
         p = _core.params_from_unconstrained(w, data.lo, data.hi, dims, curve)
         ours = np.asarray(_core.growth_factor_posterior_means(p, data, curve))
@@ -104,7 +110,8 @@ def test_growth_factor_posterior_means_match_dense_formula(problem):
         t = times[i, o]
         for k in range(dims[0]):
             lam, eta, cov = _dense_class(p, k, t, X[i])
-            ref = eta + p["psi"][k] @ lam.T @ np.linalg.solve(cov, Y[i, o] - lam @ eta)
+            y = Y[i, o] - Z[i, o] @ p["kappa"][k]
+            ref = eta + p["psi"][k] @ lam.T @ np.linalg.solve(cov, y - lam @ eta)
             np.testing.assert_allclose(ours[i, k], ref, rtol=1e-9, atol=1e-9)
 
 
@@ -114,7 +121,7 @@ def test_density_is_accurate_when_the_residual_variance_is_tiny(problem):
     equals SciPy's dense density of the observed occasions."""
     from scipy import stats
 
-    data, w, dims, curve, (Y, times, mask, X) = problem
+    data, w, dims, curve, (Y, times, mask, X, Z) = problem
     with x64():
         p = _core.params_from_unconstrained(w, data.lo, data.hi, dims, curve)
         p = p._replace(theta=p.theta * 0.0 + 1e-5, psi=100.0 * p.psi)
@@ -125,7 +132,7 @@ def test_density_is_accurate_when_the_residual_variance_is_tiny(problem):
         t = times[i, o]
         for k in range(dims[0]):
             lam, eta, cov = _dense_class(p, k, t, X[i])
-            ref = stats.multivariate_normal(lam @ eta, cov)
+            ref = stats.multivariate_normal(lam @ eta + Z[i, o] @ p["kappa"][k], cov)
             ref = ref.logpdf(Y[i, o]) + stats.multivariate_normal(p["mux"][k], p["phi"][k]).logpdf(
                 X[i, 1:]
             )

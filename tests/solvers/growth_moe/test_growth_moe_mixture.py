@@ -75,6 +75,7 @@ def test_label_switching_is_canonicalised(sim, fit):
         "curve": fit.curve_params_,
         "mux": fit.covariate_means_,
         "phi": fit.covariate_covariances_,
+        "kappa": fit.time_varying_coef_,
     }
     # the label-switched solution: classes swapped, gate re-referenced to the new class 0
     sw = {k: v[::-1] for k, v in p.items() if v.shape[:1] == (K,)}
