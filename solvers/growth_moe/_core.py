@@ -26,7 +26,7 @@ bilinear spline, the rate of the negative exponential, the Jenss-Bayley accelera
 marginal likelihood is an exact Gaussian mixture: no linearisation is needed. Missing occasions
 are handled exactly (full information): their rows of ``Lambda`` and of the residual are zeroed,
 and the density of the observed occasions is evaluated through Woodbury's identity in the growth
-factors (no LAPACK call: see :func:`chol`). The persons axis may carry
+factors (no LAPACK call: see :mod:`mixtures.linalg`). The persons axis may carry
 padding rows (``weight`` 0, every occasion missing) so that one compiled program serves every
 number of persons in a shape bucket.
 
@@ -48,7 +48,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mixtures import gating
+from mixtures import gating, gaussian, linalg
 
 CURVES = ("bilinear_spline", "linear", "quadratic", "negative_exponential", "jenss_bayley")
 N_FACTORS = {
@@ -65,7 +65,6 @@ N_CURVE_PARAMS = {
     "negative_exponential": 1,
     "jenss_bayley": 1,
 }
-_LOG_2PI = 1.8378770664093453
 # XLA:CPU's fusion emitters compile several times slower than the classic elemental emitters
 # and bring nothing to these small kernels; parallel code generation costs more than it saves
 # on a few cores (as in mixtures.estimators)
@@ -176,76 +175,6 @@ def class_means(params: Params, times, Xe, curve, Z=None):
     return mean
 
 
-# --------------------------------------------------------------------------------------------
-# Small dense linear algebra without LAPACK
-# --------------------------------------------------------------------------------------------
-# The matrices here are tiny (growth factors, covariates) and batched over persons, classes,
-# starts and tangent directions. XLA:CPU runs independent LAPACK custom calls concurrently on
-# its intra-op thread pool, and each batched call parallelises over its batch on that same
-# pool and blocks until its parts finish: on a machine with few cores, two such calls can hold
-# every pool thread and wait for each other forever. Unrolled elementwise code has no such
-# calls (and fuses, which suits these sizes better than one LAPACK call per matrix).
-
-
-def chol(A):
-    """Lower Cholesky factor of symmetric positive (semi-)definite matrices ``A`` (..., d, d)
-    by an unrolled column loop (``d`` static and small). A zero pivot gives a zero column, so
-    a positive semi-definite ``A`` still satisfies ``L L^T = A``."""
-    d = A.shape[-1]
-    if d == 0:
-        return A
-    below = jnp.arange(d)
-    cols = []
-    for j in range(d):
-        s = A[..., :, j]
-        for k in range(j):
-            s = s - cols[k] * cols[k][..., j : j + 1]
-        piv = s[..., j : j + 1]
-        ok = piv > 0
-        root = jnp.sqrt(jnp.where(ok, piv, 1.0))
-        cols.append(jnp.where(ok & (below >= j), s / root, 0.0))
-    return jnp.stack(cols, axis=-1)
-
-
-def solve_lower(L, b):
-    """``L^{-1} b`` for lower-triangular ``L`` (..., d, d) and vectors ``b`` (..., d) (forward
-    substitution, unrolled)."""
-    d = L.shape[-1]
-    if d == 0:
-        return b
-    z = []
-    for j in range(d):
-        acc = b[..., j]
-        for k in range(j):
-            acc = acc - L[..., j, k] * z[k]
-        z.append(acc / L[..., j, j])
-    return jnp.stack(z, axis=-1)
-
-
-def solve_lower_transpose(L, z):
-    """``L^{-T} z`` for lower-triangular ``L`` (..., d, d) and vectors ``z`` (..., d) (back
-    substitution, unrolled)."""
-    d = L.shape[-1]
-    if d == 0:
-        return z
-    u = [None] * d
-    for j in reversed(range(d)):
-        acc = z[..., j]
-        for k in range(j + 1, d):
-            acc = acc - L[..., k, j] * u[k]
-        u[j] = acc / L[..., j, j]
-    return jnp.stack(u, axis=-1)
-
-
-def _mvn_logpdf(x, mean, cov):
-    """Normal log-density ``log N(x | mean, cov)`` for small ``cov`` (..., d, d), broadcast
-    over the leading axes of ``x`` (..., d) and ``mean``."""
-    L = chol(cov)
-    z = solve_lower(L, x - mean)
-    logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
-    return -0.5 * (x.shape[-1] * _LOG_2PI + logdet + jnp.sum(z * z, axis=-1))
-
-
 def knot_loading(times, g, eta):
     """Loading (n, K, T) of a person's knot deviation in the linearised random-knot bilinear
     spline: the derivative of the curve in its knot with the value at the knot and the two
@@ -277,14 +206,14 @@ def _factor_terms(params: Params, data: Data, curve):
         lam = lam * mask[:, None, :, None]
     mean = class_means(params, data.times0, data.Xe, curve, data.Z)
     resid = (data.Y0[:, None, :] - mean) * mask[:, None, :]
-    P = chol(params.psi)
+    P = linalg.cholesky(params.psi)
     C = jnp.einsum("nktq,kqr->nktr", lam, P)
     inv_theta = (1.0 / params.theta)[None, :]
     q = P.shape[-1]
     M = jnp.eye(q) + jnp.einsum("nktq,nktr->nkqr", C, C) * inv_theta[..., None, None]
-    R = chol(M)
+    R = linalg.cholesky(M)
     b = jnp.einsum("nktq,nkt->nkq", C, resid) * inv_theta[..., None]
-    x = solve_lower_transpose(R, solve_lower(R, b))
+    x = linalg.solve_lower_transpose(R, linalg.solve_lower(R, b))
     e = resid - jnp.einsum("nktq,nkq->nkt", C, x)  # zero at missing occasions
     maha = jnp.sum(e * e, axis=-1) * inv_theta + jnp.sum(x * x, axis=-1)
     n_obs = jnp.sum(mask, axis=1)[:, None]
@@ -299,9 +228,11 @@ def component_loglik(params: Params, data: Data, curve):
     exact normal density of the observed occasions only (full information)."""
     _, _, _, logdet, maha = _factor_terms(params, data, curve)
     n_obs = jnp.sum(data.mask, axis=1)[:, None]
-    ll = -0.5 * (n_obs * _LOG_2PI + logdet + maha)
+    ll = -0.5 * (n_obs * linalg.LOG_2PI + logdet + maha)
     if params.mux.shape[1] > 0:
-        ll = ll + _mvn_logpdf(data.Xj[:, None, :], params.mux[None], params.phi[None])
+        ll = ll + gaussian.mvn_logpdf(
+            data.Xj[:, None, :], params.mux[None], params.phi[None], unroll=True
+        )
     return ll
 
 
@@ -385,7 +316,7 @@ def _matrix_to_tril(m, log_chol):
     d = m.shape[-1]
     i, j = jnp.tril_indices(d)
     if log_chol:
-        L = chol(m)
+        L = linalg.cholesky(m)
         eye = jnp.eye(d, dtype=m.dtype)
         m = jnp.tril(L, -1) + eye * jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1))[..., None, :]
     return m[..., i, j]
@@ -557,7 +488,7 @@ def to_original(p: Params, s: Scaling, curve) -> Params:
     M = time_map(g, s, curve)
     # M is upper triangular, so M = L^T with L = M^T lower triangular: back substitution
     eye = jnp.broadcast_to(jnp.eye(M.shape[-1]), M.shape)
-    inverse = jax.vmap(solve_lower_transpose, in_axes=(None, -1), out_axes=-1)
+    inverse = jax.vmap(linalg.solve_lower_transpose, in_axes=(None, -1), out_axes=-1)
     Minv = inverse(jnp.swapaxes(M, -1, -2), eye)
     alpha = jnp.einsum("kqr,kr->kq", Minv, alpha2)
     beta = jnp.einsum("kqr,krp->kqp", Minv, beta2)

@@ -5,7 +5,8 @@ thread pool, and each batched call splits its batch over that same pool and bloc
 parts are done: with few cores, two such calls (e.g. the triangular solves of a Cholesky
 tangent under ``jacfwd`` in the per-person scores of the LMR test) can hold every pool thread
 and wait for each other forever. The likelihood therefore uses unrolled small-matrix algebra;
-these tests fail if a LAPACK call comes back, and check that algebra against NumPy."""
+these tests fail if a LAPACK call comes back (tests/mixtures/test_linalg.py checks that
+algebra against NumPy)."""
 
 import re
 
@@ -59,31 +60,6 @@ def test_compiled_programs_have_no_lapack_calls(problem):
         }
         found = {k: _lapack_calls(v) for k, v in programs.items()}
     assert found == {k: [] for k in programs}
-
-
-def test_small_matrix_algebra_matches_numpy(x64_context):
-    rng = np.random.default_rng(1)
-    A = rng.normal(size=(4, 3, 5))
-    spd = A @ np.swapaxes(A, -1, -2) + 0.1 * np.eye(3)
-    L = np.asarray(_core.chol(_dev(spd)))
-    np.testing.assert_allclose(L, np.linalg.cholesky(spd), rtol=1e-12, atol=1e-12)
-    b = rng.normal(size=(4, 3))
-    np.testing.assert_allclose(
-        np.asarray(_core.solve_lower(_dev(L), _dev(b))),
-        np.linalg.solve(L, b[..., None])[..., 0],
-        rtol=1e-10,
-    )
-    np.testing.assert_allclose(
-        np.asarray(_core.solve_lower_transpose(_dev(L), _dev(b))),
-        np.linalg.solve(np.swapaxes(L, -1, -2), b[..., None])[..., 0],
-        rtol=1e-10,
-    )
-    # rank-deficient positive semi-definite: still a factor
-    v = rng.normal(size=(3, 2))
-    psd = v @ v.T
-    Lp = np.asarray(_core.chol(_dev(psd)))
-    assert np.all(np.isfinite(Lp))
-    np.testing.assert_allclose(Lp @ Lp.T, psd, atol=1e-12)
 
 
 def _dense_class(p, k, t, x):
