@@ -98,7 +98,7 @@ def recovery(reps, n, n_init, seed):
     rmse = np.sqrt(np.mean((est - truth) ** 2, axis=0))
     cover = np.mean(np.abs(est - truth) <= 1.96 * se, axis=0)
     emit(
-        f"\n## Parameter recovery: {reps} replications, n = {n}, n_init = {n_init} "
+        f"\n### Parameter recovery: {reps} replications, n = {n}, n_init = {n_init} "
         f"(converged {ok}/{reps}; median fit time {np.median(times):.1f} s)\n"
     )
     emit("| parameter | true | mean est. | rel. bias | emp. SE | mean SE | RMSE | coverage |")
@@ -131,7 +131,7 @@ def selection(reps, n, n_init, seed, n_classes):
     rng = np.random.default_rng(seed)
     hits_k, hits_p, hits_both, t_all = 0, 0, 0, []
     emit(
-        f"\n## BIC selection: {reps} replications, n = {n}, K in {n_classes}, "
+        f"\n### BIC selection: {reps} replications, n = {n}, K in {n_classes}, "
         "truth K = 2, placement = full\n"
     )
     emit(
@@ -220,7 +220,7 @@ def peers(seed):
     obs = ~np.isnan(Y)
     rows = np.nonzero(obs)[0]
     y, t = Y[obs], times[obs]
-    emit("\n## Peers on the same data (one class, linear growth, n = 500, T = 6, 15 % missing)\n")
+    emit("\n### Peers on the same data (one class, linear growth, n = 500, T = 6, 15 % missing)\n")
     emit("| method | log-likelihood | wall time (s) |")
     emit("|---|---|---|")
     GrowthMixtureMoE(1, curve="linear", n_init=1, tol=1e-8, random_state=0).fit(Y, times)
@@ -272,7 +272,7 @@ def units_and_latency(seed):
     d = datasets.simulate(n=120, random_state=seed)
     d2 = datasets.simulate(n=100, random_state=seed + 1)
     make = lambda: GrowthMixtureMoE(2, curve="linear", n_init=2, random_state=0)  # noqa: E731
-    emit("\n## Latency (linear curve, K = 2, two covariates, n_init = 2)\n")
+    emit("\n### Latency (linear curve, K = 2, two covariates, n_init = 2)\n")
     emit("| fit | persons | CPU time (s) | wall time (s) | compilations |")
     emit("|---|---|---|---|---|")
     fits = {}
@@ -284,7 +284,7 @@ def units_and_latency(seed):
             f"{time.perf_counter() - w0:.2f} | {counter['n'] - c0} |"
         )
     ref = fits["first fit"]
-    emit("\n## Units (same data; parameters mapped back to the data's units)\n")
+    emit("\n### Units (same data; parameters mapped back to the data's units)\n")
     emit("| data | log-likelihood | expected | class intercepts | class slopes |")
     emit("|---|---|---|---|---|")
     n_obs = int(np.sum(~np.isnan(d.Y)))
@@ -342,7 +342,7 @@ def r_egsingle():
     """One linear growth class on egsingle: ours (fit_frame) against lme4 and OpenMx."""
     df = _egsingle_long()
     emit(
-        "\n## R side by side on egsingle (one linear growth class, 1,721 students, "
+        "\n### R side by side on egsingle (one linear growth class, 1,721 students, "
         f"{len(df)} scores, unbalanced)\n"
     )
     emit("| method | log-likelihood | intercept | slope | var(int) | cov | var(slope) | "
@@ -394,7 +394,7 @@ def _planted(seed):
 
 def starts_study(reps, seed):
     """How often the defaults reach the best-known optimum (the best of a long run)."""
-    emit(f"\n## Staged starts: {reps} data sets with three classes (one wide, two sloped)\n")
+    emit(f"\n### Staged starts: {reps} data sets with three classes (one wide, two sloped)\n")
     emit("| data set | best known | default (STARTS 32 8) | replicated | one k-means start | "
          "CPU default (s) | CPU per start (s) |")  # fmt: skip
     emit("|---|---|---|---|---|---|---|")
@@ -445,7 +445,7 @@ _REAL = {
 def optimum_study(classes, ref_budget, names=None):
     """Defaults against a large start budget on real long-format data sets."""
     n_initial, n_init = ref_budget
-    emit(f"\n## Default starts against {n_initial}/{n_init} starts on real data\n")
+    emit(f"\n### Default starts against {n_initial}/{n_init} starts on real data\n")
     emit("| data set | K | best known | default (32/8) | default - best | replicated (default) | "
          "replicated (reference) | CPU default (s) | CPU reference (s) |")  # fmt: skip
     emit("|---|---|---|---|---|---|---|---|---|")
@@ -511,7 +511,7 @@ def tvc_study():
 
     df = _wages_long()
     cols = dict(id="id", time="year", y="lwage", experts=["wks", "union"])
-    emit(f"\n## Time-varying covariates on Wages ({df['id'].nunique()} workers, {len(df)} "
+    emit(f"\n### Time-varying covariates on Wages ({df['id'].nunique()} workers, {len(df)} "
          "log wages; weeks worked and union membership by year)\n")  # fmt: skip
     emit("| method | log-likelihood | intercept | slope | wks | union | CPU per fit (s) |")
     emit("|---|---|---|---|---|---|---|")
@@ -616,7 +616,12 @@ def main():
         peers(args.seed + 2)
     if not args.no_write:
         cmd = " ".join(["python benchmarks/bench_growth_moe.py", *sys.argv[1:]])
-        write_section("growth_moe", f"Command: `{cmd}`\n\n" + "\n".join(_LINES[1:]))
+        write_section(
+            "growth_moe",
+            "## Growth mixtures (`solvers.growth_moe`)\n\n"
+            + f"Command: `{cmd}`\n\n"
+            + "\n".join(_LINES[1:]),
+        )
 
 
 if __name__ == "__main__":
