@@ -4,7 +4,7 @@ defaults, each side by side with the previous version of the solver, and baselin
 Usage::
 
     python benchmarks/bench_gp_pde.py [--quick] [--part kron,compare,unseen,baselines]
-        [--problems name,name] [--prev PATH] [--no-write]
+        [--problems name,name] [--only 1d|2d] [--prev PATH] [--no-write]
 
 Parts
 -----
@@ -24,7 +24,9 @@ baselines  1-D Poisson: GP-HM vs a GP with a squared-exponential kernel, a GP wi
            kernel (same grid and iterations) and a small JAX PINN (same number of Adam steps).
 
 The compare and unseen tables are written to ``docs/benchmarks.md`` (sections
-``gp_pde_compare`` and ``gp_pde_unseen``) unless ``--no-write``. BLAS and XLA are pinned to
+``gp_pde_compare`` and ``gp_pde_unseen``; with ``--only 1d`` or ``--only 2d``, which run the
+problems of that dimension only, ``gp_pde_compare_1d``, ``gp_pde_unseen_2d``, ...) unless
+``--no-write``. BLAS and XLA are pinned to
 one thread (before JAX is imported).
 """
 
@@ -280,6 +282,19 @@ def _adv(d, x):
     return d["u_t"] + 2.0 * d["u_x"]
 
 
+def _varcoef1(d, x):
+    # (1 + x) u_x, differentiated: a coefficient that varies over the domain
+    return (1.0 + x[:, 0]) * d["u_xx"] + d["u_x"]
+
+
+def _advdiff1(d, x):
+    return 0.05 * d["u_xx"] - d["u_x"]
+
+
+def _reaction1(d, x):
+    return d["u_xx"] - 50.0 * (1.0 + x[:, 0] ** 2) * d["u"]
+
+
 _UNIT, _SQUARE = [(0.0, 1.0)], [(0.0, 1.0), (0.0, 1.0)]
 UNSEEN = {
     "poisson_sin24": (lambda x: jnp.sin(24 * _PI * x[:, 0]), _UNIT, _lap1, ("x",), (200,), True),
@@ -333,6 +348,30 @@ UNSEEN = {
         _ac1,
         ("x",),
         (200,),
+        False,
+    ),
+    "variable_coefficient_1d": (
+        lambda x: jnp.sin(12 * _PI * x[:, 0]) + jnp.exp(x[:, 0]),
+        _UNIT,
+        _varcoef1,
+        ("x",),
+        (200,),
+        False,
+    ),
+    "advection_diffusion_1d": (
+        lambda x: jnp.cos(9 * _PI * x[:, 0]) + 2.0 * x[:, 0],
+        _UNIT,
+        _advdiff1,
+        ("x",),
+        (200,),
+        False,
+    ),
+    "reaction_diffusion_1d": (
+        lambda x: jnp.exp(-2.0 * x[:, 0]) * jnp.cos(20 * _PI * x[:, 0]),
+        [(-1.0, 1.0)],
+        _reaction1,
+        ("x",),
+        (300,),
         False,
     ),
     "poisson_2d_single": (
@@ -518,6 +557,9 @@ def main():
     ap.add_argument("--prev", default=None, help="checkout of the previous version of the repo")
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per fit")
     ap.add_argument("--max-iter", type=int, default=None, help="baselines part")
+    ap.add_argument(
+        "--only", choices=("1d", "2d"), default=None, help="only the 1-D or the 2-D problems"
+    )
     ap.add_argument("--grid2d", default=None, help="grid of the 2-D paper problems, e.g. 48x48")
     ap.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -537,37 +579,52 @@ def main():
     if args.grid2d is not None:
         grids = {k: tuple(int(m) for m in args.grid2d.split("x")) for k in grids}
     written = []
+    dims = None if args.only is None else int(args.only[0])
+    suffix = "" if args.only is None else f"_{args.only}"
+    only = f" --only {args.only}" if args.only else ""
     if "kron" in parts:
         bench_kron((16, 32, 64) if args.quick else (16, 32, 64, 128))
     if "compare" in parts:
-        names = [n for n in problems.BENCHMARKS if wanted is None or n in wanted]
+        names = [
+            n
+            for n in problems.BENCHMARKS
+            if (wanted is None or n in wanted)
+            and (dims is None or len(problems.BENCHMARKS[n][1]) == dims)
+        ]
         if args.quick:
             names = names[:1]
         print("\n## The paper's PDEs: this version at its defaults vs the previous one\n")
         out = [
-            "### The paper's PDEs: defaults now vs the previous version",
+            f"### The paper's PDEs{' (' + args.only + ')' if args.only else ''}: defaults now "
+            "vs the previous version",
             "",
-            f"Command: `python benchmarks/bench_gp_pde.py --part compare"
+            f"Command: `python benchmarks/bench_gp_pde.py --part compare{only}"
             f"{' --prev PREV' if prev else ''}{' --quick' if args.quick else ''}"
             f"{' --problems ' + args.problems if args.problems else ''}"
             f"{' --grid2d ' + args.grid2d if args.grid2d else ''}`. Now: the "
-            "defaults (data-driven initial spectrum, stopping rule, `max_iter=2000` as a "
-            "bound), only the grid and the paper's boundary weight set. Prev: the previous "
-            "commit with its benchmark settings (the paper's initial range capped at Nyquist, "
-            "500 iterations). CPU seconds of one fit in a fresh process, compilation included.",
+            "defaults (data-driven initial spectrum and precisions, stopping rule, "
+            "`max_iter=2000` as a bound), only the grid and the paper's boundary weight set. "
+            "Prev: the previous commit with its benchmark settings (the paper's initial range "
+            "capped at Nyquist, 500 iterations). CPU seconds of one fit in a fresh process, "
+            "compilation included.",
             "",
         ]
         out += bench_compare(names, prev, args.quick, args.timeout, grids)
-        written.append(("gp_pde_compare", out))
+        written.append(("gp_pde_compare" + suffix, out))
     if "unseen" in parts:
-        names = [n for n in UNSEEN if wanted is None or n in wanted]
+        names = [
+            n
+            for n in UNSEEN
+            if (wanted is None or n in wanted) and (dims is None or len(UNSEEN[n][4]) == dims)
+        ]
         if args.quick:
             names = names[:2]
         print("\n## PDEs not in `problems`, at the defaults\n")
         out = [
-            "### PDEs not in `problems`, at the defaults",
+            f"### PDEs not in `problems`{' (' + args.only + ')' if args.only else ''}, at the "
+            "defaults",
             "",
-            f"Command: `python benchmarks/bench_gp_pde.py --part unseen"
+            f"Command: `python benchmarks/bench_gp_pde.py --part unseen{only}"
             f"{' --prev PREV' if prev else ''}{' --quick' if args.quick else ''}"
             f"{' --problems ' + args.problems if args.problems else ''}`. "
             "`SpectralMixtureGPSolver(spectral=..., grid=..., random_state=0)`, nothing else "
@@ -576,7 +633,7 @@ def main():
             "",
         ]
         out += bench_unseen(names, prev, args.timeout)
-        written.append(("gp_pde_unseen", out))
+        written.append(("gp_pde_unseen" + suffix, out))
     if "baselines" in parts:
         one_d = [n for n in problems.BENCHMARKS if n.startswith("poisson_1d")]
         max_iter = args.max_iter or (50 if args.quick else 500)

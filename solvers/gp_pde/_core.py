@@ -308,10 +308,11 @@ def gn_solve(
 
     Minimises ``|z|^2 / 2 + tau_r |L[u] - f|^2 / 2 + lambda_b tau_b |u_b - g|^2 / 2``. For
     a linear operator one step is exact (up to the linear solve). ``method="dense"`` (1-D
-    only) solves the step's normal equations ``(I + J^T J) dz = -(z + J^T r)`` by Cholesky
-    (smallest eigenvalue 1); ``method="cg"`` runs at most ``cg_iters`` conjugate-gradient
-    iterations on the normal equations with Kronecker matvecs to the relative tolerance
-    ``rtol`` (traced), preconditioned by :func:`_kron_jacobi` (``precond``, or built here).
+    only) solves the step's least-squares problem (normal equations ``(I + J^T J) dz = -(z +
+    J^T r)``) by QR of the stacked rows ``[I; J]``; ``method="cg"`` runs at most
+    ``cg_iters`` conjugate-gradient iterations on the normal equations with Kronecker matvecs
+    to the relative tolerance ``rtol`` (traced), preconditioned by :func:`_kron_jacobi`
+    (``precond``, or built here).
 
     ``jkeys`` are the derivative keys whose coefficient in the linearised operator is not
     identically zero (the matvecs skip the others); the boundary rows are evaluated on the
@@ -328,9 +329,13 @@ def gn_solve(
         if method == "dense":
             Jc = sr * sum(coef[name][:, None] * gs[0][o[0]] for name, o in jkeys)
             Jb = sb * gs[0][0][data["bidx"]]
-            A = jnp.eye(shape[0], dtype=z.dtype) + Jc.T @ Jc + Jb.T @ Jb
-            rhs = -(z + Jc.T @ (sr * rc) + Jb.T @ (sb * rb[data["bidx"]]))
-            dz = jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(A), True), rhs)
+            # the step's least-squares problem |z + dz|^2 + |sr rc + Jc dz|^2 + |sb rb + Jb
+            # dz|^2 by QR of the stacked rows: the normal matrix I + J^T J squares the
+            # condition number and stops factorising in float64 once the precisions are large
+            B = jnp.concatenate([jnp.eye(shape[0], dtype=z.dtype), Jc, Jb])
+            b = -jnp.concatenate([z, sr * rc, sb * rb[data["bidx"]]])
+            Qm, R = jnp.linalg.qr(B)
+            dz = solve_triangular(R, Qm.T @ b, lower=False)
         else:
 
             def jc(v):

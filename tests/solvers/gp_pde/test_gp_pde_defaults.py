@@ -100,3 +100,20 @@ def test_refit_at_a_new_grid_size_compiles_few_programs(trend_problem, fit_at_de
     with count_compilations() as c:
         _fit(trend_problem, (52,), "student_t", max_iter=30)
     assert c.count <= 12
+
+
+def test_precisions_start_from_the_data(trend_problem, fit_at_defaults):
+    """The default start of the precisions (boundary precision at its conditional optimum,
+    residual precision from the held-out residual of a first solve) reaches in a short fit
+    an accuracy that the paper's start tau = 1 has not reached: from tau = 1 the
+    log-precisions climb by about one learning rate per step."""
+    fit_at_defaults("student_t")  # compiles the programs the short fits reuse
+    errs, taus = {}, {}
+    for start in (None, 1.0):
+        est = _fit(trend_problem, (64,), "student_t", max_iter=50, init_residual_precision=start)
+        errs[start], taus[start] = est.relative_l2_error(), est.tau_
+        assert est.n_iter_ == 50
+    # the boundary precision starts at its conditional optimum (a two-point boundary is
+    # fitted closely by the first solve); the residual precision never starts below 1
+    assert taus[None][0] > 10.0 * taus[1.0][0] and taus[None][1] >= 0.5 * taus[1.0][1]
+    assert errs[None] < 0.25 * errs[1.0]
