@@ -421,7 +421,9 @@ def _precision_from_covariance(cov, covariance_type: str, d: int):
 
 
 @partial(jax.jit, static_argnames="covariance_type")
-def gaussian_m_step(stats, data: GaussianEMData, covariance_type: str) -> GaussianParams:
+def gaussian_m_step(
+    stats, data: GaussianEMData, covariance_type: str, orientation=None
+) -> GaussianParams:
     """Weighted M-step of a Gaussian mixture from the E-step statistics (as scikit-learn's).
 
     Parameters
@@ -435,6 +437,9 @@ def gaussian_m_step(stats, data: GaussianEMData, covariance_type: str) -> Gaussi
         other models by :func:`mixtures.parsimonious.covariances_from_scatter` on the
         scatter matrices with the ridge ``N_k reg_covar I`` added (which keeps their
         structure).
+    orientation : array, shape (d, d), optional
+        EVE/VVE: where the search for the common orientation starts
+        (:func:`mixtures.parsimonious.covariances_from_scatter`); ignored by the other types.
     """
     p = stats.shape[1]
     d = next(k for k in range(1, p) if _n_features(k, covariance_type) == p)
@@ -448,7 +453,7 @@ def gaussian_m_step(stats, data: GaussianEMData, covariance_type: str) -> Gaussi
     nk_real = nk if data.component_mask is None else jnp.where(data.component_mask, nk, 0.0)
     model = parsimonious.canonical(covariance_type)
     if model not in ("VII", "VVI", "EEE", "VVV"):
-        cov = _parsimonious_covariances(model, nk, means, second, reg, nk_real > 0, d)
+        cov = _parsimonious_covariances(model, nk, means, second, reg, nk_real > 0, d, orientation)
     elif model == "VVV":
         cov = _unpack_symmetric(second / nk[:, None], d) - means[:, :, None] * means[:, None, :]
         cov = cov + reg * jnp.eye(d, dtype=cov.dtype)
@@ -465,7 +470,7 @@ def gaussian_m_step(stats, data: GaussianEMData, covariance_type: str) -> Gaussi
     return GaussianParams(nk_real / jnp.sum(nk_real), means, cov, prec, half)
 
 
-def _parsimonious_covariances(model, nk, means, second, reg, mask, d):
+def _parsimonious_covariances(model, nk, means, second, reg, mask, d, orientation=None):
     """Covariances of a parsimonious model from the E-step's moments, in storage layout."""
     st = parsimonious.STORAGE[model]
     if st == "full":
@@ -477,14 +482,41 @@ def _parsimonious_covariances(model, nk, means, second, reg, mask, d):
     else:  # spherical: only the trace is known; spread it over the diagonal
         tr = second[:, 0] - nk * jnp.sum(means**2, axis=1)
         W = jnp.broadcast_to((tr / d + nk * reg)[:, None], means.shape)
-    return parsimonious.covariances_from_scatter(model, nk, W, mask)
+    if model not in ("EVE", "VVE"):
+        orientation = None
+    return parsimonious.covariances_from_scatter(model, nk, W, mask, orientation)
+
+
+# a generic combination of the covariances: its eigenvectors diagonalise every one of them
+_GOLDEN = 0.6180339887498949
+
+
+def _orientation(covariances, mask=None):
+    """The common orientation ``D`` of covariances ``D A_k D^T`` (K, d, d): the eigenvectors
+    of ``sum_k a_k Sigma_k`` for generic ``a_k`` (zero for masked components); where that sum
+    has a repeated eigenvalue, every ``Sigma_k`` is isotropic in its eigenspace, so any basis
+    of it is common."""
+    a = 1.0 + _GOLDEN * jnp.arange(covariances.shape[0], dtype=covariances.dtype)
+    if mask is not None:
+        a = jnp.where(mask, a, 0.0)
+    return jnp.linalg.eigh(jnp.einsum("k,kij->ij", a, covariances))[1]
 
 
 def _make_steps(covariance_type: str):
+    # EVE/VVE: the E-step hands the current orientation to the M-step, whose search starts
+    # there (each M-step then increases Q from the current parameters, in a few sweeps)
+    common = parsimonious.canonical(covariance_type) in ("EVE", "VVE")
+
     def e_step(params, data):
-        return gaussian_e_step(params, data, covariance_type)
+        lower, stats = gaussian_e_step(params, data, covariance_type)
+        if not common:
+            return lower, stats
+        return lower, (stats, _orientation(params.covariances, data.component_mask))
 
     def m_step(stats, data):
+        if common:
+            stats, D = stats
+            return gaussian_m_step(stats, data, covariance_type, orientation=D)
         return gaussian_m_step(stats, data, covariance_type)
 
     e_step.__name__ = f"gaussian_e_step_{covariance_type}"

@@ -11,7 +11,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
-from scipy.special import logsumexp
 from sklearn.base import DensityMixin
 
 from mixtures import em, gaussian, parsimonious
@@ -261,9 +260,10 @@ _SAMPLE_JIT = jax.jit(gaussian.sample, static_argnames="n")
 
 
 def _search_core(resp0, X, w, reg, n_components, n_starts, tol, max_iter, *, covariance_type):
-    """:func:`_fit_core` for several numbers of components at once (vmapped over the leading
-    axis of ``resp0`` and ``n_components``): one program per covariance type serves a whole
-    model search."""
+    """:func:`_fit_core` for several numbers of components (the leading axis of ``resp0`` and
+    ``n_components``) in one program per covariance type, which serves a whole model search.
+    They run one after the other (``lax.map``), each to its own convergence: vmapped, every
+    number of components would iterate until the slowest had converged."""
 
     def one(resp, k):
         return _fit_core(
@@ -282,13 +282,16 @@ def _search_core(resp0, X, w, reg, n_components, n_starts, tol, max_iter, *, cov
             callback=None,
         )
 
-    return jax.vmap(one)(resp0, n_components)
+    return jax.lax.map(lambda a: one(*a), (resp0, n_components))
 
 
 _SEARCH_JIT = (
     jax.jit(_search_core, static_argnames="covariance_type", compiler_options=_FULL_COMPILE),
     jax.jit(_search_core, static_argnames="covariance_type", compiler_options=_FAST_COMPILE),
 )
+# Up to this many padded rows x starts x numbers of components, a search is compile-bound
+# and compiled with XLA's fast pipeline; above, with the optimising one
+_SEARCH_SMALL = 1 << 15
 
 
 _POINTS_JIT = jax.jit(
@@ -409,6 +412,15 @@ def _log_gaussian_prob(X, means, prec_chol, covariance_type):
             diff = X - means[k]
             maha[:, k] = np.einsum("ij,ij->i", diff, diff) * prec_chol[k] ** 2
     return -0.5 * (d * _LOG_2PI + maha) + log_det
+
+
+def _logsumexp_rows(a):
+    """``log sum_k exp(a_nk)`` of every row (scipy's ``logsumexp(a, axis=1)``, without its
+    array-API dispatch, which costs more than the sum on the small arrays of a model search)."""
+    top = a.max(axis=1)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.log(np.exp(a - top[:, None]).sum(axis=1)) + top
 
 
 def _check_chunk_size(value, name):
@@ -1046,7 +1058,7 @@ class GaussianMixture(DensityMixin, MixturesEstimator):
         st = parsimonious.storage_type(self.covariance_type)
         joint = _log_gaussian_prob(X, self.means_, self.precisions_cholesky_, st)
         joint = joint + np.log(self.weights_)
-        norm = logsumexp(joint, axis=1)
+        norm = _logsumexp_rows(joint)
         return joint - norm[:, None], norm
 
     def _predict_input(self, X):

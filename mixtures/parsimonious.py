@@ -68,9 +68,12 @@ STORAGE["EEE"] = "tied"
 # _INNER_TOL relative, or after _INNER_MAX steps
 _INNER_MAX = 200
 _INNER_TOL = 1e-12
-# Jacobi sweeps of the common orientation (EVE, VVE): each costs d(d-1)/2 rotations; the
-# first sweeps take nearly all of the gain, and EM iterates further anyway
+# Jacobi sweeps of the common orientation (EVE, VVE) from the pooled covariance's
+# orientation: each costs d(d-1)/2 rotations; the first sweeps take nearly all of the gain
 _SWEEPS_MAX = 30
+# from a given orientation (EM's previous one) a few sweeps keep each M-step an ascent of Q;
+# EM's own iterations continue the search
+_WARM_SWEEPS = 1
 
 
 def canonical(covariance_type: str) -> str:
@@ -129,7 +132,7 @@ def _iterate(step, init, objective, max_steps=_INNER_MAX):
 
 
 # ------------------------------------------------------------------------ M-steps
-def covariances_from_scatter(covariance_type: str, nk, W, mask=None):
+def covariances_from_scatter(covariance_type: str, nk, W, mask=None, orientation=None):
     """Covariances maximising the expected complete-data log-likelihood ``Q``.
 
     Parameters
@@ -145,6 +148,10 @@ def covariances_from_scatter(covariance_type: str, nk, W, mask=None):
     mask : array of {0, 1}, shape (K,), optional
         Components that exist; a masked one (0) enters no pooled sum (its own covariance is
         still finite). Default: all.
+    orientation : array, shape (d, d), optional
+        EVE and VVE only: the orthogonal matrix the search for the common orientation starts
+        from (in EM, the previous iteration's, so that each M-step increases ``Q`` and needs
+        few sweeps). Default: the eigenvectors of the pooled covariance.
 
     Returns
     -------
@@ -182,7 +189,7 @@ def covariances_from_scatter(covariance_type: str, nk, W, mask=None):
         return _vee(nk, W, mask)
     if m in ("EEV", "VEV"):
         return _xev(m, nk, W, mask)
-    return _xve(m, nk, W, mask)  # EVE, VVE
+    return _xve(m, nk, W, mask, orientation)  # EVE, VVE
 
 
 def _vei(nk, W, mask):
@@ -277,7 +284,7 @@ def _round_robin(d):
     return np.array(I), np.array(J)
 
 
-def _xve(m, nk, W, mask):
+def _xve(m, nk, W, mask, D0=None):
     """``lambda(_k) D A_k D^T``: the diagonal factors given ``D`` are closed-form; ``D`` is
     improved by Jacobi sweeps of plane rotations (in rounds of disjoint planes), each the
     exact maximiser of ``Q`` over its angle with the diagonal factors refitted first (the
@@ -317,10 +324,12 @@ def _xve(m, nk, W, mask):
         delta = diagonals(Z)
         return -jnp.sum(mask * (nk * jnp.sum(jnp.log(delta), -1) + jnp.sum(Z / delta, -1)))
 
-    # start from the orientation of the pooled covariance
-    pooled = jnp.einsum("k,kij->ij", mask / nk, W)
-    D0 = jnp.linalg.eigh(pooled)[1]
-    D, Wr = _iterate(step, (D0, jnp.einsum("ai,kab,bj->kij", D0, W, D0)), objective, _SWEEPS_MAX)
+    sweeps = _WARM_SWEEPS
+    if D0 is None:  # start from the orientation of the pooled covariance
+        pooled = jnp.einsum("k,kij->ij", mask / nk, W)
+        D0 = jnp.linalg.eigh(pooled)[1]
+        sweeps = _SWEEPS_MAX
+    D, Wr = _iterate(step, (D0, jnp.einsum("ai,kab,bj->kij", D0, W, D0)), objective, sweeps)
     return jnp.einsum("ij,kj,lj->kil", D, diagonals(jnp.einsum("kii->ki", Wr)), D)
 
 

@@ -2,7 +2,7 @@
 of components in one call (as mclust's ``Mclust``).
 
 For each covariance structure, the fits of all the numbers of components run as one compiled
-program (vmapped over the number of components, padded components masked), each started, by
+program (one after the other, padded components masked), each started, by
 default, from the model-based hierarchical partition (:mod:`mixtures.hierarchical`), which is
 computed once for all of them.
 """
@@ -87,11 +87,12 @@ def _starts(X, std, Ks, options, seed, K_pad):
 def _fit_structure(X, std, Ks, covariance_type, options, seed, starts):
     """Fit every number of components of one structure in one compiled call."""
     from mixtures._config import x64
-    from mixtures.estimators import _SEARCH_JIT, GaussianMixture, _program_type
+    from mixtures.estimators import _SEARCH_JIT, _SEARCH_SMALL, GaussianMixture, _program_type
 
-    resp0, args, small, n_starts = starts
+    resp0, args, _, n_starts = starts
+    small = resp0.shape[0] * resp0.shape[1] * resp0.shape[2] <= _SEARCH_SMALL
     with x64():
-        res = _SEARCH_JIT[small](
+        res = _SEARCH_JIT[int(small)](
             resp0,
             args[1],
             args[2],
@@ -103,11 +104,11 @@ def _fit_structure(X, std, Ks, covariance_type, options, seed, starts):
             covariance_type=_program_type(covariance_type),
         )
         res = jax.tree_util.tree_map(np.asarray, res)
-    out = []
+    out, params = [], None
     for i, K in enumerate(Ks):
         est = GaussianMixture(K, covariance_type=covariance_type, random_state=seed, **options)
         # validated once per structure; the others differ only in n_components
-        params = est._validate_params() if i == 0 else est.get_params()
+        params = est._validate_params() if i == 0 else dict(params, n_components=K)
         est.n_features_in_ = X.shape[1]
         one = jax.tree_util.tree_map(lambda a, i=i: a[i], res)
         try:
@@ -179,7 +180,7 @@ def select_gaussian_mixture(
     import pandas as pd
 
     from mixtures._config import as_generator
-    from mixtures.estimators import _component_bucket, _Standardised
+    from mixtures.estimators import _Standardised
 
     X = check_array(X, "X")
     criterion = check_option(criterion, "criterion", CRITERIA)
@@ -198,7 +199,9 @@ def select_gaussian_mixture(
     )
     seed = int(as_generator(random_state).integers(0, 2**31 - 1))
     std = _Standardised.of(X)
-    starts = _starts(X, std, Ks, options, seed, _component_bucket(max(Ks)))
+    # as many component slots as the largest K: the search runs its own programs, and a
+    # padded slot would cost as much as a real component in every fit
+    starts = _starts(X, std, Ks, options, seed, max(Ks))
     rows, models = [], {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=Warning)  # non-convergence is in the table

@@ -114,3 +114,33 @@ def test_parameter_counts():
     assert pm.canonical("full") == "VVV" and pm.storage_type("tied") == "tied"
     with pytest.raises(ValueError, match="covariance_type"):
         pm.canonical("XXX")
+
+
+@pytest.mark.parametrize("model", ["EVE", "VVE"])
+def test_m_step_from_a_given_orientation_ascends(model, stats):
+    """EM's warm start: from any orientation D0 the M-step's Q is at least the best Q with D
+    held at D0 (the model's diagonal factors there maximised by BFGS), and from the
+    optimal orientation it stays at the optimum."""
+    from mixtures import x64
+
+    nk, W = stats
+    D0 = scipy.linalg.expm(_skew(np.array([0.4, -1.1, 0.7])))
+    n_diag = pm.n_covariance_parameters(model, K, D_FEAT) - 3  # without the rotation
+
+    def at_d0(t):
+        return _unpack(model, np.concatenate([t, np.zeros(3)])).copy()
+
+    def q_at_d0(t):
+        S = np.einsum("ij,kjl,ml->kim", D0, at_d0(t), D0)
+        return _q(S, nk, W)
+
+    res = scipy.optimize.minimize(lambda t: -q_at_d0(t), np.zeros(n_diag), method="BFGS")
+    with x64():
+        S = np.asarray(pm.covariances_from_scatter(model, nk, W, orientation=D0))
+        S_opt = _ours(model, nk, W)
+        D_opt = np.linalg.eigh(S_opt[0])[1]
+        S_again = np.asarray(pm.covariances_from_scatter(model, nk, W, orientation=D_opt))
+    assert _q(S, nk, W) >= -res.fun - 1e-9 * abs(res.fun)
+    q_opt = _q(S_opt, nk, W)
+    assert _q(S_again, nk, W) >= q_opt - 1e-9 * abs(q_opt)
+    np.testing.assert_allclose(S_again, S_opt, rtol=1e-4, atol=1e-6 * np.abs(S_opt).max())
