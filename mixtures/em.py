@@ -36,7 +36,7 @@ import numpy as np
 from jax import lax
 from jax.scipy.linalg import cho_solve
 
-from mixtures import parsimonious
+from mixtures import linalg, parsimonious
 
 __all__ = [
     "EMResult",
@@ -54,7 +54,6 @@ __all__ = [
     "kmeans",
 ]
 
-_LOG_2PI = 1.8378770664093453  # log(2 pi)
 
 
 # --------------------------------------------------------------------------- generic loop
@@ -296,7 +295,7 @@ def _coefficients(params: GaussianParams, covariance_type: str):
     const = (
         jnp.log(params.weights)
         + params.half_log_det
-        - 0.5 * d * _LOG_2PI
+        - 0.5 * d * linalg.LOG_2PI
         - 0.5 * jnp.sum(Pmu * mu, axis=1)
     )
     return jnp.concatenate([const[:, None], Pmu, -0.5 * quad], axis=1)

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.linalg
 from sklearn.base import DensityMixin
 
-from mixtures import em, gaussian, parsimonious
+from mixtures import em, gaussian, linalg, parsimonious
 from mixtures._config import as_generator, as_key, x64
 from mixtures.base import (
     Bool,
@@ -35,7 +35,6 @@ _COVARIANCE_TYPES = tuple(parsimonious.ALIASES) + parsimonious.MODELS
 _INIT_PARAMS = ("auto", "hierarchical", "kmeans", "k-means++", "random", "random_from_data")
 # the starts after the first of a deterministic initialisation
 _FOLLOW_UP = {"hierarchical": "kmeans"}
-_LOG_2PI = math.log(2.0 * math.pi)
 
 
 def _component_bucket(n_components: int) -> int:
@@ -411,7 +410,7 @@ def _log_gaussian_prob(X, means, prec_chol, covariance_type):
         for k in range(K):
             diff = X - means[k]
             maha[:, k] = np.einsum("ij,ij->i", diff, diff) * prec_chol[k] ** 2
-    return -0.5 * (d * _LOG_2PI + maha) + log_det
+    return -0.5 * (d * linalg.LOG_2PI + maha) + log_det
 
 
 def _logsumexp_rows(a):

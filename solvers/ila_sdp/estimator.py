@@ -128,13 +128,7 @@ def _local_covariances(X, n_clusters, rng):
 def _log_joint_numpy(X, weights, means, full):
     """``log pi_k + log N(x_i | mu_k, Sigma_k)`` for X (n, p) and full covariances (K, p, p),
     shape (n, K)."""
-    L = np.linalg.cholesky(full)  # (K, p, p)
-    diff = X[None, :, :] - means[:, None, :]  # (K, n, p)
-    sol = np.linalg.solve(L, np.swapaxes(diff, 1, 2))  # (K, p, n)
-    logdet = 2.0 * np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)), axis=1)
-    p = X.shape[1]
-    out = -0.5 * (np.sum(sol**2, axis=1) + (logdet + p * np.log(2 * np.pi))[:, None])
-    return (out + np.log(weights)[:, None]).T
+    return gaussian.mvn_logpdf_numpy(X[:, None, :], means, full) + np.log(weights)[None, :]
 
 
 def _spectral_round(Z, n_clusters, random_state):
