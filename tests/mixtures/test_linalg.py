@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mixtures import enable_x64, gaussian, linalg
+from mixtures import gaussian, linalg
 
-enable_x64()
+pytestmark = pytest.mark.usefixtures("x64_context")
 
 
 def _spd(rng, batch, d):
