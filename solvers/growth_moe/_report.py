@@ -83,7 +83,8 @@ class ReportMixin:
 
     def fit_statistics(self):
         """Log-likelihood, information criteria, entropy and the staged starts' replication
-        of the best log-likelihood.
+        of the best log-likelihood (``start_rounds``: rounds of staged starts run, see
+        ``max_starts_factor``).
 
         Returns
         -------
@@ -106,6 +107,7 @@ class ReportMixin:
                 "n_initial_starts": self.initial_logliks_.size,
                 "n_final_starts": self.start_logliks_.size,
                 "n_best_starts": self.n_best_starts_,
+                "start_rounds": self.n_start_rounds_,
                 "best_replicated": bool(self.n_best_starts_ >= 2),
                 "converged": self.converged_,
             },

@@ -220,13 +220,13 @@ class StartGenerator:
         return out
 
     # -------------------------------------------------------------------------- all of it
-    def starts(self, n, rng, prev=None):
+    def starts(self, n, rng, prev=None, fresh=False):
         """``n`` starts: the deterministic k-means start, the splits of ``prev`` (if given),
         then k-means with jittered features, perturbed starts with redrawn curve
-        parameters and perturbed splits, in turn."""
-        out = [self.kmeans(rng, 0)]
+        parameters and perturbed splits, in turn. ``fresh=True`` leaves out the
+        deterministic starts (k-means and exact splits), which an earlier round already ran."""
         split = self.splits(prev) if prev is not None and self.K > 1 else []
-        out += split[: max(n - 1, 0)]
+        out = [] if fresh else [self.kmeans(rng, 0)] + split[: max(n - 1, 0)]
         i = 0
         while len(out) < n:
             if split and i % 3 == 2:

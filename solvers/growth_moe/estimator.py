@@ -65,6 +65,15 @@ _CURVE_PARAM_NAMES = {
 _REPLICATION_TOL = 1e-3
 
 
+def _n_best(lls):
+    """How many final-stage log-likelihoods reach the best one (to ``_REPLICATION_TOL``)."""
+    lls = np.asarray(lls, dtype=float)
+    finite = np.isfinite(lls)
+    if not finite.any():
+        return 0
+    return int(np.sum(finite & (lls >= np.max(lls[finite]) - _REPLICATION_TOL)))
+
+
 class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
     r"""Growth mixture model with covariates in the gating network, the experts, or both.
 
@@ -83,9 +92,13 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
     (per-person least-squares curves clustered by k-means, random perturbations of them, and
     splits of a (K-1)-class solution when one is given) run a short L-BFGS stage all at once
     (vectorised), and the ``n_init`` best are carried to convergence with L-BFGS-B. How many
-    of those reach the best log-likelihood is reported (``n_best_starts_``) and a warning is
-    emitted when the best is not replicated. Solutions are put in a canonical class order
-    (label switching); standard errors come from the inverse observed information.
+    of those reach the best log-likelihood is reported (``n_best_starts_``). When the best is
+    not replicated by a second final start, further rounds of fresh random starts are run
+    (each as large as all earlier rounds together, up to ``max_starts_factor`` times the base
+    budget) and their final starts pooled with the earlier ones, as Mplus users are advised to
+    do by hand; a warning is emitted when the best is still not replicated. Solutions are put
+    in a canonical class order (label switching); standard errors come from the inverse
+    observed information.
 
     The fit runs in standardised units (times, outcomes and covariates centred and scaled) and
     the parameters are mapped back exactly, so changing the units of ``Y``, ``times`` or ``X``
@@ -131,6 +144,13 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
     n_initial : int or None, default=None
         Number of initial-stage starts (None: ``4 * n_init``; 0: no initial stage, the
         ``n_init`` starts go straight to the final stage). Must be 0 or at least ``n_init``.
+    max_starts_factor : int, default=8
+        Cap on the adaptive start budget, as a multiple of the base budget (``n_initial``,
+        ``n_init``). While the best final log-likelihood is reached (to 1e-3) by fewer than
+        two final starts, another round of fresh random starts is run with as many initial
+        and final starts as all earlier rounds together (the total doubles: 1, 2, 4, 8 times
+        the base), until the best is replicated or the total reaches this cap. 1 disables the
+        extra rounds; nothing is added when ``n_init = 1``.
     initial_iter : int, default=20
         L-BFGS iterations of every initial-stage start.
     max_iter : int, default=2000
@@ -192,11 +212,14 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
     n_parameters_ : int
     entropy_ : float
         Relative entropy of the posterior classification (1 = perfectly separated).
-    start_logliks_ : ndarray, shape (n_init,)
-        Final log-likelihood of every final-stage start; ``n_best_starts_`` of them reach the
-        best value (to 1e-3): the best log-likelihood is replicated when this is at least 2.
-    initial_logliks_ : ndarray, shape (n_initial,)
+    start_logliks_ : ndarray, shape (n_init * f,)
+        Final log-likelihood of every final-stage start of every round (f: the budget
+        multiple used, see ``max_starts_factor``); ``n_best_starts_`` of them reach the best
+        value (to 1e-3): the best log-likelihood is replicated when this is at least 2.
+    initial_logliks_ : ndarray, shape (n_initial * f,)
         Log-likelihood of every initial-stage start at the end of that stage.
+    n_start_rounds_ : int
+        Rounds of staged starts run (1 when the first round replicated its best).
     posterior_ : ndarray, shape (n, K)
         Posterior class probabilities of the persons in ``fit``.
     n_iter_ : int
@@ -225,6 +248,7 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
         covariate_density="joint",
         n_init=8,
         n_initial=None,
+        max_starts_factor=8,
         initial_iter=20,
         max_iter=2000,
         tol=1e-6,
@@ -239,6 +263,7 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
         self.covariate_density = covariate_density
         self.n_init = n_init
         self.n_initial = n_initial
+        self.max_starts_factor = max_starts_factor
         self.initial_iter = initial_iter
         self.max_iter = max_iter
         self.tol = tol
@@ -254,6 +279,7 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
         "covariate_density": Options(("joint", "conditional")),
         "n_init": Integer(low=1),
         "n_initial": Integer(low=0, allow_none=True),
+        "max_starts_factor": Integer(low=1),
         "initial_iter": Integer(low=1),
         "max_iter": Integer(low=1),
         "tol": Real(low=0.0, low_open=True),
@@ -312,8 +338,7 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
                     prob.Ys, prob.Ts, prob.mask, prob.Xg, prob.Xe, prob.Xj,
                     prob.lo_s, prob.hi_s, _bucket(prob.n), Z=prob.Zs,
                 )  # fmt: skip
-                W0, initial = self._initial_stage(prob, data, rng, init_from, hp)
-                final = self._final_stage(prob, data, W0, hp, bar)
+                initial, final = self._staged_starts(prob, data, rng, init_from, hp, bar)
         finally:
             if bar is not None:
                 bar.close()
@@ -377,9 +402,39 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
             dims=(K, q, c, gcols.size, ecols.size, jcols.size, pz, r), curve=curve,
         )  # fmt: skip
 
-    def _initial_stage(self, prob, data, rng, init_from, hp):
-        """Starting values, and the initial stage of the staged starts: ``n_initial`` starts
-        run ``initial_iter`` L-BFGS iterations at once (vmap); the ``n_init`` best go on.
+    def _staged_starts(self, prob, data, rng, init_from, hp, bar):
+        """Rounds of staged starts: the base round, then, while the best final
+        log-likelihood is not replicated, rounds of fresh random starts as large as all
+        earlier rounds together (run as chunks of the base budget, so they reuse the
+        compiled initial stage), up to ``max_starts_factor`` times the base budget.
+
+        Returns the pooled initial-stage log-likelihoods and final-stage results."""
+        gen = StartGenerator(
+            prob.Ys, prob.mask, prob.Ts, prob.Xg, prob.Xe, prob.Xj, hp["n_classes"], prob.curve,
+            Z=prob.Zs, random_knot=hp["random_knot"],
+        )  # fmt: skip
+        prev = self._previous_solution(init_from, prob, hp)
+        W0, initial = self._initial_stage(prob, data, rng, gen, prev, hp, fresh=False)
+        final = self._final_stage(prob, data, W0, hp, bar)
+        used, rounds = 1, 1
+        while (
+            hp["n_init"] > 1
+            and used < hp["max_starts_factor"]
+            and _n_best([r.ll for r in final]) < 2
+        ):
+            extra = min(used, hp["max_starts_factor"] - used)
+            for _ in range(extra):
+                W0, ini = self._initial_stage(prob, data, rng, gen, prev, hp, fresh=True)
+                initial = np.concatenate([initial, ini])
+                final = final + self._final_stage(prob, data, W0, hp, bar)
+            used, rounds = used + extra, rounds + 1
+        self.n_start_rounds_ = rounds
+        return initial, final
+
+    def _initial_stage(self, prob, data, rng, gen, prev, hp, fresh):
+        """Starting values, and the initial stage of one base budget of staged starts:
+        ``n_initial`` starts run ``initial_iter`` L-BFGS iterations at once (vmap); the
+        ``n_init`` best go on (``fresh``: random starts only, for the extra rounds).
 
         Returns the final stage's starting points (n_init, m) and the initial stage's
         log-likelihoods (n_initial,) in standardised units (empty without an initial
@@ -387,12 +442,7 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
         n_init, n_initial = hp["n_init"], hp["n_initial"]
         if n_initial is None:
             n_initial = 4 * n_init
-        gen = StartGenerator(
-            prob.Ys, prob.mask, prob.Ts, prob.Xg, prob.Xe, prob.Xj, hp["n_classes"], prob.curve,
-            Z=prob.Zs, random_knot=hp["random_knot"],
-        )  # fmt: skip
-        prev = self._previous_solution(init_from, prob, hp)
-        starts = gen.starts(max(n_initial, n_init), rng, prev)
+        starts = gen.starts(max(n_initial, n_init), rng, prev, fresh=fresh)
         to_w = _core.unconstrained_from_params
         W = np.array([np.asarray(to_w(_to_jax(p), data.lo, data.hi, prob.curve)) for p in starts])
         if n_initial == 0:
@@ -505,7 +555,7 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
         self.time_range_ = np.array([prob.lo, prob.hi])
         self.start_logliks_ = lls
         self.initial_logliks_ = initial + shift
-        self.n_best_starts_ = int(np.sum(finite & (lls >= lls[best] - _REPLICATION_TOL)))
+        self.n_best_starts_ = _n_best(lls)
         self._fit_state = {
             "params": p_std,
             "scaling": sc,
@@ -532,8 +582,9 @@ class GrowthMixtureMoE(ReportMixin, MixturesEstimator):
         if len(final) > 1 and self.n_best_starts_ < 2:
             warn(
                 f"the best log-likelihood ({lls[best]:.4f}) was reached by only one of the "
-                f"{len(final)} final-stage starts (not replicated): it may be a local optimum; "
-                "increase n_init and n_initial.",
+                f"{len(final)} final-stage starts (not replicated) after "
+                f"{self.n_start_rounds_} round(s) of staged starts: it may be a local optimum; "
+                "increase n_init, n_initial or max_starts_factor.",
                 UserWarning,
             )
         if curve == "bilinear_spline":

@@ -33,6 +33,7 @@ def compare_models(
     covariate_density="conditional",
     n_init=8,
     n_initial=None,
+    max_starts_factor=8,
     max_iter=2000,
     tol=1e-6,
     random_state=None,
@@ -56,7 +57,7 @@ def compare_models(
     X : array-like, shape (n, p)
         Covariates, used by every placement that has them.
     n_classes : sequence of int
-    curve, covariate_density, n_init, n_initial, max_iter, tol, verbose
+    curve, covariate_density, n_init, n_initial, max_starts_factor, max_iter, tol, verbose
         As for :class:`GrowthMixtureMoE`.
     placements : sequence of str
         Subset of ("none", "gating", "expert", "full").
@@ -98,6 +99,7 @@ def compare_models(
                 covariate_density=covariate_density,
                 n_init=n_init,
                 n_initial=n_initial,
+                max_starts_factor=max_starts_factor,
                 max_iter=max_iter,
                 tol=tol,
                 random_state=rng,

@@ -48,7 +48,66 @@ def test_staged_starts_escape_a_planted_local_optimum(monkeypatch):
     # the best value was replicated and the initial stage covered every start
     assert staged.n_best_starts_ >= 2 and staged.initial_logliks_.shape == (16,)
     assert staged.fit_statistics()["best_replicated"]
+    assert staged.n_start_rounds_ == 1  # replicated: no extra round
     assert np.max(staged.initial_logliks_) <= staged.loglik_ + 1e-6
+
+
+def test_adaptive_rounds_escape_two_unreplicated_local_optima(monkeypatch):
+    Y, t, lab, eta = _three_classes()
+    # the base round's two starts lie in the basins of two different poor optima (one true
+    # class split, the other two merged): the best of the round is not replicated
+    poor = [np.where(lab == j, (eta[:, 0] > 0).astype(int), 2) for j in (0, 1)]
+    starts = StartGenerator.starts
+
+    def poor_base_round(self, n, rng, prev=None, fresh=False):
+        if fresh:
+            return starts(self, n, rng, prev, fresh)
+        return [self.from_labels(p, rng) for p in poor][:n]
+
+    monkeypatch.setattr(StartGenerator, "starts", poor_base_round)
+    kw = dict(n_classes=3, curve="linear", n_init=2, n_initial=0, random_state=0)
+    with pytest.warns(UserWarning, match="not replicated"):
+        one = GrowthMixtureMoE(**kw, max_starts_factor=1).fit(Y, t)
+    assert one.n_start_rounds_ == 1 and one.n_best_starts_ == 1
+    assert abs(one.start_logliks_[0] - one.start_logliks_[1]) > 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # replicated: no warning
+        m = GrowthMixtureMoE(**kw).fit(Y, t)
+    # a second round of fresh starts, pooled with the first (same random stream: the same
+    # first two final starts); it replicated the best, so no third round
+    assert m.n_start_rounds_ == 2 and m.start_logliks_.shape == (4,)
+    np.testing.assert_allclose(m.start_logliks_[:2], one.start_logliks_, atol=1e-6)
+    assert m.loglik_ > one.loglik_ + 20.0 and m.n_best_starts_ >= 2
+    assert m.loglik_ == pytest.approx(np.max(m.start_logliks_), abs=1e-6)
+    assert m.fit_statistics()["start_rounds"] == 2
+    np.testing.assert_array_less(np.abs(m.class_means_[:, 1] - [-1.5, 0.0, 1.5]),
+                                 4 * m.stderr_["class_means"][:, 1])  # fmt: skip
+
+
+def test_adaptive_rounds_double_the_budget_up_to_the_cap(small, monkeypatch):
+    Y, times, _ = small
+    final_stage = GrowthMixtureMoE._final_stage
+    calls, shift = [], iter(range(1, 1000))
+
+    def never_replicated(self, prob, data, W0, hp, bar):
+        out = final_stage(self, prob, data, W0, hp, bar)
+        for r in out:  # one class: every start reaches the optimum; make them all differ
+            r.ll -= next(shift)
+        calls.append(W0.shape[0])
+        return out
+
+    monkeypatch.setattr(GrowthMixtureMoE, "_final_stage", never_replicated)
+    m = GrowthMixtureMoE(1, curve="linear", n_init=2, n_initial=0, random_state=0)
+    with pytest.warns(UserWarning, match=r"16 final-stage starts .* after 4 round"):
+        m.fit(Y, times)
+    # totals 1, 2, 4, 8 times the base budget, each extra round in chunks of the base
+    assert m.n_start_rounds_ == 4 and calls == [2] * 8
+    assert m.start_logliks_.shape == (16,) and m.n_best_starts_ == 1
+    m.set_params(max_starts_factor=3)
+    calls.clear()
+    with pytest.warns(UserWarning, match="after 3 round"):
+        m.fit(Y, times)
+    assert m.n_start_rounds_ == 3 and calls == [2] * 3
 
 
 def test_splits_of_the_previous_solution_are_valid_starts():
@@ -134,13 +193,17 @@ def test_long_format_errors(small):
 
 def test_tables(small):
     Y, times, X = small
-    m = GrowthMixtureMoE(2, curve="linear", n_init=2, random_state=0).fit(Y, times, X)
+    m = GrowthMixtureMoE(2, curve="linear", n_init=2, max_starts_factor=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # replication is tested above
+        m.fit(Y, times, X)
     tab = m.summary(level=0.9)
     se = np.sqrt(np.diag(m.vcov_))
     np.testing.assert_allclose(tab["std_err"], se)
     np.testing.assert_allclose(tab["ci_upper"] - tab["estimate"], stats.norm.ppf(0.95) * se)
     np.testing.assert_allclose(tab["p_value"], 2 * stats.norm.sf(np.abs(m.params_ / se)))
     assert tab.attrs["fit"]["n_best_starts"] == m.n_best_starts_
+    assert tab.attrs["fit"]["start_rounds"] == 1
     classes = tab.attrs["classes"]
     post = m.predict_proba(Y, times, X)
     label = post.argmax(1)

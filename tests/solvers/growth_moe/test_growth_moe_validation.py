@@ -34,6 +34,8 @@ def test_n_classes_exceeds_n(small):
         GrowthMixtureMoE(31).fit(Y, times, X)
     with pytest.raises(TypeError, match="n_classes must be an int"):
         GrowthMixtureMoE(2.5).fit(Y, times, X)
+    with pytest.raises(ValueError, match="max_starts_factor"):
+        GrowthMixtureMoE(2, max_starts_factor=0).fit(Y, times, X)
 
 
 @pytest.mark.parametrize("value, word", [(np.nan, "NaN"), (np.inf, "infinite")])
