@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import mixtures
-from mixtures import spectral
+from mixtures import kronecker, spectral
 
 mixtures.enable_x64()
 
@@ -86,8 +86,6 @@ fig.tight_layout()
 # same structure). We draw a field with frequency 1.5 along x, add noise, and scan the
 # frequency of the x-kernel by the exact log marginal likelihood: it peaks at the truth. The
 # posterior mean is one Kronecker solve.
-from mixtures import kronecker
-
 gx, gy = np.linspace(0, 3, 40), np.linspace(0, 2, 30)
 
 

@@ -217,9 +217,22 @@ def solve(
             return (lin + sparse.bmat(blocks)).tocsc()
 
     t = np.asarray(t, dtype=float)
-    edges = [0.0] + [b for b in breaks if 0.0 < b < t[-1]] + [max(t[-1], 0.0)]
-    y = np.zeros(2 * n * n_a)
     out = np.zeros((n_a, t.size))
+    pieces = _solve_piecewise(
+        rhs, jac, np.zeros(2 * n * n_a), t, breaks, rtol, 1e-13 * max(scale, 1e-300)
+    )
+    for mask, states in pieces:
+        out[:, mask] = states.reshape(n_a, 2, n, -1)[:, 0, detector]
+    return out
+
+
+def _solve_piecewise(rhs, jac, y0, t, breaks, rtol, atol):
+    """Integrate ``y' = rhs(t, y)`` (BDF, sparse Jacobian) from ``y0`` at time 0 to ``t[-1]``,
+    restarting at each of ``breaks`` (where the inlet switches, so the solution has a kink).
+    Yields, per piece, the mask of the output times ``t`` it covers and the states there,
+    shape (len(y0), mask.sum())."""
+    edges = [0.0] + [b for b in breaks if 0.0 < b < t[-1]] + [max(t[-1], 0.0)]
+    y = y0
     for a, b in zip(edges[:-1], edges[1:]):
         if b <= a:
             continue
@@ -231,15 +244,14 @@ def solve(
             method="BDF",
             jac=jac,
             rtol=rtol,
-            atol=1e-13 * max(scale, 1e-300),
+            atol=atol,
             t_eval=np.union1d(t[mask], [b]),
             first_step=min(1e-3, (b - a) / 10),
         )
         if not sol.success:  # pragma: no cover - integrator failure
             raise RuntimeError(f"PDE integration failed: {sol.message}")
-        out[:, mask] = sol.y.reshape(n_a, 2, n, -1)[:, 0, detector, : mask.sum()]
+        yield mask, sol.y[:, : mask.sum()]
         y = sol.y[:, -1]
-    return out
 
 
 def solve_equilibrium_dispersive(
@@ -310,26 +322,8 @@ def solve_equilibrium_dispersive(
         return (op @ sparse.diags(slope(conc(y)))).tocsc()
 
     t = np.asarray(t, dtype=float)
-    edges = [0.0] + [x for x in breaks if 0.0 < x < t[-1]] + [max(t[-1], 0.0)]
-    y = np.zeros(n)
     out = np.zeros(t.size)
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        if hi <= lo:
-            continue
-        mask = (t >= lo) & (t < hi) if hi < edges[-1] else (t >= lo)
-        sol = integrate.solve_ivp(
-            rhs,
-            (lo, hi),
-            y,
-            method="BDF",
-            jac=jac,
-            rtol=rtol,
-            atol=1e-12 * max(scale, 1e-300),
-            t_eval=np.union1d(t[mask], [hi]),
-            first_step=min(1e-3, (hi - lo) / 10),
-        )
-        if not sol.success:  # pragma: no cover - integrator failure
-            raise RuntimeError(f"PDE integration failed: {sol.message}")
-        out[mask] = conc(sol.y[n_cells - 1, : mask.sum()])
-        y = sol.y[:, -1]
+    pieces = _solve_piecewise(rhs, jac, np.zeros(n), t, breaks, rtol, 1e-12 * max(scale, 1e-300))
+    for mask, states in pieces:
+        out[mask] = conc(states[n_cells - 1])
     return out
