@@ -292,12 +292,17 @@ def mvn_logpdf(X, mean, cov, *, unroll=None):
     return _mvn_logpdf(X, mean, cov, unroll)
 
 
-def _mahalanobis(X, mean, cov):
+def _unrolled(d, unroll):
+    """Whether a ``d x d`` factorisation uses :mod:`mixtures.linalg` (see ``mvn_logpdf``)."""
+    return d <= linalg.UNROLL_MAX if unroll is None else unroll
+
+
+def _mahalanobis(X, mean, cov, unroll=None):
     """Squared Mahalanobis distances of the points ``X`` (..., d) from ``mean`` under the
     symmetric positive-definite ``cov``, flattened to shape (m,), and ``log det cov``."""
     d = X.shape[-1]
     diff = (X - mean).reshape(-1, d)
-    if d <= linalg.UNROLL_MAX:
+    if _unrolled(d, unroll):
         L = linalg.cholesky(cov)
         z = linalg.solve_lower(L, diff)
         return jnp.sum(z * z, axis=-1), linalg.logdet_from_cholesky(L)
@@ -308,12 +313,11 @@ def _mahalanobis(X, mean, cov):
 
 def _mvn_logpdf(X, mean, cov, unroll=None):
     d = X.shape[-1]
-    unroll = d <= linalg.UNROLL_MAX if unroll is None else unroll
-    if mean.ndim == 1 and cov.ndim == 2 and unroll == (d <= linalg.UNROLL_MAX):
-        maha, logdet = _mahalanobis(X, mean, cov)
+    if mean.ndim == 1 and cov.ndim == 2:
+        maha, logdet = _mahalanobis(X, mean, cov, unroll)
         return (-0.5 * (maha + logdet + d * _LOG_2PI)).reshape(X.shape[:-1])
     diff = X - mean
-    if unroll:
+    if _unrolled(d, unroll):
         L = linalg.cholesky(cov)
         z = linalg.solve_lower(L, diff)
     else:
